@@ -1,0 +1,1 @@
+"""Recommendation engines behind one interface (see `backends.base.Backend`)."""

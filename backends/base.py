@@ -1,0 +1,98 @@
+"""The backend interface every recommendation engine implements, and its domain types.
+
+Nothing here knows about protobuf or gRPC: the server translates requests into these
+calls and these results into responses. Methods are synchronous on purpose: the local
+engine is NumPy work that releases the GIL and Personalize is blocking boto3 I/O, so the
+server runs both in a bounded thread pool, and offline evaluation can call a backend
+directly without an event loop.
+
+Limits are Amazon Personalize's; the server validates them before calling a backend.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+DEFAULT_NUM_RESULTS = 25
+MAX_NUM_RESULTS = 500
+MAX_ID_LENGTH = 256
+MAX_RERANK_ITEMS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredItem:
+    """One recommended item id with its relevance score (0.0 where the recipe has none)."""
+
+    item_id: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendations:
+    """An ordered answer, best first, with the id that identifies this answer."""
+
+    items: list[ScoredItem]
+    recommendation_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What an operator or dashboard needs to know about the model being served."""
+
+    backend: str
+    details: Mapping[str, str] = field(default_factory=dict)
+
+
+class Backend(abc.ABC):
+    """One recommendation engine emulating Personalize's four recipes.
+
+    Subclasses declare `name` (the config key that selects them) and `config_model`
+    (the pydantic model of their config section) and take that config in `__init__`.
+    `__init__` must be cheap; `start()` does the loading and raises
+    `backends.errors.ModelLoadError` when the backend cannot serve.
+    """
+
+    name: ClassVar[str]
+    config_model: ClassVar[type[BaseModel]]
+
+    def start(self) -> None:  # noqa: B027 - optional hook
+        """Load models or open clients; after it returns the backend can serve."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources. Safe to call more than once."""
+
+    @abc.abstractmethod
+    def info(self) -> ModelInfo:
+        """Describe the backend and the model it serves."""
+
+    @abc.abstractmethod
+    def recommend(self, user_id: str, num_results: int) -> Recommendations:
+        """What `user_id` should watch next, excluding what they already interacted with.
+
+        Unknown users get popular items (cold start).
+        """
+
+    @abc.abstractmethod
+    def similar_items(self, item_id: str, num_results: int) -> Recommendations:
+        """Items like `item_id`, never the item itself; unknown items get popular items."""
+
+    @abc.abstractmethod
+    def popular_items(self, num_results: int, user_id: str | None = None) -> Recommendations:
+        """Most popular items by distinct users, ties broken deterministically."""
+
+    @abc.abstractmethod
+    def rerank(self, user_id: str, item_ids: Sequence[str]) -> Recommendations:
+        """The distinct `item_ids`, best first for `user_id`.
+
+        Ids the model does not know come last, in input order, with score 0.
+        """
+
+
+def describe_config(config: BaseModel) -> dict[str, Any]:
+    """A config as plain data for logs and model info (secrets are not kept in configs)."""
+    return config.model_dump(mode="json")

@@ -1,0 +1,1 @@
+"""The `recs` command: one entry point, subcommands contributed by each package."""

@@ -1,0 +1,1 @@
+"""Data pipeline: raw watch logs to Personalize-format datasets, synthetic data, evaluation."""

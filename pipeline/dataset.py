@@ -1,0 +1,86 @@
+"""The prepared dataset: Amazon Personalize's bulk-import CSV format, our one interchange format.
+
+`recs prepare` writes it, Personalize imports it, the local engine trains on it. A
+prepared dataset directory holds:
+
+- `interactions.csv`  USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE
+- `interactions.schema.json`  its Avro schema, as CreateSchema accepts it
+- `items.csv` (optional)  ITEM_ID,TITLE,URL,CATEGORIES,DURATION,CREATION_TIMESTAMP
+- `items.schema.json` (optional)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+INTERACTIONS_FILE = "interactions.csv"
+INTERACTIONS_SCHEMA_FILE = "interactions.schema.json"
+ITEMS_FILE = "items.csv"
+ITEMS_SCHEMA_FILE = "items.schema.json"
+
+EVENT_WATCHED = "watched"
+EVENT_CLICKED = "clicked"
+
+INTERACTION_TYPES: dict[str, pa.DataType] = {
+    "USER_ID": pa.string(),
+    "ITEM_ID": pa.string(),
+    "TIMESTAMP": pa.int64(),
+    "EVENT_TYPE": pa.string(),
+    "EVENT_VALUE": pa.float64(),
+}
+INTERACTION_COLUMNS = list(INTERACTION_TYPES)
+
+ITEM_TYPES: dict[str, pa.DataType] = {
+    "ITEM_ID": pa.string(),
+    "TITLE": pa.string(),
+    "URL": pa.string(),
+    "CATEGORIES": pa.string(),
+    "DURATION": pa.float64(),
+    "CREATION_TIMESTAMP": pa.int64(),
+}
+ITEM_COLUMNS = list(ITEM_TYPES)
+
+
+class DatasetError(ValueError):
+    """A prepared dataset is missing or malformed; the message names the file and column."""
+
+
+def read_interactions(data_dir: str | Path) -> pa.Table:
+    """Read `interactions.csv` of a prepared dataset with its declared column types."""
+    path = Path(data_dir) / INTERACTIONS_FILE
+    return _read_typed_csv(path, INTERACTION_TYPES, required=["USER_ID", "ITEM_ID", "TIMESTAMP"])
+
+
+def read_items(data_dir_or_file: str | Path) -> pa.Table | None:
+    """Read `items.csv` (a dataset dir or the file itself); None when a dataset has no items."""
+    path = Path(data_dir_or_file)
+    if path.is_dir():
+        path = path / ITEMS_FILE
+        if not path.exists():
+            return None
+    return _read_typed_csv(path, ITEM_TYPES, required=["ITEM_ID"])
+
+
+def _read_typed_csv(path: Path, types: dict[str, pa.DataType], required: list[str]) -> pa.Table:
+    if not path.is_file():
+        raise DatasetError(f"{path}: file not found")
+    try:
+        header = path.open(encoding="utf-8").readline().strip().split(",")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.__class__.__name__})") from exc
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise DatasetError(f"{path}: header lacks required column(s) {', '.join(missing)}")
+    try:
+        return pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: t for c, t in types.items() if c in header},
+                strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DatasetError(f"{path}: malformed ({exc})") from exc
