@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from pydantic import ValidationError
+
 from backends.base import Backend
 from backends.errors import BackendMisconfiguredError
 
@@ -32,4 +34,17 @@ def backend_class(name: str) -> type[Backend]:
 def create_backend(name: str, section: dict[str, Any]) -> Backend:
     """Build backend `name` from its config section (validated by its own pydantic model)."""
     cls = backend_class(name)
-    return cls(cls.config_model.model_validate(section))
+    try:
+        config = cls.config_model.model_validate(section)
+    except ValidationError as exc:
+        raise BackendMisconfiguredError(f"[{name}] {format_validation_error(exc)}") from None
+    return cls(config)
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """pydantic errors as `key.path: message; ...`, without input values (may be secrets)."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "(root)"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)

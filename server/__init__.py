@@ -1,0 +1,1 @@
+"""The gRPC service: validation, translation, error mapping, start-up and shutdown."""

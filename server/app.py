@@ -1,0 +1,137 @@
+"""Building, starting and stopping the gRPC server.
+
+`build_server` wires the parts and binds the port (0 picks a free one, as tests do);
+`serve` runs the whole life cycle: listen with health NOT_SERVING, load the backend,
+switch to SERVING, then on SIGTERM/SIGINT stop accepting, drain in-flight calls within
+the grace period and exit cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from grpc import aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from backends.base import Backend
+from backends.errors import BackendError
+from recs.v1 import recommendation_service_pb2 as pb
+from recs.v1 import recommendation_service_pb2_grpc as pb_grpc
+from server.catalog import Catalog
+from server.config import ServeConfig
+from server.interceptors import ErrorMappingInterceptor
+from server.servicer import RecommendationServicer
+
+log = logging.getLogger("recs.server")
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RecommendationService"].full_name
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+@dataclass
+class RunningServer:
+    """A bound, started server and the parts needed to make it ready and stop it."""
+
+    server: aio.Server
+    port: int
+    servicer: RecommendationServicer
+    health: health.aio.HealthServicer
+    executor: ThreadPoolExecutor
+
+    async def mark_ready(self, backend: Backend) -> None:
+        """Install a started backend and report SERVING."""
+        self.servicer.install_backend(backend)
+        await self._set_health(SERVING)
+
+    async def stop(self, grace: float | None) -> None:
+        """Report NOT_SERVING, stop accepting, let in-flight calls finish within `grace`."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _set_health(self, status: int) -> None:
+        await self.health.set("", status)
+        await self.health.set(SERVICE_NAME, status)
+
+
+async def build_server(config: ServeConfig, catalog: Catalog | None = None) -> RunningServer:
+    """Create, bind and start the server with health NOT_SERVING and no backend yet."""
+    settings = config.server
+    executor = ThreadPoolExecutor(
+        max_workers=settings.backend_threads, thread_name_prefix="backend"
+    )
+    servicer = RecommendationServicer(catalog or Catalog(), executor)
+    server = aio.server(
+        interceptors=[ErrorMappingInterceptor(settings.request_log_level)],
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        options=[("grpc.so_reuseport", 0)],
+    )
+    pb_grpc.add_RecommendationServiceServicer_to_server(servicer, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    if port == 0:
+        raise OSError(f"cannot bind {settings.host}:{settings.port}")
+    await server.start()
+    running = RunningServer(server, port, servicer, health_servicer, executor)
+    await running._set_health(NOT_SERVING)
+    return running
+
+
+async def serve(config: ServeConfig, backend: Backend) -> int:
+    """Serve until SIGTERM/SIGINT; returns the exit status (0 clean, 2 backend failed)."""
+    catalog = Catalog.load(config.catalog)
+    if config.catalog is not None:
+        log.info("catalog: %d videos from %s", len(catalog), config.catalog)
+    running = await build_server(config, catalog)
+    log.info(
+        "listening on %s:%d (NOT_SERVING until the backend is ready)",
+        config.server.host,
+        running.port,
+    )
+    stop_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_requested.set)
+
+    try:
+        await asyncio.to_thread(backend.start)
+    except BackendError as exc:
+        log.error("backend %r cannot serve: %s", backend.name, exc)
+        await running.stop(grace=0)
+        return 2
+    except Exception:
+        log.exception("backend %r failed to start", backend.name)
+        await running.stop(grace=0)
+        return 2
+    await running.mark_ready(backend)
+    info = backend.info()
+    log.info(
+        "SERVING with backend %s (%s)",
+        info.backend,
+        ", ".join(f"{k}={v}" for k, v in list(info.details.items())[:6]),
+    )
+    print(
+        f"ready: {config.server.host}:{running.port} backend={info.backend} — try: "
+        f"recs popular --target {config.server.host}:{running.port}",
+        flush=True,
+    )
+
+    await stop_requested.wait()
+    grace = config.server.grace_seconds
+    log.info("stopping: draining in-flight calls for up to %.1fs", grace)
+    await running.stop(grace)
+    with contextlib.suppress(Exception):
+        backend.close()
+    log.info("stopped")
+    return 0
