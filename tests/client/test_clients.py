@@ -1,0 +1,70 @@
+"""Both clients: results as plain types, retries of UNAVAILABLE only, one error type."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from backends.errors import BackendUnavailableError, InvalidRequestError
+from client import AsyncRecsClient, RecsClient, RecsError
+from tests.server.fakes import FakeBackend
+
+
+class FailingFirst(FakeBackend):
+    """Fails the first `failures` calls with `error`, then answers."""
+
+    def __init__(self, failures: int, error: Exception) -> None:
+        super().__init__()
+        self.failures = failures
+        self.failure = error
+        self.attempts = 0
+
+    def popular_items(self, num_results, user_id=None):
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            raise self.failure
+        return super().popular_items(num_results, user_id)
+
+
+async def test_sync_client_returns_plain_results(target: str) -> None:
+    def query():
+        with RecsClient(target) as client:
+            return client.similar("v1", 2), client.rerank("u", ["v3", "v4"])
+
+    similar, ranked = await asyncio.to_thread(query)
+    assert similar.item_ids == ["v2", "v3"]
+    assert similar.items[0].title == "Second video"
+    assert ranked.item_ids == ["v4", "v3"]
+
+
+async def test_unavailable_is_retried(running, target: str) -> None:
+    backend = FailingFirst(2, BackendUnavailableError("warming up"))
+    await running.mark_ready(backend)
+
+    def query():
+        with RecsClient(target) as client:
+            return client.popular(2)
+
+    result = await asyncio.to_thread(query)
+    assert result.item_ids == ["v1", "v2"]
+    assert backend.attempts == 3
+
+
+async def test_other_errors_are_not_retried(running, target: str) -> None:
+    backend = FailingFirst(5, InvalidRequestError("user_id", "bad"))
+    await running.mark_ready(backend)
+    async with AsyncRecsClient(target) as client:
+        with pytest.raises(RecsError) as caught:
+            await client.popular(2)
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.message == "user_id: bad"
+    assert backend.attempts == 1
+
+
+async def test_unreachable_service_raises_recs_error() -> None:
+    async with AsyncRecsClient("127.0.0.1:1", timeout=1, max_attempts=1) as client:
+        with pytest.raises(RecsError) as caught:
+            await client.popular()
+    assert caught.value.code == grpc.StatusCode.UNAVAILABLE
