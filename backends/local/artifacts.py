@@ -1,0 +1,198 @@
+"""The trained local model: its arrays, and the model directory that stores them.
+
+A model directory holds one `.npy` file per array (uncompressed, so `np.load(mmap_mode="r")`
+maps it and several server processes share the same pages) and `meta.json`. Everything
+loads with `allow_pickle=False`: ids are NumPy unicode arrays, never Python objects.
+
+Saving is atomic: the files go to a temporary directory beside the target, which is then
+renamed into place, so a reader never sees a half-written model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backends.errors import ModelLoadError
+
+FORMAT_VERSION = 1
+META_FILE = "meta.json"
+
+# Array name -> (expected dtype kind(s), number of dimensions). Each is stored as NAME.npy.
+ARRAY_SPECS: dict[str, tuple[str, int]] = {
+    "user_ids": ("U", 1),
+    "item_ids": ("U", 1),
+    "user_factors": ("f", 2),
+    "item_factors": ("f", 2),
+    "popularity": ("iu", 1),
+    "history_indptr": ("iu", 1),
+    "history_indices": ("iu", 1),
+    "similar_indices": ("i", 2),
+    "similar_scores": ("f", 2),
+}
+
+
+@dataclass
+class LocalModel:
+    """A trained local model, as plain NumPy arrays.
+
+    Rows of `user_factors` follow `user_ids`, rows of `item_factors`, `popularity` and
+    `similar_*` follow `item_ids`. A user's history (the items to exclude from their
+    recommendations) is `history_indices[history_indptr[u]:history_indptr[u + 1]]`, the CSR
+    layout of the training matrix. `similar_indices[i]` lists item i's nearest neighbours
+    best first, padded with -1; `similar_scores[i]` their similarity in [0, 1].
+    """
+
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    popularity: np.ndarray
+    history_indptr: np.ndarray
+    history_indices: np.ndarray
+    similar_indices: np.ndarray
+    similar_scores: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def num_items(self) -> int:
+        return len(self.item_ids)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The model's arrays by file stem."""
+        return {name: getattr(self, name) for name in ARRAY_SPECS}
+
+
+def save_model(model: LocalModel, out_dir: str | Path) -> int:
+    """Write `model` to `out_dir` atomically, replacing any model there; returns bytes written.
+
+    The new directory is complete before it takes the target's name; an old model at
+    `out_dir` is moved aside first and deleted after, so `out_dir` holds either the old
+    or the new model in full (or, for an instant, nothing), never a mix.
+    """
+    validate_model(model, source="model to save")
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        tmp_dir.chmod(0o755)  # mkdtemp makes it private; a model is for every reader
+        for name, array in model.arrays().items():
+            np.save(tmp_dir / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+        meta = {**model.meta, "format_version": FORMAT_VERSION}
+        (tmp_dir / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        size = sum(p.stat().st_size for p in tmp_dir.iterdir())
+        _replace_dir(tmp_dir, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    return size
+
+
+def _replace_dir(new_dir: Path, target: Path) -> None:
+    old_dir = None
+    if target.exists():
+        old_dir = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.rename(target, old_dir / target.name)
+    os.rename(new_dir, target)
+    if old_dir is not None:
+        shutil.rmtree(old_dir, ignore_errors=True)
+
+
+def load_model(model_dir: str | Path, mmap: bool = True) -> LocalModel:
+    """Load and validate a model directory; ModelLoadError naming the file on any problem.
+
+    With `mmap` the arrays are read-only memory maps (pages shared between processes and
+    loaded on first touch); without it they are read into memory.
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelLoadError(f"{model_dir}: model directory not found (run `recs train`)")
+    meta = _load_meta(model_dir / META_FILE)
+    arrays = {name: _load_array(model_dir / f"{name}.npy", mmap=mmap) for name in ARRAY_SPECS}
+    model = LocalModel(**arrays, meta=meta)
+    validate_model(model, source=str(model_dir))
+    return model
+
+
+def _load_meta(path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelLoadError(f"{path}: missing (incomplete model directory)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{path}: unreadable or not JSON ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise ModelLoadError(f"{path}: expected a JSON object")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelLoadError(
+            f"{path}: model format_version {version!r}, this code reads {FORMAT_VERSION}; "
+            "retrain with `recs train`"
+        )
+    return meta
+
+
+def _load_array(path: Path, mmap: bool) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except FileNotFoundError:
+        raise ModelLoadError(f"{path}: missing (incomplete model directory)") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise ModelLoadError(f"{path}: corrupt or not a NumPy array file ({exc})") from exc
+
+
+def validate_model(model: LocalModel, source: str) -> None:
+    """Check dtypes, shapes and cross-array consistency; ModelLoadError names the array."""
+    arrays = model.arrays()
+    for name, (kinds, ndim) in ARRAY_SPECS.items():
+        array = arrays[name]
+        if array.dtype.kind not in kinds or array.ndim != ndim:
+            raise ModelLoadError(
+                f"{source}: {name}.npy has dtype {array.dtype} and {array.ndim} dimension(s), "
+                f"expected kind {kinds!r} with {ndim}"
+            )
+    n_users, n_items = model.num_users, model.num_items
+
+    def check(ok: bool, name: str, problem: str) -> None:
+        if not ok:
+            raise ModelLoadError(f"{source}: {name}.npy {problem}")
+
+    uf, itf = model.user_factors, model.item_factors
+    check(uf.shape[0] == n_users, "user_factors", f"has {uf.shape[0]} rows for {n_users} users")
+    check(itf.shape[0] == n_items, "item_factors", f"has {itf.shape[0]} rows for {n_items} items")
+    check(uf.shape[1] == itf.shape[1], "user_factors", "and item_factors differ in factors")
+    check(bool(np.isfinite(uf).all()), "user_factors", "holds NaN or infinite values")
+    check(bool(np.isfinite(itf).all()), "item_factors", "holds NaN or infinite values")
+    check(model.popularity.shape == (n_items,), "popularity", "is not one count per item")
+    indptr, indices = model.history_indptr, model.history_indices
+    check(len(indptr) == n_users + 1, "history_indptr", f"has {len(indptr)} entries, not users+1")
+    check(
+        len(indptr) > 0 and indptr[0] == 0 and indptr[-1] == len(indices),
+        "history_indptr",
+        "does not span history_indices",
+    )
+    check(bool((np.diff(indptr) >= 0).all()), "history_indptr", "is not non-decreasing")
+    check(
+        len(indices) == 0 or (indices.min() >= 0 and indices.max() < n_items),
+        "history_indices",
+        "refers to items outside item_ids",
+    )
+    sim_idx, sim_scores = model.similar_indices, model.similar_scores
+    check(sim_idx.shape[0] == n_items, "similar_indices", f"has {sim_idx.shape[0]} rows")
+    check(sim_scores.shape == sim_idx.shape, "similar_scores", "differs in shape from indices")
+    check(
+        sim_idx.size == 0 or (sim_idx.min() >= -1 and sim_idx.max() < n_items),
+        "similar_indices",
+        "refers to items outside item_ids",
+    )

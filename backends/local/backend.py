@@ -1,0 +1,191 @@
+"""The local backend: serves a trained LocalModel through the Backend interface.
+
+Emulates Amazon Personalize's four recipes:
+
+- recommend (user-personalization): softmax of ALS dot products over the items the user
+  has not interacted with; unknown users get `popular_items` (cold start);
+- similar_items (SIMS): precomputed neighbours, then popular items to fill the list;
+  unknown items get `popular_items`;
+- popular_items (popularity-count): distinct users per item, ties by item id ascending,
+  score = the item's share of all distinct-user counts;
+- rerank (personalized-ranking): softmax over the known input ids; unknown ids follow
+  with score 0 in input order. For an unknown user the known ids are ordered by
+  popularity and scored by their share of the known ids' popularity.
+
+Everything that does not depend on the request (id maps, the popularity order) is built
+once in `start()`; a request does one matrix-vector product and one argpartition.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from backends.base import Backend, ModelInfo, Recommendations, ScoredItem
+from backends.errors import BackendError, BackendUnavailableError, ModelLoadError
+from backends.local.artifacts import LocalModel, load_model
+from backends.local.scoring import rank_scores, recommend_scores
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class LocalBackendConfig(BaseModel):
+    """The `[local]` config section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_dir: Path
+    mmap: bool = True  # memory-map the arrays: pages shared between server processes
+
+
+def _domain_errors(method: Callable[..., T]) -> Callable[..., T]:
+    """Let only backends.errors types escape: anything else is logged and wrapped."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return method(*args, **kwargs)
+        except BackendError:
+            raise
+        except Exception as exc:
+            logger.exception("local backend failed in %s", method.__name__)
+            raise BackendError(f"local backend failed in {method.__name__}") from exc
+
+    return wrapper
+
+
+class LocalBackend(Backend):
+    """Serves a LocalModel trained by `recs train`."""
+
+    name: ClassVar[str] = "local"
+    config_model: ClassVar[type[BaseModel]] = LocalBackendConfig
+
+    def __init__(self, config: LocalBackendConfig) -> None:
+        self.config = config
+        self._model: LocalModel | None = None
+
+    @classmethod
+    def from_model(cls, model: LocalModel, model_dir: str | Path = "<in memory>") -> LocalBackend:
+        """A started backend serving an in-memory model (evaluation, tuning, tests)."""
+        backend = cls(LocalBackendConfig(model_dir=Path(model_dir), mmap=False))
+        backend._install(model)
+        return backend
+
+    def start(self) -> None:
+        """Load and validate the model; ModelLoadError when it is missing or corrupt."""
+        model = load_model(self.config.model_dir, mmap=self.config.mmap)
+        self._install(model)
+        logger.info(
+            "local model loaded from %s: %d users, %d items",
+            self.config.model_dir,
+            model.num_users,
+            model.num_items,
+        )
+
+    def _install(self, model: LocalModel) -> None:
+        """Build the per-model lookups, then publish the model (never half-built)."""
+        user_index = {user: i for i, user in enumerate(model.user_ids.tolist())}
+        item_index = {item: i for i, item in enumerate(model.item_ids.tolist())}
+        if len(user_index) != model.num_users or len(item_index) != model.num_items:
+            raise ModelLoadError(f"{self.config.model_dir}: duplicate ids in user_ids or item_ids")
+        popularity = np.asarray(model.popularity, dtype=np.float64)
+        total = popularity.sum()
+        # Most distinct users first, ties by item id ascending.
+        self._popular_order = np.lexsort((model.item_ids, -popularity))
+        self._popular_share = popularity / total if total > 0 else popularity
+        self._user_index, self._item_index = user_index, item_index
+        self._model = model
+
+    def close(self) -> None:
+        self._model = None
+
+    @property
+    def model(self) -> LocalModel:
+        if self._model is None:
+            raise BackendUnavailableError("local backend: model not loaded (start() not called)")
+        return self._model
+
+    def info(self) -> ModelInfo:
+        meta = self.model.meta
+        details: dict[str, str] = {"model_dir": str(self.config.model_dir)}
+        for key in ("trained_at", "training_seconds"):
+            if key in meta:
+                details[key] = str(meta[key])
+        for group in ("counts", "params", "versions", "data"):
+            for key, value in (meta.get(group) or {}).items():
+                details[f"{group}.{key}"] = str(value)
+        return ModelInfo(backend=self.name, details=details)
+
+    @_domain_errors
+    def recommend(self, user_id: str, num_results: int) -> Recommendations:
+        model = self.model
+        user = self._user_index.get(user_id)
+        if user is None:
+            return self.popular_items(num_results)
+        seen = model.history_indices[model.history_indptr[user] : model.history_indptr[user + 1]]
+        items, scores = recommend_scores(
+            model.user_factors[user], model.item_factors, seen, num_results
+        )
+        return self._answer(items, scores)
+
+    @_domain_errors
+    def similar_items(self, item_id: str, num_results: int) -> Recommendations:
+        model = self.model
+        item = self._item_index.get(item_id)
+        if item is None:
+            return self.popular_items(num_results)
+        neighbours = model.similar_indices[item]
+        found = neighbours >= 0
+        items = neighbours[found][: max(num_results, 0)]
+        scores = model.similar_scores[item][found][: len(items)].astype(np.float64)
+        missing = num_results - len(items)
+        if missing > 0:  # too few co-occurring items: fill with popular ones, score 0
+            fill = self._popular_order[~np.isin(self._popular_order, [*items, item])][:missing]
+            items = np.concatenate([items, fill])
+            scores = np.concatenate([scores, np.zeros(len(fill))])
+        return self._answer(items, scores)
+
+    @_domain_errors
+    def popular_items(self, num_results: int, user_id: str | None = None) -> Recommendations:
+        """The same list for every user (as popularity-count); `user_id` is not used."""
+        items = self._popular_order[: max(num_results, 0)]
+        return self._answer(items, self._popular_share[items])
+
+    @_domain_errors
+    def rerank(self, user_id: str, item_ids: Sequence[str]) -> Recommendations:
+        model = self.model
+        distinct = list(dict.fromkeys(item_ids))
+        known = [(i, self._item_index[i]) for i in distinct if i in self._item_index]
+        unknown = [i for i in distinct if i not in self._item_index]
+        known_ids = np.array([i for i, _ in known], dtype=object)
+        known_items = np.array([index for _, index in known], dtype=np.intp)
+        user = self._user_index.get(user_id)
+        if not known:
+            order, scores = np.empty(0, dtype=np.intp), np.empty(0)
+        elif user is None:  # cold user: by popularity, scored by share among these ids
+            counts = np.asarray(model.popularity, dtype=np.float64)[known_items]
+            order = np.lexsort((model.item_ids[known_items], -counts))  # ties: id ascending
+            scores = counts[order] / counts.sum()
+        else:
+            order, scores = rank_scores(model.user_factors[user], model.item_factors, known_items)
+        ranked = [
+            ScoredItem(str(i), float(s)) for i, s in zip(known_ids[order], scores, strict=True)
+        ]
+        ranked.extend(ScoredItem(i, 0.0) for i in unknown)
+        return Recommendations(items=ranked, recommendation_id=str(uuid.uuid4()))
+
+    def _answer(self, items: np.ndarray, scores: np.ndarray) -> Recommendations:
+        ids = self.model.item_ids[items].tolist()
+        return Recommendations(
+            items=[ScoredItem(i, float(s)) for i, s in zip(ids, scores.tolist(), strict=True)],
+            recommendation_id=str(uuid.uuid4()),
+        )

@@ -1,0 +1,268 @@
+"""Training of the local engine: prepared dataset -> LocalModel -> model directory.
+
+`fit_model` works in memory (the tuner and evaluation call it); `train` adds reading the
+dataset, the data fingerprint and the atomic save behind `recs train`.
+
+Steps, each vectorised so that reading and mapping never dominate ALS itself:
+1. ids -> dense indices with Arrow's dictionary encoding (ids kept sorted ascending);
+2. per-event confidence from the event type (and optionally EVENT_VALUE), summed per
+   (user, item) pair into a SciPy CSR matrix;
+3. implicit's ALS on that matrix (users, re-ranking);
+4. popularity = distinct users per item; history = the CSR structure itself;
+5. top-K similar items (see `backends.local.similar`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+
+from backends.local.artifacts import LocalModel, save_model
+from backends.local.params import TrainParams
+from backends.local.similar import similar_neighbours
+from pipeline.dataset import (
+    INTERACTIONS_FILE,
+    ITEMS_FILE,
+    DatasetError,
+    read_interactions,
+    read_items,
+)
+
+logger = logging.getLogger(__name__)
+
+# Progress callback: (stage name, fraction of that stage done in [0, 1]).
+StageProgress = Callable[[str, float], None]
+
+
+def fit_model(
+    interactions: pa.Table,
+    params: TrainParams,
+    items: pa.Table | None = None,
+    progress: bool = False,
+) -> LocalModel:
+    """Fit a LocalModel on an interactions table (`pipeline.dataset` columns), in memory.
+
+    `items` (the catalog), when given, only adds catalog counts to the model's meta: the
+    model knows the items that have interactions, as those are all it can score.
+    Raises DatasetError when the table is empty or has empty ids.
+    """
+    started = time.perf_counter()
+    if interactions.num_rows == 0:
+        raise DatasetError("interactions: no rows to train on")
+    with _progress_display(progress) as report:
+        report("encoding ids", 0.0)
+        user_codes, user_ids = encode_ids(interactions, "USER_ID")
+        item_codes, item_ids = encode_ids(interactions, "ITEM_ID")
+        weights = event_confidence(interactions, params)
+        pairs = sp.csr_matrix(
+            (weights, (user_codes, item_codes)), shape=(len(user_ids), len(item_ids))
+        )
+        pairs.sum_duplicates()
+        report("encoding ids", 1.0)
+
+        confidences = pairs.copy()
+        confidences.eliminate_zeros()  # zero-weight events still count as history
+        user_factors, item_factors = _fit_als(
+            confidences, params, lambda f: report("ALS iterations", f)
+        )
+        similar_indices, similar_scores = similar_neighbours(
+            confidences,
+            item_factors,
+            params.similar_method,
+            params.similar_neighbours,
+            lambda f: report("similar items", f),
+        )
+    popularity = np.bincount(pairs.indices, minlength=len(item_ids)).astype(np.int64)
+    model = LocalModel(
+        user_ids=user_ids,
+        item_ids=item_ids,
+        user_factors=user_factors,
+        item_factors=item_factors,
+        popularity=popularity,
+        history_indptr=pairs.indptr.astype(np.int64),
+        history_indices=pairs.indices.astype(np.int32),
+        similar_indices=similar_indices,
+        similar_scores=similar_scores,
+    )
+    model.meta = _meta(model, params, interactions, items, time.perf_counter() - started)
+    return model
+
+
+def train(
+    data_dir: str | Path, out_dir: str | Path, params: TrainParams, progress: bool = False
+) -> dict[str, Any]:
+    """Train on the prepared dataset in `data_dir` and save the model to `out_dir`.
+
+    Returns a summary: users, items, interactions, seconds, model_bytes, out_dir.
+    Raises DatasetError when the dataset is missing or malformed.
+    """
+    started = time.perf_counter()
+    data_dir = Path(data_dir)
+    interactions = read_interactions(data_dir)
+    items = read_items(data_dir)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # hashing overlaps with training
+        fingerprint = pool.submit(_fingerprint, data_dir)
+        model = fit_model(interactions, params, items, progress=progress)
+        model.meta["data"] = fingerprint.result()
+    model_bytes = save_model(model, out_dir)
+    counts = model.meta["counts"]
+    return {
+        "users": counts["users"],
+        "items": counts["items"],
+        "interactions": counts["interactions"],
+        "seconds": round(time.perf_counter() - started, 3),
+        "training_seconds": model.meta["training_seconds"],
+        "model_bytes": model_bytes,
+        "out_dir": str(out_dir),
+    }
+
+
+def encode_ids(table: pa.Table, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Dense int32 codes for an id column and the ids themselves, sorted ascending.
+
+    Sorted ids make the model independent of row order and give a deterministic
+    tie-break (by id) wherever scores are equal.
+    """
+    encoded = pc.dictionary_encode(table.column(column)).unify_dictionaries()
+    dictionary = encoded.chunk(0).dictionary if encoded.num_chunks else pa.array([], pa.string())
+    if pc.any(pc.equal(pc.utf8_length(dictionary), 0)).as_py():
+        raise DatasetError(f"interactions: column {column} holds empty ids")
+    order = pc.sort_indices(dictionary).to_numpy()
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    codes = np.concatenate([chunk.indices.to_numpy() for chunk in encoded.chunks])
+    ids = np.asarray(dictionary.take(pa.array(order)).to_pylist(), dtype=np.str_)
+    return rank[codes], ids
+
+
+def event_confidence(table: pa.Table, params: TrainParams) -> np.ndarray:
+    """Each event's confidence: its type's weight, times EVENT_VALUE if so configured.
+
+    Event types missing from `params.event_weights` (or an absent EVENT_TYPE column)
+    get `params.default_event_weight`; a missing EVENT_VALUE counts as 1.
+    """
+    if "EVENT_TYPE" in table.column_names:
+        encoded = pc.dictionary_encode(table.column("EVENT_TYPE")).unify_dictionaries()
+        types = encoded.chunk(0).dictionary.to_pylist() if encoded.num_chunks else []
+        unknown = sorted(t for t in types if t not in params.event_weights)
+        if unknown:
+            logger.info(
+                "event type(s) %s not in event_weights: weight %s",
+                ", ".join(map(repr, unknown)),
+                params.default_event_weight,
+            )
+        type_weights = np.array([params.weight_of(t) for t in types], dtype=np.float32)
+        codes = np.concatenate([chunk.indices.to_numpy() for chunk in encoded.chunks])
+        weights = type_weights[codes]
+    else:
+        weights = np.full(table.num_rows, params.default_event_weight, dtype=np.float32)
+    if params.use_event_value and "EVENT_VALUE" in table.column_names:
+        values = pc.fill_null(table.column("EVENT_VALUE"), 1.0).to_numpy()
+        weights = weights * np.clip(values, 0.0, None).astype(np.float32)
+    return weights
+
+
+def _fit_als(
+    confidences: sp.csr_matrix, params: TrainParams, on_progress: Callable[[float], None]
+) -> tuple[np.ndarray, np.ndarray]:
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    als = AlternatingLeastSquares(
+        factors=params.factors,
+        regularization=params.regularization,
+        alpha=params.alpha,
+        iterations=params.iterations,
+        random_state=params.random_state,
+        dtype=np.float32,
+    )
+
+    def after_iteration(iteration: int, _seconds: float, _loss: float | None) -> None:
+        on_progress((iteration + 1) / params.iterations)
+
+    on_progress(0.0)
+    als.fit(confidences, show_progress=False, callback=after_iteration)
+    return (
+        np.ascontiguousarray(als.user_factors, dtype=np.float32),
+        np.ascontiguousarray(als.item_factors, dtype=np.float32),
+    )
+
+
+def _meta(
+    model: LocalModel,
+    params: TrainParams,
+    interactions: pa.Table,
+    items: pa.Table | None,
+    seconds: float,
+) -> dict[str, Any]:
+    counts: dict[str, int] = {
+        "users": model.num_users,
+        "items": model.num_items,
+        "interactions": interactions.num_rows,
+        "user_item_pairs": len(model.history_indices),
+    }
+    if items is not None:
+        catalog = set(items.column("ITEM_ID").to_pylist())
+        known = set(model.item_ids.tolist())
+        counts["catalog_items"] = len(catalog)
+        counts["catalog_items_without_interactions"] = len(catalog - known)
+        counts["items_missing_from_catalog"] = len(known - catalog)
+    return {
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "training_seconds": round(seconds, 3),
+        "params": params.model_dump(mode="json"),
+        "counts": counts,
+        "versions": {
+            "python": platform.python_version(),
+            **{lib: version(lib) for lib in ("implicit", "numpy", "scipy", "pyarrow")},
+        },
+    }
+
+
+def _fingerprint(data_dir: Path) -> dict[str, str]:
+    """sha256 of the dataset files, so a model says exactly what it was trained on."""
+    fingerprint = {"interactions_sha256": _sha256(data_dir / INTERACTIONS_FILE)}
+    if (data_dir / ITEMS_FILE).is_file():
+        fingerprint["items_sha256"] = _sha256(data_dir / ITEMS_FILE)
+    return fingerprint
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@contextmanager
+def _progress_display(enabled: bool) -> Iterator[StageProgress]:
+    """A rich progress display with one bar per training stage (a no-op when disabled)."""
+    if not enabled:
+        yield lambda _stage, _fraction: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description:<16}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=False) as display:
+        tasks: dict[str, Any] = {}
+
+        def report(stage: str, fraction: float) -> None:
+            if stage not in tasks:
+                tasks[stage] = display.add_task(stage, total=1.0)
+            display.update(tasks[stage], completed=fraction)
+
+        yield report
