@@ -1,0 +1,225 @@
+"""`PersonalizeBackend`: the four recommendation questions answered by Personalize campaigns.
+
+| Backend method  | Personalize call                                        |
+|-----------------|---------------------------------------------------------|
+| recommend       | GetRecommendations(user-personalization campaign, userId) |
+| similar_items   | GetRecommendations(SIMS campaign, itemId)                 |
+| popular_items   | GetRecommendations(popularity-count campaign, userId)     |
+| rerank          | GetPersonalizedRanking(personalized-ranking campaign)     |
+
+Calls are blocking boto3 I/O: the server runs them in its thread pool. The backend still
+bounds how many are in flight towards Personalize (a semaphore sized like the client's
+HTTP pool) so a burst queues here, briefly, instead of opening ever more connections.
+botocore checks only required fields and minima, so Personalize's maxima are checked here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from backends.base import (
+    MAX_ID_LENGTH,
+    MAX_NUM_RESULTS,
+    MAX_RERANK_ITEMS,
+    Backend,
+    ModelInfo,
+    Recommendations,
+    ScoredItem,
+)
+from backends.errors import BackendMisconfiguredError, BackendUnavailableError, InvalidRequestError
+from backends.personalize.client import create_runtime_client
+from backends.personalize.config import CAMPAIGN_KEYS, PersonalizeBackendConfig
+from backends.personalize.errors import CONFIG_SECTION, CallContext, translate_error
+
+logger = logging.getLogger(__name__)
+
+
+class PersonalizeBackend(Backend):
+    """Serves recommendations from four Amazon Personalize campaigns."""
+
+    name: ClassVar[str] = "personalize"
+    config_model: ClassVar[type[PersonalizeBackendConfig]] = PersonalizeBackendConfig
+
+    def __init__(self, config: PersonalizeBackendConfig, client: Any | None = None) -> None:
+        """Keep the config; `client` injects a ready runtime client (tests, Stubber)."""
+        self._config = config
+        self._client = client
+        self._slots = threading.BoundedSemaphore(config.max_concurrency)
+
+    @property
+    def config(self) -> PersonalizeBackendConfig:
+        """The validated `[personalize]` section this backend runs with."""
+        return self._config
+
+    def start(self) -> None:
+        """Create the one shared runtime client (no network call happens here)."""
+        if self._client is None:
+            try:
+                self._client = create_runtime_client(self._config)
+            except BotoCoreError as exc:
+                raise translate_error(exc, CallContext("start", "region")) from exc
+        missing = [key for key in CAMPAIGN_KEYS if getattr(self._config, key) is None]
+        if missing:
+            logger.warning(
+                "%s lacks %s: those RPCs will answer FAILED_PRECONDITION",
+                CONFIG_SECTION,
+                ", ".join(missing),
+            )
+
+    def close(self) -> None:
+        """Close the client's connection pool; safe to call more than once."""
+        client, self._client = self._client, None
+        if client is not None and hasattr(client, "close"):
+            client.close()
+
+    def info(self) -> ModelInfo:
+        """The region, endpoint and campaigns being served (no call to AWS)."""
+        details = {"region": self._config.region or "(AWS default chain)"}
+        details["endpoint_url"] = self._config.endpoint() or "(AWS default)"
+        for key in CAMPAIGN_KEYS:
+            details[key] = getattr(self._config, key) or "(not configured)"
+        return ModelInfo(backend=self.name, details=details)
+
+    def recommend(self, user_id: str, num_results: int) -> Recommendations:
+        """GetRecommendations on the user-personalization campaign."""
+        _check_id("user_id", user_id)
+        _check_num_results(num_results)
+        response = self._call(
+            "get_recommendations",
+            "user_personalization",
+            input_field="user_id",
+            userId=user_id,
+            numResults=num_results,
+        )
+        return _recommendations(response, "itemList")
+
+    def similar_items(self, item_id: str, num_results: int) -> Recommendations:
+        """GetRecommendations on the SIMS campaign; the query item itself is never returned."""
+        _check_id("item_id", item_id)
+        _check_num_results(num_results)
+        response = self._call(
+            "get_recommendations",
+            "similar_items",
+            input_field="item_id",
+            itemId=item_id,
+            numResults=num_results,
+        )
+        result = _recommendations(response, "itemList")
+        items = [item for item in result.items if item.item_id != item_id]
+        return Recommendations(items, result.recommendation_id)
+
+    def popular_items(self, num_results: int, user_id: str | None = None) -> Recommendations:
+        """GetRecommendations on the popularity-count campaign (which needs some userId)."""
+        if user_id is not None:
+            _check_id("user_id", user_id)
+        _check_num_results(num_results)
+        response = self._call(
+            "get_recommendations",
+            "popularity",
+            input_field="user_id",
+            userId=user_id or self._config.anonymous_user_id,
+            numResults=num_results,
+        )
+        return _recommendations(response, "itemList")
+
+    def rerank(self, user_id: str, item_ids: Sequence[str]) -> Recommendations:
+        """GetPersonalizedRanking of the distinct `item_ids`.
+
+        Personalize appends items it was not trained on (with no score) and its answer is
+        made a permutation of the distinct input here: every input id exactly once.
+        """
+        _check_id("user_id", user_id)
+        distinct = _check_item_ids(item_ids)
+        response = self._call(
+            "get_personalized_ranking",
+            "personalized_ranking",
+            input_field="item_ids",
+            userId=user_id,
+            inputList=distinct,
+        )
+        ranked = _recommendations(response, "personalizedRanking")
+        return Recommendations(_as_permutation(ranked.items, distinct), ranked.recommendation_id)
+
+    def _call(self, operation: str, rpc: str, *, input_field: str, **params: Any) -> Any:
+        """Call `operation` on the campaign (and filter) configured for `rpc`."""
+        campaign_key = f"{rpc}_campaign_arn"
+        filter_key = f"{rpc}_filter_arn"
+        campaign_arn = getattr(self._config, campaign_key)
+        if campaign_arn is None:
+            raise BackendMisconfiguredError(f"{campaign_key} is not configured in {CONFIG_SECTION}")
+        resources = {campaign_key: campaign_arn}
+        params["campaignArn"] = campaign_arn
+        filter_arn = getattr(self._config, filter_key)
+        if filter_arn is not None:
+            params["filterArn"] = filter_arn
+            resources[filter_key] = filter_arn
+        context = CallContext(_operation_name(operation), input_field, resources)
+        client = self._client
+        if client is None:
+            raise BackendUnavailableError("the Personalize backend is not started")
+        if not self._slots.acquire(timeout=self._config.queue_timeout):
+            raise BackendUnavailableError(
+                f"all {self._config.max_concurrency} Personalize call slots stayed busy"
+                f" for {self._config.queue_timeout:g}s; retry later"
+            )
+        try:
+            return getattr(client, operation)(**params)
+        except (BotoCoreError, ClientError) as exc:
+            raise translate_error(exc, context) from exc
+        finally:
+            self._slots.release()
+
+
+def _operation_name(method: str) -> str:
+    return "".join(part.capitalize() for part in method.split("_"))
+
+
+def _check_id(field: str, value: str) -> None:
+    if not value:
+        raise InvalidRequestError(field, "is required")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidRequestError(field, f"is longer than {MAX_ID_LENGTH} characters")
+
+
+def _check_num_results(num_results: int) -> None:
+    if not 1 <= num_results <= MAX_NUM_RESULTS:
+        raise InvalidRequestError("num_results", f"must be between 1 and {MAX_NUM_RESULTS}")
+
+
+def _check_item_ids(item_ids: Sequence[str]) -> list[str]:
+    """The distinct ids in input order, after checking Personalize's inputList limits."""
+    if not item_ids:
+        raise InvalidRequestError("item_ids", "must hold at least one id")
+    if len(item_ids) > MAX_RERANK_ITEMS:
+        raise InvalidRequestError("item_ids", f"holds more than {MAX_RERANK_ITEMS} ids")
+    for position, item_id in enumerate(item_ids):
+        _check_id(f"item_ids[{position}]", item_id)
+    return list(dict.fromkeys(item_ids))
+
+
+def _recommendations(response: Mapping[str, Any], list_key: str) -> Recommendations:
+    """Personalize's predicted items in its order; recipes without scores give 0.0."""
+    items = [
+        ScoredItem(item_id=entry["itemId"], score=float(entry.get("score", 0.0)))
+        for entry in response.get(list_key, [])
+        if entry.get("itemId")
+    ]
+    return Recommendations(items, response.get("recommendationId", ""))
+
+
+def _as_permutation(ranked: list[ScoredItem], distinct_input: list[str]) -> list[ScoredItem]:
+    """`ranked` reduced to the input ids (first occurrence), then the input ids it lacked."""
+    wanted = set(distinct_input)
+    seen: set[str] = set()
+    result = []
+    for item in ranked:
+        if item.item_id in wanted and item.item_id not in seen:
+            seen.add(item.item_id)
+            result.append(item)
+    result.extend(ScoredItem(item_id, 0.0) for item_id in distinct_input if item_id not in seen)
+    return result

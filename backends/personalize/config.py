@@ -1,0 +1,92 @@
+"""The `[personalize]` section of the serve config, validated before the backend starts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+from backends.base import MAX_ID_LENGTH
+
+# Personalize's own ARN constraint (service model shape `Arn`: max 256 characters).
+ARN_PATTERN = r"^arn:([a-z\d-]+):personalize:.*:.*:.+$"
+Arn = Annotated[str, Field(pattern=ARN_PATTERN, max_length=256)]
+
+# One campaign per RPC; these are the config keys, in the order the RPCs are documented.
+CAMPAIGN_KEYS = (
+    "user_personalization_campaign_arn",
+    "similar_items_campaign_arn",
+    "popularity_campaign_arn",
+    "personalized_ranking_campaign_arn",
+)
+
+
+class PersonalizeBackendConfig(BaseModel):
+    """Where the four campaigns live and how the runtime client talks to them.
+
+    Unknown keys are rejected (a typo in a campaign key would otherwise silently leave
+    an RPC unconfigured). Credentials are never configured here: the standard AWS
+    credential chain (env, profile, instance role) is used.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    region: str | None = Field(
+        None,
+        min_length=1,
+        description="AWS region of the campaigns; None uses the standard chain "
+        "(AWS_REGION, AWS_DEFAULT_REGION, profile)",
+    )
+    user_personalization_campaign_arn: Arn | None = Field(
+        None, description="aws-user-personalization campaign answering GetRecommendations"
+    )
+    similar_items_campaign_arn: Arn | None = Field(
+        None, description="aws-sims campaign answering GetSimilarItems"
+    )
+    popularity_campaign_arn: Arn | None = Field(
+        None, description="aws-popularity-count campaign answering GetPopularItems"
+    )
+    personalized_ranking_campaign_arn: Arn | None = Field(
+        None, description="aws-personalized-ranking campaign answering GetPersonalizedRanking"
+    )
+    user_personalization_filter_arn: Arn | None = Field(
+        None, description="filter applied to GetRecommendations"
+    )
+    similar_items_filter_arn: Arn | None = Field(
+        None, description="filter applied to GetSimilarItems"
+    )
+    popularity_filter_arn: Arn | None = Field(None, description="filter applied to GetPopularItems")
+    personalized_ranking_filter_arn: Arn | None = Field(
+        None, description="filter applied to GetPersonalizedRanking"
+    )
+    endpoint_url: HttpUrl | None = Field(
+        None,
+        description="runtime endpoint instead of AWS's (an emulator, a VPC endpoint); "
+        "AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME works too",
+    )
+    connect_timeout: float = Field(2.0, gt=0, description="seconds to open a connection")
+    read_timeout: float = Field(5.0, gt=0, description="seconds to wait for an answer")
+    retry_mode: Literal["standard", "adaptive", "legacy"] = Field(
+        "standard", description="botocore retry mode for throttling and server errors"
+    )
+    max_attempts: int = Field(
+        3, ge=1, le=10, description="total attempts per call, first one included"
+    )
+    max_concurrency: int = Field(
+        16, ge=1, le=1000, description="calls in flight towards Personalize (and HTTP pool size)"
+    )
+    queue_timeout: float = Field(
+        5.0,
+        ge=0,
+        description="seconds a call waits for a free slot before answering UNAVAILABLE",
+    )
+    anonymous_user_id: str = Field(
+        "anonymous",
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        description="userId sent to the popularity campaign when the caller gives none",
+    )
+
+    def endpoint(self) -> str | None:
+        """`endpoint_url` as the plain string botocore wants (None: AWS's own endpoint)."""
+        return str(self.endpoint_url).rstrip("/") if self.endpoint_url else None

@@ -1,0 +1,87 @@
+"""The `[personalize]` section and the runtime client it configures."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from backends.errors import BackendMisconfiguredError
+from backends.personalize.backend import PersonalizeBackend
+from backends.personalize.client import create_runtime_client
+from backends.personalize.config import PersonalizeBackendConfig
+from backends.registry import create_backend
+from tests.backends.personalize.runtime_helpers import CAMPAIGNS
+
+
+def test_defaults_need_nothing_but_give_no_campaigns():
+    config = PersonalizeBackendConfig()
+    assert config.user_personalization_campaign_arn is None
+    assert (config.retry_mode, config.max_attempts) == ("standard", 3)
+    assert config.anonymous_user_id == "anonymous"
+    assert config.endpoint() is None
+
+
+def test_unknown_keys_are_rejected_by_name():
+    with pytest.raises(ValidationError) as caught:
+        PersonalizeBackendConfig.model_validate({"similar_campaign_arn": "arn:aws:personalize:x"})
+    assert caught.value.errors()[0]["loc"] == ("similar_campaign_arn",)
+
+
+def test_registry_builds_the_backend_and_reports_bad_keys_clearly():
+    backend = create_backend("personalize", {"region": "eu-west-1", **CAMPAIGNS})
+    assert isinstance(backend, PersonalizeBackend)
+    assert backend.config.region == "eu-west-1"
+    with pytest.raises(BackendMisconfiguredError, match=r"\[personalize\] campaign_arn: Extra"):
+        create_backend("personalize", {"campaign_arn": "x"})
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("user_personalization_campaign_arn", "not-an-arn"),
+        ("similar_items_campaign_arn", "arn:aws:s3:::bucket/key"),
+        ("popularity_filter_arn", "arn:aws:personalize:us-east-1:1:" + "x" * 256),
+        ("retry_mode", "fast"),
+        ("max_attempts", 0),
+        ("max_concurrency", 0),
+        ("read_timeout", 0),
+        ("endpoint_url", "localhost:8080"),
+        ("anonymous_user_id", ""),
+    ],
+)
+def test_invalid_values_are_rejected_naming_the_key(key, value):
+    with pytest.raises(ValidationError) as caught:
+        PersonalizeBackendConfig.model_validate({key: value})
+    assert caught.value.errors()[0]["loc"][0] == key
+
+
+def test_client_gets_timeouts_retries_pool_and_endpoint_from_config():
+    config = PersonalizeBackendConfig(
+        region="eu-west-1",
+        endpoint_url="http://127.0.0.1:1",
+        connect_timeout=1.5,
+        read_timeout=4,
+        retry_mode="adaptive",
+        max_attempts=5,
+        max_concurrency=7,
+    )
+    client = create_runtime_client(config)
+    settings = client.meta.config
+    assert (settings.connect_timeout, settings.read_timeout) == (1.5, 4)
+    assert settings.retries == {"mode": "adaptive", "total_max_attempts": 5}
+    assert settings.max_pool_connections == 7
+    assert client.meta.endpoint_url == "http://127.0.0.1:1"
+    assert client.meta.region_name == "eu-west-1"
+
+
+def test_standard_endpoint_variable_points_the_client_elsewhere(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME", "http://127.0.0.1:2")
+    client = create_runtime_client(PersonalizeBackendConfig(region="us-east-1"))
+    assert client.meta.endpoint_url == "http://127.0.0.1:2"
+
+
+def test_start_creates_one_client_and_close_is_idempotent():
+    backend = PersonalizeBackend(PersonalizeBackendConfig(endpoint_url="http://127.0.0.1:1"))
+    backend.start()
+    backend.close()
+    backend.close()
