@@ -190,7 +190,11 @@ def validate_model(model: LocalModel, source: str) -> None:
     )
     sim_idx, sim_scores = model.similar_indices, model.similar_scores
     check(sim_idx.shape[0] == n_items, "similar_indices", f"has {sim_idx.shape[0]} rows")
-    check(sim_scores.shape == sim_idx.shape, "similar_scores", "differs in shape from indices")
+    check(
+        sim_scores.shape == sim_idx.shape,
+        "similar_scores",
+        f"has shape {sim_scores.shape}, similar_indices.npy {sim_idx.shape}",
+    )
     check(
         sim_idx.size == 0 or (sim_idx.min() >= -1 and sim_idx.max() < n_items),
         "similar_indices",

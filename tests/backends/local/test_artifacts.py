@@ -1,0 +1,109 @@
+"""The model directory: round trip, atomic replacement, and clear errors on bad models."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backends.errors import ModelLoadError
+from backends.local.artifacts import ARRAY_SPECS, META_FILE, LocalModel, load_model, save_model
+
+
+@pytest.fixture
+def model_dir(tiny_model: LocalModel, tmp_path: Path) -> Path:
+    save_model(tiny_model, tmp_path / "model")
+    return tmp_path / "model"
+
+
+@pytest.mark.parametrize("mmap", [True, False])
+def test_round_trip(tiny_model: LocalModel, model_dir: Path, mmap: bool) -> None:
+    loaded = load_model(model_dir, mmap=mmap)
+    for name, array in tiny_model.arrays().items():
+        np.testing.assert_array_equal(getattr(loaded, name), array)
+        assert isinstance(getattr(loaded, name), np.memmap) == mmap
+    assert loaded.meta["counts"] == tiny_model.meta["counts"]
+
+
+def test_layout_is_one_npy_per_array_and_meta(model_dir: Path) -> None:
+    assert sorted(p.name for p in model_dir.iterdir()) == sorted(
+        [META_FILE, *(f"{name}.npy" for name in ARRAY_SPECS)]
+    )
+
+
+def test_save_replaces_an_existing_model_and_leaves_no_temporaries(
+    tiny_model: LocalModel, model_dir: Path
+) -> None:
+    (model_dir / "stale.txt").write_text("from the previous model")
+    smaller = replace(tiny_model, meta={**tiny_model.meta, "marker": "new"})
+    save_model(smaller, model_dir)
+    assert not (model_dir / "stale.txt").exists()
+    assert load_model(model_dir).meta["marker"] == "new"
+    assert [p.name for p in model_dir.parent.iterdir()] == ["model"]
+
+
+def test_save_refuses_an_inconsistent_model(tiny_model: LocalModel, tmp_path: Path) -> None:
+    broken = replace(tiny_model, popularity=tiny_model.popularity[:-1])
+    with pytest.raises(ModelLoadError, match="popularity"):
+        save_model(broken, tmp_path / "model")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="not found"):
+        load_model(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("name", ["item_factors.npy", META_FILE, "history_indptr.npy"])
+def test_missing_file_is_named(model_dir: Path, name: str) -> None:
+    (model_dir / name).unlink()
+    with pytest.raises(ModelLoadError, match=rf"{name}: missing"):
+        load_model(model_dir)
+
+
+def test_corrupt_array_is_named(model_dir: Path) -> None:
+    path = model_dir / "user_factors.npy"
+    path.write_bytes(path.read_bytes()[:70])  # truncated
+    with pytest.raises(ModelLoadError, match=r"user_factors\.npy"):
+        load_model(model_dir)
+
+
+def test_pickled_array_is_refused(model_dir: Path) -> None:
+    np.save(model_dir / "item_ids.npy", np.array(["a", None], dtype=object), allow_pickle=True)
+    with pytest.raises(ModelLoadError, match=r"item_ids\.npy"):
+        load_model(model_dir)
+
+
+@pytest.mark.parametrize(
+    ("name", "array", "problem"),
+    [
+        ("item_factors", np.zeros((2, 8), np.float32), "rows"),
+        ("user_factors", np.full((9, 8), np.nan, np.float32), "NaN"),
+        ("history_indices", np.full(29, 99, np.int32), "outside"),
+        ("similar_indices", np.zeros((9, 2), np.int32), "similar_scores"),
+        ("user_ids", np.zeros(9), "dtype"),
+    ],
+)
+def test_inconsistent_arrays_are_named(
+    model_dir: Path, name: str, array: np.ndarray, problem: str
+) -> None:
+    np.save(model_dir / f"{name}.npy", array)
+    with pytest.raises(ModelLoadError, match=problem) as caught:
+        load_model(model_dir)
+    assert name in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["{", "[]", '{"format_version": 99}'])
+def test_bad_meta(model_dir: Path, text: str) -> None:
+    (model_dir / META_FILE).write_text(text)
+    with pytest.raises(ModelLoadError, match=META_FILE):
+        load_model(model_dir)
+
+
+def test_meta_is_plain_json(model_dir: Path) -> None:
+    meta = json.loads((model_dir / META_FILE).read_text())
+    assert meta["format_version"] == 1
+    assert meta["counts"]["users"] == 9

@@ -1,0 +1,60 @@
+"""Serve-time maths: softmax, top-n selection and the two scoring entry points."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backends.local.scoring import rank_scores, recommend_scores, softmax, top_n
+
+
+def test_softmax_is_stable_for_large_logits() -> None:
+    probabilities = softmax(np.array([1000.0, 1000.0, -np.inf]))
+    np.testing.assert_allclose(probabilities, [0.5, 0.5, 0.0])
+
+
+def test_softmax_matches_the_definition() -> None:
+    logits = np.array([0.1, -0.3, 2.0])
+    expected = np.exp(logits) / np.exp(logits).sum()
+    np.testing.assert_allclose(softmax(logits), expected)
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 5, 9])
+def test_top_n_best_first_ties_by_index(n: int) -> None:
+    scores = np.array([0.2, 0.5, 0.2, 0.9, 0.5])
+    expected = [3, 1, 4, 0, 2][:n]
+    assert top_n(scores, n).tolist() == expected
+
+
+def test_recommend_scores_exclude_seen_and_sum_to_one_over_candidates() -> None:
+    item_factors = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.0]], dtype=np.float32)
+    user = np.array([2.0, 1.0], dtype=np.float32)
+    items, scores = recommend_scores(user, item_factors, np.array([2]), n=10)
+    assert items.tolist() == [0, 1, 3]
+    assert scores.sum() == pytest.approx(1.0)
+    logits = np.array([2.0, 1.0, -2.0])
+    np.testing.assert_allclose(scores, np.exp(logits) / np.exp(logits).sum())
+
+
+def test_recommend_scores_head_keeps_full_distribution() -> None:
+    item_factors = np.eye(4, dtype=np.float32)
+    user = np.array([4.0, 3.0, 2.0, 1.0], dtype=np.float32)
+    _, full = recommend_scores(user, item_factors, np.array([], dtype=np.int32), n=4)
+    items, head = recommend_scores(user, item_factors, np.array([], dtype=np.int32), n=2)
+    assert items.tolist() == [0, 1]
+    np.testing.assert_allclose(head, full[:2])
+
+
+def test_recommend_scores_when_everything_was_seen() -> None:
+    items, scores = recommend_scores(
+        np.ones(2, dtype=np.float32), np.eye(2, dtype=np.float32), np.array([0, 1]), n=5
+    )
+    assert items.size == 0 and scores.size == 0
+
+
+def test_rank_scores_softmax_over_the_given_items() -> None:
+    item_factors = np.eye(3, dtype=np.float32)
+    user = np.array([0.0, 1.0, 2.0], dtype=np.float32)
+    order, scores = rank_scores(user, item_factors, np.array([0, 2]))
+    assert order.tolist() == [1, 0]  # positions in the input: item 2 first
+    np.testing.assert_allclose(scores, softmax(np.array([2.0, 0.0])))
