@@ -1,0 +1,74 @@
+"""Writing dataset CSV files the way Personalize imports them, atomically.
+
+Personalize wants an unquoted header row; Arrow's writer would quote it, so the header
+is written by hand and Arrow writes the rows (strings quoted, which CSV readers and
+Personalize accept). Files are written under a temporary name and renamed when
+complete, because other processes (the server, training) may read the dataset
+directory at any time and must never see half a file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import TracebackType
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+
+class CsvFileWriter:
+    """Streams record batches into a CSV file that appears only when `commit()` is called."""
+
+    def __init__(self, path: str | Path, schema: pa.Schema) -> None:
+        self.path = Path(path)
+        self._temporary = self.path.with_name(f".{self.path.name}.partial")
+        self._sink = pa.OSFile(str(self._temporary), "wb")
+        self._sink.write((",".join(schema.names) + "\n").encode("utf-8"))
+        self._writer = pacsv.CSVWriter(
+            self._sink, schema, write_options=pacsv.WriteOptions(include_header=False)
+        )
+        self.rows = 0
+
+    def write(self, batch: pa.RecordBatch | pa.Table) -> None:
+        """Append rows."""
+        if isinstance(batch, pa.Table):
+            self._writer.write_table(batch)
+        else:
+            self._writer.write_batch(batch)
+        self.rows += batch.num_rows
+
+    def commit(self) -> None:
+        """Finish the file and move it into place."""
+        self._close()
+        os.replace(self._temporary, self.path)
+
+    def discard(self) -> None:
+        """Abandon the file; an existing file at `path` is left untouched."""
+        self._close()
+        self._temporary.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        if not self._sink.closed:
+            self._writer.close()
+            self._sink.close()
+
+    def __enter__(self) -> CsvFileWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+
+def write_csv(table: pa.Table, path: str | Path) -> None:
+    """Write a whole table as a CSV file, atomically."""
+    with CsvFileWriter(path, table.schema) as writer:
+        writer.write(table)

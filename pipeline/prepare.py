@@ -1,0 +1,283 @@
+"""`recs prepare`: a raw watch log (and catalog) becomes a Personalize-format dataset.
+
+Streaming: the log is read block by block (`pipeline.watchlog`), each block is
+validated, de-duplicated, labelled and appended to `interactions.csv` before the next
+is read, so memory stays bounded by the block size plus 8 bytes per distinct row (the
+duplicate fingerprints) and per distinct user and item.
+
+Duplicates: two rows are duplicates when they have the same user, item, time, watch
+duration and video duration after parsing (so `12` and `12.0`, or an epoch and the same
+instant in ISO-8601, are the same value). The first is kept, the others counted. Only
+the columns `prepare` reads take part: the others never reach the dataset.
+
+Labels and re-watches: see `pipeline.labels`. Rejections: see `pipeline.watchlog`.
+The run ends with one accounting identity: read = written + rejected + duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.dataset import (
+    INTERACTION_TYPES,
+    INTERACTIONS_FILE,
+    INTERACTIONS_SCHEMA_FILE,
+    ITEMS_FILE,
+    ITEMS_SCHEMA_FILE,
+)
+from pipeline.hashing import HashSet, combine, first_occurrences, hash_strings
+from pipeline.items import CatalogFormat, read_catalog, write_items
+from pipeline.labels import DEFAULT_MAX_EVENT_VALUE, DEFAULT_THRESHOLD, label
+from pipeline.output import CsvFileWriter
+from pipeline.rejects import RejectLog
+from pipeline.schemas import interactions_schema, items_schema, write_schema
+from pipeline.watchlog import ValidRows, WatchLogFormat, WatchLogReader
+
+log = logging.getLogger(__name__)
+
+# Personalize's minimum data for training (reference 5.2).
+MIN_INTERACTIONS = 1000
+MIN_REPEAT_USERS = 25
+MIN_REPEAT_USER_SHARE = 0.01
+
+INTERACTIONS_ARROW_SCHEMA = pa.schema(list(INTERACTION_TYPES.items()))
+
+ProgressCallback = Callable[[int, int, int], None]  # bytes done, bytes total, rows read
+
+
+class PrepareError(Exception):
+    """Preparing cannot produce a dataset (message says why, for the user)."""
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """Everything `prepare` needs to know."""
+
+    watch_log: Path
+    out_dir: Path
+    items: Path | None = None
+    threshold: float = DEFAULT_THRESHOLD
+    max_event_value: float = DEFAULT_MAX_EVENT_VALUE
+    log_format: WatchLogFormat = field(default_factory=WatchLogFormat)
+    catalog_format: CatalogFormat = field(default_factory=CatalogFormat)
+    rejects_file: Path | None = None
+    item_rejects_file: Path | None = None
+
+
+@dataclass
+class PrepareResult:
+    """Counts of one run; `rows_read == written + rejected + duplicates` always."""
+
+    rows_read: int = 0
+    written: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    watched: int = 0
+    rewatched: int = 0
+    capped: int = 0
+    users: int = 0
+    items: int = 0
+    repeat_users: int = 0  # users with 2 or more interactions
+    unknown_item_rows: int = 0  # interactions whose item is not in the catalog
+    catalog_rows: int = 0
+    catalog_items: int = 0
+    catalog_rejected: int = 0
+    rejects: RejectLog | None = None
+    catalog_rejects: RejectLog | None = None
+    warnings: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """The one closing line."""
+        text = (
+            f"read {self.rows_read:,} = written {self.written:,} + rejected "
+            f"{self.rejected:,} + duplicates {self.duplicates:,}; "
+            f"{self.watched:,} watched, {self.written - self.watched:,} clicked; "
+            f"{self.users:,} users, {self.items:,} items"
+        )
+        if self.catalog_rows:
+            text += (
+                f"; catalog: read {self.catalog_rows:,} = written {self.catalog_items:,} "
+                f"+ rejected {self.catalog_rejected:,}"
+            )
+        return text
+
+
+class _Tally:
+    """Distinct users and items, and users seen at least twice, in bounded memory."""
+
+    def __init__(self) -> None:
+        self.users = HashSet()
+        self.repeat_users = HashSet()
+        self.items = HashSet()
+
+    def add(self, user_hashes: np.ndarray, user_counts: np.ndarray, item_hashes: np.ndarray):
+        present = user_counts > 0
+        hashes, counts = user_hashes[present], user_counts[present]
+        order = np.argsort(hashes)
+        hashes, counts = hashes[order], counts[order]
+        seen = self.users.contains(hashes)
+        self.users.add_sorted_unique(hashes[~seen])
+        repeat = (seen | (counts > 1)) & ~self.repeat_users.contains(hashes)
+        self.repeat_users.add_sorted_unique(hashes[repeat])
+        items = np.unique(item_hashes)
+        self.items.add_sorted_unique(items[~self.items.contains(items)])
+
+
+def prepare(options: PrepareOptions, progress: ProgressCallback | None = None) -> PrepareResult:
+    """Run the whole preparation; raises PrepareError (or WatchLogError) when it cannot."""
+    out = options.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    result = PrepareResult()
+
+    catalog_ids: HashSet | None = None
+    if options.items is not None:
+        catalog_ids = _prepare_catalog(options, result)
+
+    reader = WatchLogReader(options.watch_log, options.log_format, options.rejects_file)
+    result.rejects = reader.rejects
+    _prepare_interactions(options, reader, result, catalog_ids, progress)
+    write_schema(interactions_schema(), out / INTERACTIONS_SCHEMA_FILE)
+    result.files += [out / INTERACTIONS_FILE, out / INTERACTIONS_SCHEMA_FILE]
+    result.warnings += _minimum_data_warnings(result)
+    for warning in result.warnings:
+        log.warning(warning)
+    return result
+
+
+def _prepare_catalog(options: PrepareOptions, result: PrepareResult) -> HashSet:
+    assert options.items is not None
+    catalog = read_catalog(options.items, options.catalog_format, options.item_rejects_file)
+    result.catalog_rejects = catalog.rejects
+    result.catalog_rows = catalog.rows_read
+    result.catalog_rejected = catalog.rejects.total
+    result.catalog_items = catalog.items.num_rows
+    if catalog.items.num_rows == 0:
+        raise PrepareError(f"{options.items}: no valid catalog row")
+    write_items(catalog.items, options.out_dir / ITEMS_FILE)
+    write_schema(items_schema(), options.out_dir / ITEMS_SCHEMA_FILE)
+    result.files += [options.out_dir / ITEMS_FILE, options.out_dir / ITEMS_SCHEMA_FILE]
+    ids = HashSet()
+    ids.add_sorted_unique(np.unique(hash_strings(catalog.items.column("ITEM_ID").combine_chunks())))
+    return ids
+
+
+def _prepare_interactions(
+    options: PrepareOptions,
+    reader: WatchLogReader,
+    result: PrepareResult,
+    catalog_ids: HashSet | None,
+    progress: ProgressCallback | None,
+) -> None:
+    seen_rows = HashSet()
+    tally = _Tally()
+    writer = CsvFileWriter(options.out_dir / INTERACTIONS_FILE, INTERACTIONS_ARROW_SCHEMA)
+    try:
+        for rows in reader:
+            if len(rows):
+                _write_block(rows, options, writer, seen_rows, tally, catalog_ids, result)
+            if progress is not None:
+                progress(reader.bytes_read, reader.total_bytes, reader.rows_read)
+        result.rows_read = reader.rows_read
+        result.rejected = reader.rejects.total
+        if result.written == 0:
+            raise PrepareError(
+                f"{options.watch_log}: no row survived ({result.rows_read:,} read, "
+                f"{result.rejected:,} rejected, {result.duplicates:,} duplicates)"
+            )
+    except BaseException:
+        writer.discard()
+        raise
+    writer.commit()
+    result.users = len(tally.users)
+    result.repeat_users = len(tally.repeat_users)
+    result.items = len(tally.items)
+
+
+def _write_block(
+    rows: ValidRows,
+    options: PrepareOptions,
+    writer: CsvFileWriter,
+    seen_rows: HashSet,
+    tally: _Tally,
+    catalog_ids: HashSet | None,
+    result: PrepareResult,
+) -> None:
+    users = pc.dictionary_encode(rows.user)
+    items = pc.dictionary_encode(rows.item)
+    user_index = users.indices.to_numpy()
+    item_index = items.indices.to_numpy()
+    user_dictionary_hash = hash_strings(users.dictionary)
+    item_dictionary_hash = hash_strings(items.dictionary)
+    user_hash = user_dictionary_hash[user_index]
+    item_hash = item_dictionary_hash[item_index]
+    row_hash = combine([user_hash, item_hash, rows.timestamp, rows.watch, rows.duration])
+
+    keep = first_occurrences(row_hash, seen_rows)
+    kept = int(np.count_nonzero(keep))
+    result.duplicates += len(rows) - kept
+    if kept == 0:
+        return
+    all_kept = kept == len(rows)
+    mask = None if all_kept else pa.array(keep)
+
+    def select(values):
+        return values if all_kept else values[keep]
+
+    labels = label(
+        select(rows.watch) / select(rows.duration), options.threshold, options.max_event_value
+    )
+    batch = pa.record_batch(
+        [
+            rows.user if mask is None else rows.user.filter(mask),
+            rows.item if mask is None else rows.item.filter(mask),
+            pa.array(select(rows.timestamp), pa.int64()),
+            labels.event_type,
+            pa.array(labels.event_value, pa.float64()),
+        ],
+        schema=INTERACTIONS_ARROW_SCHEMA,
+    )
+    writer.write(batch)
+    result.written += kept
+    result.watched += int(pc.sum(pc.equal(labels.event_type, "watched")).as_py() or 0)
+    result.rewatched += labels.rewatched
+    result.capped += labels.capped
+
+    user_counts = np.bincount(select(user_index), minlength=len(user_dictionary_hash))
+    item_counts = np.bincount(select(item_index), minlength=len(item_dictionary_hash))
+    tally.add(user_dictionary_hash, user_counts, item_dictionary_hash[item_counts > 0])
+    if catalog_ids is not None:
+        unknown = ~catalog_ids.contains(item_dictionary_hash)
+        result.unknown_item_rows += int(item_counts[unknown].sum())
+
+
+def _minimum_data_warnings(result: PrepareResult) -> list[str]:
+    warnings = []
+    if result.written < MIN_INTERACTIONS:
+        warnings.append(
+            f"only {result.written:,} interactions: Personalize needs at least "
+            f"{MIN_INTERACTIONS:,} to train"
+        )
+    if result.repeat_users < MIN_REPEAT_USERS:
+        warnings.append(
+            f"only {result.repeat_users:,} users have 2 or more interactions: Personalize "
+            f"needs at least {MIN_REPEAT_USERS}"
+        )
+    elif result.users and result.repeat_users < MIN_REPEAT_USER_SHARE * result.users:
+        warnings.append(
+            f"only {result.repeat_users:,} of {result.users:,} users have 2 or more "
+            "interactions: Personalize needs at least 1% of users to"
+        )
+    if result.unknown_item_rows:
+        warnings.append(
+            f"{result.unknown_item_rows:,} interactions refer to items missing from the "
+            "catalog (their recommendations will have no title or URL)"
+        )
+    return warnings
