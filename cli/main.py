@@ -20,8 +20,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 COMMAND_MODULES = [
     "pipeline.cli",
     "backends.local.cli",
+    "backends.personalize.cli",
     "server.cli",
     "client.cli",
+    "ui.cli",
 ]
 
 

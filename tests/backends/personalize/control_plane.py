@@ -1,0 +1,339 @@
+"""Scripts of the `personalize` control-plane calls provisioning is expected to make.
+
+Each `expect_*` adds the calls of one step to a Stubber, in order, with the exact
+parameters; Stubber checks both the requests and these canned answers against the
+real service model. Waiting is scripted round by round, the way `Waiter` polls.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from botocore.stub import Stubber
+
+from backends.personalize.s3 import file_sha256
+
+FIXTURE_DATASET = Path(__file__).parents[2] / "fixtures" / "personalize" / "dataset"
+ACCOUNT = "arn:aws:personalize:us-east-1:123456789012"
+NAME = "videos"
+ROLE_ARN = "arn:aws:iam::123456789012:role/PersonalizeS3Access"
+BUCKET = "videos-data"
+PREFIX = "personalize/v1"
+DATASETS = ("interactions", "items")
+RECIPES = {
+    "user-personalization": "user_personalization_campaign_arn",
+    "sims": "similar_items_campaign_arn",
+    "popularity-count": "popularity_campaign_arn",
+    "personalized-ranking": "personalized_ranking_campaign_arn",
+}
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def group_arn() -> str:
+    return f"{ACCOUNT}:dataset-group/{NAME}"
+
+
+def schema_arn(slug: str) -> str:
+    return f"{ACCOUNT}:schema/{NAME}-{slug}"
+
+
+def dataset_arn(slug: str) -> str:
+    return f"{ACCOUNT}:dataset/{NAME}/{slug.upper()}"
+
+
+def job_name(slug: str, data_dir: Path = FIXTURE_DATASET) -> str:
+    return f"{NAME}-{slug}-{file_sha256(data_dir / f'{slug}.csv')[:8]}"
+
+
+def job_arn(slug: str, data_dir: Path = FIXTURE_DATASET) -> str:
+    return f"{ACCOUNT}:dataset-import-job/{job_name(slug, data_dir)}"
+
+
+def solution_arn(recipe: str) -> str:
+    return f"{ACCOUNT}:solution/{NAME}-{recipe}"
+
+
+def version_arn(recipe: str, version: str = "v1") -> str:
+    return f"{solution_arn(recipe)}/{version}"
+
+
+def campaign_arn(recipe: str) -> str:
+    return f"{ACCOUNT}:campaign/{NAME}-{recipe}"
+
+
+def schema_text(slug: str, data_dir: Path = FIXTURE_DATASET) -> str:
+    schema = json.loads((data_dir / f"{slug}.schema.json").read_text())
+    return json.dumps(schema, separators=(",", ":"))
+
+
+def expect_wait(
+    stubber: Stubber, method: str, key: str, arn_field: str, statuses: dict[str, list[str]]
+) -> None:
+    """describe_* answers for `Waiter`: each round polls every resource still pending."""
+    pending = {arn: list(sequence) for arn, sequence in statuses.items()}
+    while pending:
+        for arn in list(pending):
+            status = pending[arn].pop(0)
+            stubber.add_response(
+                method, {key: {arn_field: arn, "status": status}}, {arn_field: arn}
+            )
+            if status == "ACTIVE" or "FAILED" in status:
+                del pending[arn]
+
+
+def expect_dataset_group(stubber: Stubber, *, exists: bool, polls: list[str] | None = None):
+    groups = [{"name": NAME, "datasetGroupArn": group_arn(), "status": "ACTIVE"}] if exists else []
+    stubber.add_response("list_dataset_groups", {"datasetGroups": groups}, {})
+    if not exists:
+        stubber.add_response(
+            "create_dataset_group", {"datasetGroupArn": group_arn()}, {"name": NAME}
+        )
+    expect_wait(
+        stubber,
+        "describe_dataset_group",
+        "datasetGroup",
+        "datasetGroupArn",
+        {group_arn(): polls or ["ACTIVE"]},
+    )
+
+
+def expect_schemas(stubber: Stubber, *, exists: bool) -> None:
+    for slug in DATASETS:
+        name = f"{NAME}-{slug}"
+        listed = [{"name": name, "schemaArn": schema_arn(slug)}] if exists else []
+        stubber.add_response("list_schemas", {"schemas": listed}, {})
+        if exists:
+            stubber.add_response(
+                "describe_schema",
+                {
+                    "schema": {
+                        "name": name,
+                        "schemaArn": schema_arn(slug),
+                        "schema": schema_text(slug),
+                    }
+                },
+                {"schemaArn": schema_arn(slug)},
+            )
+        else:
+            stubber.add_response(
+                "create_schema",
+                {"schemaArn": schema_arn(slug)},
+                {"name": name, "schema": schema_text(slug)},
+            )
+
+
+def expect_datasets(stubber: Stubber, *, exists: bool) -> None:
+    for slug in DATASETS:
+        name = f"{NAME}-{slug}"
+        listed = (
+            [{"name": name, "datasetArn": dataset_arn(slug), "status": "ACTIVE"}] if exists else []
+        )
+        stubber.add_response(
+            "list_datasets", {"datasets": listed}, {"datasetGroupArn": group_arn()}
+        )
+        if not exists:
+            stubber.add_response(
+                "create_dataset",
+                {"datasetArn": dataset_arn(slug)},
+                {
+                    "name": name,
+                    "schemaArn": schema_arn(slug),
+                    "datasetGroupArn": group_arn(),
+                    "datasetType": slug.capitalize(),
+                },
+            )
+    expect_wait(
+        stubber,
+        "describe_dataset",
+        "dataset",
+        "datasetArn",
+        {dataset_arn(slug): ["ACTIVE"] for slug in DATASETS},
+    )
+
+
+def expect_import_jobs(
+    stubber: Stubber, *, existing: tuple[str, ...], data_dir: Path = FIXTURE_DATASET
+) -> None:
+    """Jobs for the current file contents; those of `existing` datasets already ran."""
+    for slug in DATASETS:
+        name = job_name(slug, data_dir)
+        listed = (
+            [{"jobName": name, "datasetImportJobArn": job_arn(slug, data_dir), "status": "ACTIVE"}]
+            if slug in existing
+            else [{"jobName": f"{NAME}-{slug}-00000000", "datasetImportJobArn": "x:old"}]
+        )
+        stubber.add_response(
+            "list_dataset_import_jobs",
+            {"datasetImportJobs": listed},
+            {"datasetArn": dataset_arn(slug)},
+        )
+        if slug not in existing:
+            stubber.add_response(
+                "create_dataset_import_job",
+                {"datasetImportJobArn": job_arn(slug, data_dir)},
+                {
+                    "jobName": name,
+                    "datasetArn": dataset_arn(slug),
+                    "dataSource": {"dataLocation": f"s3://{BUCKET}/{PREFIX}/{slug}.csv"},
+                    "roleArn": ROLE_ARN,
+                    "importMode": "FULL",
+                },
+            )
+    expect_wait(
+        stubber,
+        "describe_dataset_import_job",
+        "datasetImportJob",
+        "datasetImportJobArn",
+        {
+            job_arn(slug, data_dir): ["ACTIVE"]
+            if slug in existing
+            else ["CREATE IN_PROGRESS", "ACTIVE"]
+            for slug in DATASETS
+        },
+    )
+
+
+def expect_solutions(stubber: Stubber, *, exists: bool, event_type: str | None = None) -> None:
+    for recipe in RECIPES:
+        name = f"{NAME}-{recipe}"
+        listed = [{"name": name, "solutionArn": solution_arn(recipe)}] if exists else []
+        stubber.add_response(
+            "list_solutions", {"solutions": listed}, {"datasetGroupArn": group_arn()}
+        )
+        if not exists:
+            params = {
+                "name": name,
+                "datasetGroupArn": group_arn(),
+                "recipeArn": f"arn:aws:personalize:::recipe/aws-{recipe}",
+                "performAutoTraining": False,
+            }
+            if event_type:
+                params["eventType"] = event_type
+            stubber.add_response("create_solution", {"solutionArn": solution_arn(recipe)}, params)
+    expect_wait(
+        stubber,
+        "describe_solution",
+        "solution",
+        "solutionArn",
+        {solution_arn(recipe): ["ACTIVE"] for recipe in RECIPES},
+    )
+
+
+def expect_versions(stubber: Stubber, *, train: bool, version: str = "v1") -> None:
+    """New versions (`train`) or the reuse of each solution's newest usable one."""
+    for recipe in RECIPES:
+        if train:
+            stubber.add_response(
+                "create_solution_version",
+                {"solutionVersionArn": version_arn(recipe, version)},
+                {"solutionArn": solution_arn(recipe), "trainingMode": "FULL"},
+            )
+        else:
+            listed = [
+                {
+                    "solutionVersionArn": version_arn(recipe, "v0"),
+                    "status": "ACTIVE",
+                    "creationDateTime": T0,
+                },
+                {
+                    "solutionVersionArn": version_arn(recipe, "v1"),
+                    "status": "ACTIVE",
+                    "creationDateTime": T0.replace(month=2),
+                },
+                {
+                    "solutionVersionArn": version_arn(recipe, "v2"),
+                    "status": "CREATE FAILED",
+                    "creationDateTime": T0.replace(month=3),
+                },
+            ]
+            stubber.add_response(
+                "list_solution_versions",
+                {"solutionVersions": listed},
+                {"solutionArn": solution_arn(recipe)},
+            )
+    expect_wait(
+        stubber,
+        "describe_solution_version",
+        "solutionVersion",
+        "solutionVersionArn",
+        {
+            version_arn(recipe, version): (
+                ["CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE"] if train else ["ACTIVE"]
+            )
+            for recipe in RECIPES
+        },
+    )
+
+
+def expect_campaigns(
+    stubber: Stubber, *, exists: bool, serving: str = "v1", version: str = "v1"
+) -> None:
+    """Campaigns created, reused (serving `version`) or moved from `serving` to `version`."""
+    for recipe in RECIPES:
+        name = f"{NAME}-{recipe}"
+        listed = [{"name": name, "campaignArn": campaign_arn(recipe)}] if exists else []
+        stubber.add_response(
+            "list_campaigns", {"campaigns": listed}, {"solutionArn": solution_arn(recipe)}
+        )
+        if not exists:
+            stubber.add_response(
+                "create_campaign",
+                {"campaignArn": campaign_arn(recipe)},
+                {
+                    "name": name,
+                    "solutionVersionArn": version_arn(recipe, version),
+                    "minProvisionedTPS": 1,
+                },
+            )
+            continue
+        stubber.add_response(
+            "describe_campaign",
+            {
+                "campaign": {
+                    "campaignArn": campaign_arn(recipe),
+                    "status": "ACTIVE",
+                    "solutionVersionArn": version_arn(recipe, serving),
+                }
+            },
+            {"campaignArn": campaign_arn(recipe)},
+        )
+        if serving != version:
+            stubber.add_response(
+                "update_campaign",
+                {"campaignArn": campaign_arn(recipe)},
+                {
+                    "campaignArn": campaign_arn(recipe),
+                    "solutionVersionArn": version_arn(recipe, version),
+                },
+            )
+    expect_wait(
+        stubber,
+        "describe_campaign",
+        "campaign",
+        "campaignArn",
+        {campaign_arn(recipe): ["ACTIVE"] for recipe in RECIPES},
+    )
+
+
+def expect_fresh_provisioning(stubber: Stubber, *, event_type: str | None = None) -> None:
+    """Every call of a first run, when nothing exists yet."""
+    expect_dataset_group(stubber, exists=False, polls=["CREATE PENDING", "ACTIVE"])
+    expect_schemas(stubber, exists=False)
+    expect_datasets(stubber, exists=False)
+    expect_import_jobs(stubber, existing=())
+    expect_solutions(stubber, exists=False, event_type=event_type)
+    expect_versions(stubber, train=True)
+    expect_campaigns(stubber, exists=False)
+
+
+def expect_idempotent_rerun(stubber: Stubber) -> None:
+    """Every call of a run after a complete one with the same data: reads only."""
+    expect_dataset_group(stubber, exists=True)
+    expect_schemas(stubber, exists=True)
+    expect_datasets(stubber, exists=True)
+    expect_import_jobs(stubber, existing=DATASETS)
+    expect_solutions(stubber, exists=True)
+    expect_versions(stubber, train=False)
+    expect_campaigns(stubber, exists=True, serving="v1", version="v1")
