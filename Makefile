@@ -13,15 +13,16 @@ SERVE_ITEMS ?= 1000
 SERVE_EVENTS ?= 100000
 HOST ?= 127.0.0.1
 PORT ?= 50051
+UI_PORT ?= 8501
 
-.PHONY: install test lint format proto proto-check serve bench clean
+.PHONY: install test lint format proto proto-check serve ui bench clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ui]'
 	touch $@
 
 test: install
@@ -57,6 +58,10 @@ $(SERVE_DIR)/model/meta.json: $(SERVE_DIR)/dataset/interactions.csv
 serve: install $(SERVE_DIR)/model/meta.json
 	$(BIN)/recs serve --backend local --model $(SERVE_DIR)/model \
 	  --catalog $(SERVE_DIR)/dataset/items.csv --host $(HOST) --port $(PORT)
+
+# The Streamlit page on the `make serve` service (run `make serve` in another terminal first).
+ui: install
+	$(BIN)/recs ui --target $(HOST):$(PORT) --port $(UI_PORT)
 
 bench: install
 	$(BIN)/python bench/run_all.py

@@ -1,0 +1,177 @@
+"""The page, run by Streamlit's own testing API against real services."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from client import RecsClient
+from tests.ui.conftest import TINY_DATASET, ServiceThread, free_port
+from ui import logic
+from ui.settings import ENV_COMPARE_TARGET, ENV_DATA_DIR, ENV_EVAL_JSON, ENV_TARGET
+
+APP = Path(__file__).resolve().parents[2] / "ui" / "app.py"
+
+
+@pytest.fixture
+def open_page(monkeypatch: pytest.MonkeyPatch):
+    """Run the page once for the given settings and URL parameters."""
+
+    def run(target: str, data: Path | None = TINY_DATASET, **params: str) -> AppTest:
+        monkeypatch.setenv(ENV_TARGET, target)
+        if data is not None:
+            monkeypatch.setenv(ENV_DATA_DIR, str(data))
+        else:
+            monkeypatch.delenv(ENV_DATA_DIR, raising=False)
+        page = AppTest.from_file(str(APP), default_timeout=30)
+        page.query_params.update(params)
+        page.run()
+        assert not page.exception, [e.value for e in page.exception]
+        return page
+
+    return run
+
+
+def markdown_in(page: AppTest, key: str) -> str:
+    """The Markdown shown inside the container keyed `key`."""
+    return "\n".join(node.value for node in page.get_by_key(key).markdown)
+
+
+def test_user_link_shows_history_beside_the_clients_recommendations(open_page, service):
+    page = open_page(service.target, user="u01")
+
+    with RecsClient(service.target) as client:
+        expected = client.recommend("u01", logic.DEFAULT_NUM_RESULTS)
+    assert expected.items
+    assert markdown_in(page, "recommendations") == logic.results_markdown(expected.items)
+    history = markdown_in(page, "history")
+    # u01's newest interaction first: "Everyone watches this" (p) at 1700000400.
+    rows = [line for line in history.splitlines() if line.startswith("| 2023")]
+    assert "Everyone watches this" in rows[0] and "watched" in rows[0]
+    assert "Parrot sings" in history and "clicked" in history
+    assert len(rows) == 5
+    assert page.query_params["user"] == "u01" and page.query_params["view"] == "user"
+
+
+def test_item_link_opens_similar_videos(open_page, service):
+    page = open_page(service.target, item="a1")
+
+    assert page.radio(key="view").value == "similar"
+    assert "Cats at play" in page.header[0].value
+    with RecsClient(service.target) as client:
+        expected = client.similar("a1", logic.DEFAULT_NUM_RESULTS)
+    assert markdown_in(page, "similar") == logic.results_markdown(expected.items)
+
+
+def test_popular_view_shows_the_clients_popular_videos(open_page, service):
+    page = open_page(service.target, view="popular", n="3")
+
+    with RecsClient(service.target) as client:
+        expected = client.popular(3)
+    assert markdown_in(page, "popular") == logic.results_markdown(expected.items)
+
+
+def test_service_down_is_said_in_words(open_page):
+    target = f"127.0.0.1:{free_port()}"
+    page = open_page(target, user="u01")
+
+    assert len(page.error) == 1
+    message = page.error[0].value
+    assert f"The service at {target} cannot be reached" in message
+    assert "Status UNAVAILABLE:" in message
+    assert "Traceback" not in message
+    assert page.button(key="retry-user").label == "Try again"
+    # History comes from the dataset, so it still shows.
+    assert "Everyone watches this" in markdown_in(page, "history")
+
+
+def test_page_recovers_when_the_service_comes_back(open_page, tiny_backend, tiny_catalog):
+    port = free_port()
+    page = open_page(f"127.0.0.1:{port}", user="u01")
+    assert page.error
+
+    service = ServiceThread(tiny_backend, tiny_catalog, port=port).start()
+    try:
+        page.button(key="retry-user").click().run()
+        assert not page.error
+        assert "Buzzer beater" in markdown_in(page, "recommendations")
+    finally:
+        service.stop()
+
+
+def test_typing_or_picking_a_user_updates_the_shareable_link(open_page, service):
+    page = open_page(service.target)
+    assert page.info[0].value.startswith("Type a user id")
+
+    page.text_input(key="user").input("u05").run()
+    assert page.query_params["user"] == "u05"
+    assert "Cats at play" in markdown_in(page, "recommendations")  # u05 watched sports only
+
+    page.selectbox(key="user_pick").select("u07").run()
+    assert page.text_input(key="user").value == "u07"
+    assert page.query_params["user"] == "u07"
+
+
+def test_bad_url_parameters_are_named_and_replaced(open_page, service):
+    page = open_page(service.target, user="u01", n="lots", view="charts")
+
+    warnings = " ".join(w.value for w in page.warning)
+    assert "n='lots'" in warnings and "view='charts'" in warnings
+    assert page.number_input(key="n").value == logic.DEFAULT_NUM_RESULTS
+    assert page.query_params == {"view": "user", "user": "u01"}
+
+
+def test_without_a_dataset_the_page_says_where_history_comes_from(open_page, service):
+    page = open_page(service.target, data=None, user="u01")
+
+    assert any("--data DIR" in info.value for info in page.info)
+    assert markdown_in(page, "recommendations")
+
+
+def test_rerank_orders_the_pasted_ids(open_page, service):
+    page = open_page(service.target, view="rerank", user="u05")
+    page.text_area(key="rerank_ids").input("a1, cold1\nb1 a1").run()
+
+    with RecsClient(service.target) as client:
+        expected = client.rerank("u05", ["a1", "cold1", "b1", "a1"])
+    asked = ["a1", "cold1", "b1", "a1"]
+    assert markdown_in(page, "reranked") == logic.reranked_markdown(expected.items, asked)
+    assert expected.item_ids[-1] == "cold1"  # unknown to the model: last, in input order
+
+
+def test_compare_marks_the_videos_both_services_recommend(
+    open_page, service, fixed_service, monkeypatch
+):
+    monkeypatch.setenv(ENV_COMPARE_TARGET, fixed_service.target)
+    page = open_page(service.target, view="compare", user="u01")
+
+    with RecsClient(service.target) as left, RecsClient(fixed_service.target) as right:
+        a = left.recommend("u01", logic.DEFAULT_NUM_RESULTS)
+        b = right.recommend("u01", logic.DEFAULT_NUM_RESULTS)
+    shared = logic.overlap(a.item_ids, b.item_ids).shared
+    assert shared and shared != set(a.item_ids)  # the test needs a partial overlap
+    assert markdown_in(page, "compare-a") == logic.results_markdown(a.items, shared)
+    assert markdown_in(page, "compare-b") == logic.results_markdown(b.items, shared)
+    assert page.metric[0].value == f"{len(shared)} videos"
+    assert "backend **local**" in [c.value for c in page.caption]
+    assert "backend **fixed**" in [c.value for c in page.caption]
+
+
+def test_about_shows_model_facts_and_the_evaluation_chart(
+    open_page, service, tmp_path, monkeypatch
+):
+    evaluation = tmp_path / "eval.json"
+    evaluation.write_text(
+        json.dumps({"users": 61, "metrics": {"precision_at_5": 0.2, "coverage": 0.5}})
+    )
+    monkeypatch.setenv(ENV_EVAL_JSON, str(evaluation))
+    page = open_page(service.target, view="about")
+
+    facts = markdown_in(page, "facts-0")
+    assert "**Parameters**" in facts and "| factors | 8 |" in facts
+    assert page.get("vega_lite_chart")  # the bar chart of the rates
+    figures = page.expander[0].markdown[0].value
+    assert "metrics\\.precision\\_at\\_5 | 0\\.2" in figures and "| users | 61 |" in figures

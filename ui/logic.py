@@ -1,0 +1,273 @@
+"""The page's decisions, kept free of Streamlit so they can be tested on their own.
+
+Query parameters in and out (so a link such as `?user=u42` can be shared), the overlap of
+two answers, the Markdown tables the page shows, the ids pasted for re-ranking, the model
+facts grouped for reading, and a failed call explained in words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote, urlsplit
+
+import grpc
+
+from client import Item, RecsError
+
+# The page's views, in the order the sidebar lists them, with their labels.
+VIEWS: dict[str, str] = {
+    "user": "For a user",
+    "similar": "Similar videos",
+    "popular": "Popular now",
+    "rerank": "Re-rank",
+    "compare": "Compare two services",
+    "about": "About the model",
+}
+DEFAULT_VIEW = "user"
+DEFAULT_NUM_RESULTS = 10
+MAX_NUM_RESULTS = 500  # the service's limit (Personalize's)
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """What the URL asks the page to show."""
+
+    view: str = DEFAULT_VIEW
+    user_id: str = ""
+    item_id: str = ""
+    num_results: int = DEFAULT_NUM_RESULTS
+
+
+def parse_query_params(
+    params: Mapping[str, str | Sequence[str]],
+) -> tuple[PageRequest, list[str]]:
+    """Read `view`, `user`, `item` and `n` from the URL's query parameters.
+
+    Returns the request and one sentence per parameter that could not be used (naming
+    it); such a parameter takes its default. Without `view`, a link with only `?item=`
+    opens the similar videos, anything else the user's page. Repeated parameters use
+    their last value, as Streamlit does.
+    """
+    values = {key: _last(value).strip() for key, value in params.items()}
+    problems: list[str] = []
+    user_id = values.get("user", "")
+    item_id = values.get("item", "")
+
+    view = values.get("view", "")
+    if view and view not in VIEWS:
+        problems.append(
+            f"URL parameter view={view!r} is not a view of this page "
+            f"(one of: {', '.join(VIEWS)}); showing the default."
+        )
+        view = ""
+    if not view:
+        view = "similar" if item_id and not user_id else DEFAULT_VIEW
+
+    num_results = DEFAULT_NUM_RESULTS
+    raw_n = values.get("n", "")
+    if raw_n:
+        try:
+            num_results = int(raw_n)
+        except ValueError:
+            num_results = 0
+        if not 1 <= num_results <= MAX_NUM_RESULTS:
+            problems.append(
+                f"URL parameter n={raw_n!r} must be a whole number from 1 to "
+                f"{MAX_NUM_RESULTS}; showing {DEFAULT_NUM_RESULTS}."
+            )
+            num_results = DEFAULT_NUM_RESULTS
+    return PageRequest(view, user_id, item_id, num_results), problems
+
+
+def to_query_params(request: PageRequest) -> dict[str, str]:
+    """The query parameters that reopen `request` (defaults and empty ids left out)."""
+    params = {"view": request.view}
+    if request.user_id:
+        params["user"] = request.user_id
+    if request.item_id:
+        params["item"] = request.item_id
+    if request.num_results != DEFAULT_NUM_RESULTS:
+        params["n"] = str(request.num_results)
+    return params
+
+
+def _last(value: str | Sequence[str]) -> str:
+    if isinstance(value, str):
+        return value
+    return value[-1] if value else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Overlap:
+    """Which videos two answers have in common."""
+
+    shared: frozenset[str]
+    left_count: int
+    right_count: int
+
+    @property
+    def jaccard(self) -> float:
+        """Shared videos over all distinct videos of both answers (0 when both are empty)."""
+        union = self.left_count + self.right_count - len(self.shared)
+        return len(self.shared) / union if union else 0.0
+
+    def summary(self) -> str:
+        """One line for people: how many are shared and the Jaccard index."""
+        return (
+            f"{len(self.shared)} of {max(self.left_count, self.right_count)} videos in both "
+            f"answers (Jaccard {self.jaccard:.2f})"
+        )
+
+
+def overlap(left: Iterable[str], right: Iterable[str]) -> Overlap:
+    """The overlap of two answers given as item ids (duplicates count once)."""
+    left_ids, right_ids = set(left), set(right)
+    return Overlap(frozenset(left_ids & right_ids), len(left_ids), len(right_ids))
+
+
+def parse_item_ids(text: str) -> list[str]:
+    """Ids pasted for re-ranking, separated by commas, spaces or new lines, in order.
+
+    Repeats are kept: the service answers with the distinct ids, as Personalize does.
+    """
+    return [part for part in re.split(r"[\s,]+", text) if part]
+
+
+# Markdown tables -------------------------------------------------------------------------
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|:~$])")
+BOTH_MARK = "●"
+
+
+def escape_markdown(text: str) -> str:
+    """`text` shown literally by Streamlit's Markdown (no links, emphasis, emoji or math)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text.replace("\n", " "))
+
+
+def is_web_url(url: str) -> bool:
+    """True for an http(s) address with a host: only those are linked or played."""
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def video_link(title: str, url: str) -> str:
+    """A Markdown cell with the title, linked to the video when its URL is a web address."""
+    label = escape_markdown(title) if title else "*(no title)*"
+    if not is_web_url(url):
+        return label
+    return f"[{label}]({quote(url, safe=':/?#@!$&*+,;=%~')})"
+
+
+def results_markdown(items: Sequence[Item], shared: frozenset[str] | None = None) -> str:
+    """Ranked videos as a Markdown table: rank, title (linked), id, score.
+
+    With `shared`, a last column marks the videos that the other answer has too.
+    """
+    if not items:
+        return "*The service answered with no videos.*"
+    header = "| # | Title | Id | Score |"
+    rule = "|--:|:--|:--|--:|"
+    if shared is not None:
+        header += " In both |"
+        rule += ":-:|"
+    lines = [header, rule]
+    for rank, item in enumerate(items, start=1):
+        row = (
+            f"| {rank} | {video_link(item.title, item.url)} | {escape_markdown(item.item_id)} "
+            f"| {format_score(item.score)} |"
+        )
+        if shared is not None:
+            row += f" {BOTH_MARK if item.item_id in shared else ''} |"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def reranked_markdown(items: Sequence[Item], asked: Sequence[str]) -> str:
+    """A re-ranked answer as a Markdown table, with each video's place in the input."""
+    if not items:
+        return "*The service answered with no videos.*"
+    places = {item_id: place for place, item_id in enumerate(dict.fromkeys(asked), start=1)}
+    lines = ["| # | Was | Title | Id | Score |", "|--:|--:|:--|:--|--:|"]
+    for rank, item in enumerate(items, start=1):
+        was = places.get(item.item_id)
+        lines.append(
+            f"| {rank} | {was if was is not None else '–'} | {video_link(item.title, item.url)} "
+            f"| {escape_markdown(item.item_id)} | {format_score(item.score)} |"
+        )
+    return "\n".join(lines)
+
+
+def format_score(score: float) -> str:
+    """Scores are probabilities or shares: four significant digits are plenty."""
+    return f"{score:.4g}"
+
+
+def format_timestamp(seconds: int) -> str:
+    """A Unix time in seconds as UTC date and minute."""
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# Model facts --------------------------------------------------------------------------
+
+# Prefixes of model-info keys (`counts.users`, `params.factors`) and the section they
+# belong to; a key without a prefix describes the model itself.
+DETAIL_SECTIONS: dict[str, str] = {
+    "": "Model",
+    "counts": "Data",
+    "data": "Data",
+    "params": "Parameters",
+    "versions": "Versions",
+}
+
+
+def group_details(details: Mapping[str, str]) -> dict[str, list[tuple[str, str]]]:
+    """Model-info details in sections (Model, Data, Parameters, ...), keys sorted."""
+    sections: dict[str, list[tuple[str, str]]] = {}
+    for key in sorted(details, key=lambda k: (k.count(".") > 0, k)):
+        prefix, _, name = key.rpartition(".")
+        section = DETAIL_SECTIONS.get(prefix, prefix.replace("_", " ").capitalize())
+        sections.setdefault(section, []).append((name, details[key]))
+    return sections
+
+
+def facts_markdown(rows: Sequence[tuple[str, str]]) -> str:
+    """Key/value rows as a two-column Markdown table."""
+    lines = ["| | |", "|:--|:--|"]
+    lines += [f"| {escape_markdown(key)} | {escape_markdown(value)} |" for key, value in rows]
+    return "\n".join(lines)
+
+
+# Errors in words --------------------------------------------------------------------------
+
+_WHAT_HAPPENED: dict[grpc.StatusCode, str] = {
+    grpc.StatusCode.UNAVAILABLE: "cannot be reached or is not ready to answer",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "did not answer in time",
+    grpc.StatusCode.INVALID_ARGUMENT: "rejected what the page asked",
+    grpc.StatusCode.NOT_FOUND: "does not know what the page asked for",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "is overloaded",
+    grpc.StatusCode.FAILED_PRECONDITION: "is misconfigured",
+    grpc.StatusCode.UNIMPLEMENTED: "does not offer this call (an older or different server?)",
+    grpc.StatusCode.INTERNAL: "failed while answering",
+    grpc.StatusCode.UNKNOWN: "failed while answering",
+}
+
+_WHAT_TO_DO: dict[grpc.StatusCode, str] = {
+    grpc.StatusCode.UNAVAILABLE: "Check that it is running (`make serve`); the page "
+    "recovers by itself once it answers again.",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "Try again, or ask for fewer videos.",
+    grpc.StatusCode.INVALID_ARGUMENT: "Change the input named in the message.",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "Try again in a moment.",
+}
+
+
+def describe_error(error: RecsError, target: str) -> str:
+    """A failed call explained for people: what happened, the status code and message."""
+    code = error.code
+    what = _WHAT_HAPPENED.get(code, "answered with an error")
+    message = error.message.strip() or "no message"
+    sentence = f"The service at {target} {what}. Status {code.name}: {message.rstrip('.')}."
+    advice = _WHAT_TO_DO.get(code)
+    return f"{sentence} {advice}" if advice else sentence
