@@ -18,10 +18,18 @@ PROG = "recs personalize"
 
 
 def make_client(service: str, region: str | None) -> Any:
-    """A boto3 client for the control plane or S3 (replaced in tests)."""
-    from backends.personalize.client import create_client
+    """A boto3 client for the control plane or S3 (replaced in tests).
 
-    return create_client(service, region=region)
+    S3 signs with SigV4, also in presigned URLs (whose 7-day limit is SigV4's).
+    """
+    from botocore.config import Config
+
+    from backends.personalize.client import USER_AGENT_EXTRA, create_client
+
+    settings = Config(user_agent_extra=USER_AGENT_EXTRA)
+    if service == "s3":
+        settings = settings.merge(Config(signature_version="s3v4"))
+    return create_client(service, region=region, botocore_config=settings)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -100,8 +100,18 @@ def upload_if_changed(
     return Upload(path, location, sha256, changed)
 
 
-def list_objects(s3: Any, location: S3Location) -> Iterator[dict[str, Any]]:
-    """Every object under the prefix `location.key` (S3's `Contents` entries), page by page."""
+def list_objects(
+    s3: Any, location: S3Location, *, page_size: int = 1000
+) -> Iterator[dict[str, Any]]:
+    """Every object under the prefix `location.key` (S3's `Contents` entries), page by page.
+
+    `page_size` is the number of keys per ListObjectsV2 request (S3's maximum is 1000).
+    """
     paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=location.bucket, Prefix=location.key):
+    pages = paginator.paginate(
+        Bucket=location.bucket,
+        Prefix=location.key,
+        PaginationConfig={"PageSize": page_size},
+    )
+    for page in pages:
         yield from page.get("Contents", [])

@@ -1,0 +1,143 @@
+"""`recs personalize ...` end to end through the CLI, with stubbed Personalize and moto S3."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from backends.personalize import cli as personalize_cli
+from backends.personalize.backend import PersonalizeBackend
+from backends.registry import create_backend
+from cli.main import main
+from server.config import load_config
+from tests.backends.personalize import control_plane as cp
+
+
+@pytest.fixture
+def stubbed(monkeypatch) -> Iterator[Stubber]:
+    """`make_client` hands out a stubbed personalize client and a moto S3 client."""
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=cp.BUCKET)
+        personalize = boto3.client(
+            "personalize", region_name="us-east-1", endpoint_url="http://127.0.0.1:1"
+        )
+        clients = {"personalize": personalize, "s3": s3}
+        monkeypatch.setattr(
+            personalize_cli, "make_client", lambda service, _region: clients[service]
+        )
+        with Stubber(personalize) as stubber:
+            yield stubber
+            stubber.assert_no_pending_responses()
+
+
+def provision_args(config_out, *extra: str) -> list[str]:
+    return [
+        "personalize", "provision",
+        "--data", str(cp.FIXTURE_DATASET),
+        "--bucket", cp.BUCKET,
+        "--prefix", cp.PREFIX,
+        "--name", cp.NAME,
+        "--role-arn", cp.ROLE_ARN,
+        "--config-out", str(config_out),
+        "--poll-interval", "0",
+        *extra,
+    ]  # fmt: skip
+
+
+def test_provision_writes_a_serve_config_the_server_accepts(stubbed, tmp_path, capsys):
+    cp.expect_fresh_provisioning(stubbed)
+    config_path = tmp_path / "serve.toml"
+    config_path.write_text("[server]\nport = 6000\n[personalize]\nread_timeout = 2.5\n")
+    assert main(provision_args(config_path)) == 0
+    assert "provisioned videos: 4 campaigns ACTIVE" in capsys.readouterr().out
+    config = load_config(config_path)
+    assert config.backend == "personalize"
+    assert config.server.port == 6000  # the rest of the file is kept
+    assert config.catalog == cp.FIXTURE_DATASET / "items.csv"
+    backend = create_backend(config.backend, config.backend_section())
+    assert isinstance(backend, PersonalizeBackend)
+    assert backend.config.read_timeout == 2.5
+    assert backend.config.region == "us-east-1"
+    for recipe, key in cp.RECIPES.items():
+        assert getattr(backend.config, key) == cp.campaign_arn(recipe)
+
+
+def test_provision_dry_run_prints_the_plan_and_writes_nothing(stubbed, tmp_path, capsys):
+    stubbed.add_response("list_dataset_groups", {"datasetGroups": []}, {})
+    stubbed.add_response("list_schemas", {"schemas": []}, {})
+    stubbed.add_response("list_schemas", {"schemas": []}, {})
+    config_path = tmp_path / "serve.toml"
+    assert main(provision_args(config_path, "--dry-run")) == 0
+    out = capsys.readouterr().out
+    assert "plan (dry run)" in out
+    assert "dry run of videos: 19 create, 2 upload" in out
+    assert not config_path.exists()
+
+
+def test_provision_reports_aws_refusals_without_a_traceback(stubbed, tmp_path, capsys):
+    stubbed.add_client_error(
+        "list_dataset_groups", "AccessDeniedException", "not allowed", 400, expected_params={}
+    )
+    assert main(provision_args(tmp_path / "serve.toml")) == 1
+    assert (
+        "AWS refused ListDatasetGroups: AccessDeniedException: not allowed"
+        in capsys.readouterr().err
+    )
+
+
+def test_metrics_json(stubbed, capsys):
+    stubbed.add_response(
+        "list_dataset_groups",
+        {"datasetGroups": [{"name": cp.NAME, "datasetGroupArn": cp.group_arn()}]},
+        {},
+    )
+    for _recipe in cp.RECIPES:
+        stubbed.add_response(
+            "list_solutions", {"solutions": []}, {"datasetGroupArn": cp.group_arn()}
+        )
+    assert main(["personalize", "metrics", "--name", cp.NAME, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [entry["status"] for entry in printed] == ["missing"] * 4
+
+
+def test_teardown_needs_confirmation_when_not_interactive(stubbed, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    assert main(["personalize", "teardown", "--name", cp.NAME]) == 1
+    assert "nothing deleted" in capsys.readouterr().out
+
+
+def test_teardown_with_yes_runs(stubbed, capsys):
+    stubbed.add_response("list_dataset_groups", {"datasetGroups": []}, {})
+    assert main(["personalize", "teardown", "--name", cp.NAME, "--yes"]) == 0
+    assert "deleted 0 resources" in capsys.readouterr().out
+
+
+def test_serve_config_keeps_other_sections_and_is_valid_toml(tmp_path):
+    from backends.personalize.serve_config import write_serve_config
+
+    path = tmp_path / "serve.toml"
+    path.write_text('backend = "local"\n[local]\nmodel_dir = "m"\n')
+    write_serve_config(path, {"region": "eu-west-1"}, catalog=None)
+    document = tomllib.loads(path.read_text())
+    assert document == {
+        "backend": "personalize",
+        "local": {"model_dir": "m"},
+        "personalize": {"region": "eu-west-1"},
+    }
+
+
+def test_serve_config_refuses_keys_the_backend_would_reject(tmp_path):
+    from backends.personalize.serve_config import write_serve_config
+
+    path = tmp_path / "serve.toml"
+    path.write_text("[personalize]\ncampaign = 1\n")
+    with pytest.raises(ValueError, match="campaign"):
+        write_serve_config(path, {"region": "eu-west-1"})
+    assert path.read_text() == "[personalize]\ncampaign = 1\n"
