@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 _MAX_POSITION = 1024  # byte positions hashed individually; later bytes wrap around
 _TABLE = np.random.default_rng(0x5EED_CAFE).integers(
     0, np.iinfo(np.uint64).max, size=(_MAX_POSITION, 256), dtype=np.uint64, endpoint=True
 )
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_ROUND_MULTIPLIER = np.uint64(0xD6E8FEB86659FD93)
 
 
 def splitmix64(values: np.ndarray) -> np.ndarray:
@@ -31,8 +33,40 @@ def splitmix64(values: np.ndarray) -> np.ndarray:
     return z
 
 
+_PADDED_MAX_BYTES = 64
+
+
 def hash_strings(array: pa.Array) -> np.ndarray:
     """One uint64 hash per string of a (non-chunked) string array; nulls hash like ""."""
+    if len(array) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    lengths = pc.binary_length(array)
+    longest = pc.max(lengths).as_py() or 0
+    if longest <= _PADDED_MAX_BYTES:
+        return _hash_short_strings(array, longest)
+    return _hash_strings_tabulated(array)
+
+
+def _hash_short_strings(array: pa.Array, longest: int) -> np.ndarray:
+    """Ids are short: pad each to a whole number of 8-byte words and mix the words.
+
+    Padding bytes are zeros; mixing in the length keeps "a" and "a\0" apart.
+    """
+    width = max(8, -(-longest // 8) * 8)
+    text = pc.fill_null(array, "")
+    lengths = pc.binary_length(text).to_numpy().astype(np.uint64)
+    padded = pc.ascii_rpad(text, width=width, padding="\x00")  # pads bytes, not characters
+    if isinstance(padded, pa.ChunkedArray):
+        padded = padded.combine_chunks()
+    offsets = np.frombuffer(padded.buffers()[1], dtype=np.int32, count=padded.offset + 2)
+    first = int(offsets[padded.offset])
+    data = np.frombuffer(padded.buffers()[2], dtype=np.uint8, count=first + len(padded) * width)
+    words = data[first:].view(np.uint64).reshape(len(padded), width // 8)
+    return combine([lengths, *(words[:, i] for i in range(words.shape[1]))])
+
+
+def _hash_strings_tabulated(array: pa.Array) -> np.ndarray:
+    """Any strings: tabulation hashing over (position, byte)."""
     if array.type == pa.large_string():
         offset_type = np.int64
     else:
@@ -66,13 +100,27 @@ def hash_strings(array: pa.Array) -> np.ndarray:
 
 
 def combine(columns: list[np.ndarray]) -> np.ndarray:
-    """Mix several equally long uint64/int64/float64 columns into one uint64 row hash."""
-    result = np.zeros(len(columns[0]), dtype=np.uint64)
+    """Mix several equally long uint64/int64/float64 columns into one uint64 row hash.
+
+    Each column enters through a cheap bijective multiply-xorshift round (so rows that
+    differ in one column never collide), and splitmix64 finishes the mix.
+    """
+    result = np.full(len(columns[0]), _GOLDEN, dtype=np.uint64)
     for column in columns:
         if column.dtype.kind == "f":
             column = (column + 0.0).view(np.uint64)  # -0.0 and 0.0 hash alike
-        result = splitmix64(result * np.uint64(31) + column.astype(np.uint64, copy=False))
-    return result
+        result ^= column.astype(np.uint64, copy=False)
+        result *= _ROUND_MULTIPLIER
+        result ^= result >> np.uint64(32)
+    return splitmix64(result)
+
+
+def distinct_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values and how often each occurs (np.unique, but sort-based and fast)."""
+    ordered = np.sort(values)
+    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+    counts = np.diff(np.append(starts, len(ordered)))
+    return ordered[starts], counts
 
 
 class HashSet:
@@ -105,12 +153,21 @@ class HashSet:
         while len(self._runs) > 1 and len(self._runs[-2]) <= 2 * len(self._runs[-1]):
             newer = self._runs.pop()
             older = self._runs.pop()
-            # Timsort ("stable") merges two sorted runs in linear time.
-            self._runs.append(np.sort(np.concatenate([older, newer]), kind="stable"))
+            self._runs.append(np.sort(np.concatenate([older, newer])))
 
 
-def first_occurrences(hashes: np.ndarray, seen: HashSet) -> np.ndarray:
-    """Mask of rows whose hash is neither earlier in `hashes` nor in `seen`; adds them."""
+def first_occurrences(hashes: np.ndarray, seen: HashSet) -> np.ndarray | None:
+    """Mask of rows whose hash is neither earlier in `hashes` nor in `seen`; adds them.
+
+    Returns None when every row is new (the common case, found with one fast sort).
+    """
+    ordered = np.sort(hashes)
+    repeats = ordered[1:] == ordered[:-1]
+    if not repeats.any():
+        known = seen.contains(ordered)
+        if not known.any():
+            seen.add_sorted_unique(ordered)
+            return None
     order = np.argsort(hashes, kind="stable")
     ordered = hashes[order]
     first_in_block = np.ones(len(ordered), dtype=bool)

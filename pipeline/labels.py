@@ -35,6 +35,7 @@ class Labels:
 
     event_type: pa.Array  # "watched" / "clicked"
     event_value: np.ndarray  # float64 ratio, capped
+    watched: int  # rows labelled watched
     rewatched: int  # rows with ratio > 1.0
     capped: int  # rows whose value was capped
 
@@ -56,6 +57,7 @@ def label(
     return Labels(
         event_type=event_type,
         event_value=np.minimum(ratio, max_event_value),
+        watched=int(np.count_nonzero(watched)),
         rewatched=int(np.count_nonzero(ratio > 1.0)),
         capped=int(np.count_nonzero(capped)),
     )

@@ -9,7 +9,10 @@ directory at any time and must never see half a file.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
@@ -66,6 +69,45 @@ class CsvFileWriter:
             self.commit()
         else:
             self.discard()
+
+
+class BackgroundWriter:
+    """Hands batches to a `CsvFileWriter` in another thread, so formatting CSV text
+    overlaps with preparing the next batch (Arrow releases the GIL while writing).
+
+    At most `depth` batches wait, which bounds memory; errors surface on the next call.
+    """
+
+    def __init__(self, writer: CsvFileWriter, depth: int = 2) -> None:
+        self.writer = writer
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-writer")
+        self._pending: deque[Future[None]] = deque()
+        self._depth = depth
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Queue rows for writing; blocks while `depth` batches are already waiting."""
+        while len(self._pending) >= self._depth:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self.writer.write, batch))
+
+    def _drain(self) -> None:
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def commit(self) -> None:
+        """Wait for queued rows, then finish the file."""
+        self._drain()
+        self.writer.commit()
+
+    def discard(self) -> None:
+        """Abandon the file."""
+        # The file is being thrown away: an error writing it no longer matters.
+        with contextlib.suppress(Exception):
+            self._drain()
+        self.writer.discard()
 
 
 def write_csv(table: pa.Table, path: str | Path) -> None:

@@ -46,10 +46,10 @@ class Parsed:
         return ~(self.missing | self.invalid)
 
 
-def _missing_mask(column: pa.Array) -> np.ndarray:
+def _missing_mask(column: pa.Array, blanks_possible: bool = True) -> np.ndarray:
     """Null (empty in the CSV) or blank-only values."""
     missing = pc.is_null(column)
-    if column.null_count < len(column):
+    if blanks_possible and column.null_count < len(column):
         blank = pc.match_substring_regex(column, r"^\s*$")
         missing = pc.or_kleene(missing, pc.fill_null(blank, False))
     return np.asarray(missing.to_numpy(zero_copy_only=False), dtype=bool)
@@ -58,10 +58,11 @@ def _missing_mask(column: pa.Array) -> np.ndarray:
 def parse_float(column: pa.Array) -> Parsed:
     """Parse a text column into float64."""
     column = _as_array(column)
-    missing = _missing_mask(column)
     try:
         numbers = pc.cast(column, pa.float64())
+        missing = _missing_mask(column, blanks_possible=False)  # a blank would not cast
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        missing = _missing_mask(column)
         # Slow path: only some values are numbers; keep those, report the rest.
         good = pc.fill_null(pc.match_substring_regex(column, _NUMBER_RE), False)
         kept = pc.if_else(good, pc.utf8_trim_whitespace(column), pa.scalar(None, pa.string()))
@@ -75,16 +76,16 @@ def parse_epoch_seconds(column: pa.Array, unit: str = "s") -> Parsed:
     """Parse epoch numbers (in `unit`) or ISO-8601 text into int64 epoch seconds."""
     column = _as_array(column)
     per_second = TIMESTAMP_UNITS[unit]
-    missing = _missing_mask(column)
     try:
         # Fast path: every present value is an integer epoch.
         epoch = pc.cast(column, pa.int64()).to_numpy(zero_copy_only=False)
+        missing = _missing_mask(column, blanks_possible=False)
         values = np.nan_to_num(epoch.astype(np.float64, copy=False), nan=-1).astype(np.int64)
         if per_second != 1:
             values = values // per_second
         return Parsed(values, missing, np.zeros(len(column), dtype=bool))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
+        missing = _missing_mask(column)
     values = np.zeros(len(column), dtype=np.int64)
     found = np.zeros(len(column), dtype=bool)
 

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from pipeline.dataset import (
     INTERACTION_TYPES,
@@ -32,10 +31,10 @@ from pipeline.dataset import (
     ITEMS_FILE,
     ITEMS_SCHEMA_FILE,
 )
-from pipeline.hashing import HashSet, combine, first_occurrences, hash_strings
+from pipeline.hashing import HashSet, combine, distinct_counts, first_occurrences, hash_strings
 from pipeline.items import CatalogFormat, read_catalog, write_items
 from pipeline.labels import DEFAULT_MAX_EVENT_VALUE, DEFAULT_THRESHOLD, label
-from pipeline.output import CsvFileWriter
+from pipeline.output import BackgroundWriter, CsvFileWriter
 from pipeline.rejects import RejectLog
 from pipeline.schemas import interactions_schema, items_schema, write_schema
 from pipeline.watchlog import ValidRows, WatchLogFormat, WatchLogReader
@@ -118,16 +117,15 @@ class _Tally:
         self.repeat_users = HashSet()
         self.items = HashSet()
 
-    def add(self, user_hashes: np.ndarray, user_counts: np.ndarray, item_hashes: np.ndarray):
-        present = user_counts > 0
-        hashes, counts = user_hashes[present], user_counts[present]
-        order = np.argsort(hashes)
-        hashes, counts = hashes[order], counts[order]
-        seen = self.users.contains(hashes)
-        self.users.add_sorted_unique(hashes[~seen])
-        repeat = (seen | (counts > 1)) & ~self.repeat_users.contains(hashes)
-        self.repeat_users.add_sorted_unique(hashes[repeat])
-        items = np.unique(item_hashes)
+    def add(self, user_hashes: np.ndarray, item_hashes: np.ndarray) -> None:
+        """Count one block of written rows."""
+        users, counts = distinct_counts(user_hashes)
+        seen = self.users.contains(users)
+        self.users.add_sorted_unique(users[~seen])
+        repeat = seen | (counts > 1)
+        repeat[repeat] = ~self.repeat_users.contains(users[repeat])
+        self.repeat_users.add_sorted_unique(users[repeat])
+        items, _ = distinct_counts(item_hashes)
         self.items.add_sorted_unique(items[~self.items.contains(items)])
 
 
@@ -165,7 +163,9 @@ def _prepare_catalog(options: PrepareOptions, result: PrepareResult) -> HashSet:
     write_schema(items_schema(), options.out_dir / ITEMS_SCHEMA_FILE)
     result.files += [options.out_dir / ITEMS_FILE, options.out_dir / ITEMS_SCHEMA_FILE]
     ids = HashSet()
-    ids.add_sorted_unique(np.unique(hash_strings(catalog.items.column("ITEM_ID").combine_chunks())))
+    ids.add_sorted_unique(
+        distinct_counts(hash_strings(catalog.items.column("ITEM_ID").combine_chunks()))[0]
+    )
     return ids
 
 
@@ -178,7 +178,9 @@ def _prepare_interactions(
 ) -> None:
     seen_rows = HashSet()
     tally = _Tally()
-    writer = CsvFileWriter(options.out_dir / INTERACTIONS_FILE, INTERACTIONS_ARROW_SCHEMA)
+    writer = BackgroundWriter(
+        CsvFileWriter(options.out_dir / INTERACTIONS_FILE, INTERACTIONS_ARROW_SCHEMA)
+    )
     try:
         for rows in reader:
             if len(rows):
@@ -204,58 +206,50 @@ def _prepare_interactions(
 def _write_block(
     rows: ValidRows,
     options: PrepareOptions,
-    writer: CsvFileWriter,
+    writer: BackgroundWriter,
     seen_rows: HashSet,
     tally: _Tally,
     catalog_ids: HashSet | None,
     result: PrepareResult,
 ) -> None:
-    users = pc.dictionary_encode(rows.user)
-    items = pc.dictionary_encode(rows.item)
-    user_index = users.indices.to_numpy()
-    item_index = items.indices.to_numpy()
-    user_dictionary_hash = hash_strings(users.dictionary)
-    item_dictionary_hash = hash_strings(items.dictionary)
-    user_hash = user_dictionary_hash[user_index]
-    item_hash = item_dictionary_hash[item_index]
+    user_hash = hash_strings(rows.user)
+    item_hash = hash_strings(rows.item)
     row_hash = combine([user_hash, item_hash, rows.timestamp, rows.watch, rows.duration])
-
     keep = first_occurrences(row_hash, seen_rows)
-    kept = int(np.count_nonzero(keep))
-    result.duplicates += len(rows) - kept
-    if kept == 0:
-        return
-    all_kept = kept == len(rows)
-    mask = None if all_kept else pa.array(keep)
+    if keep is not None:  # some duplicates: keep only the first of each
+        result.duplicates += len(rows) - int(np.count_nonzero(keep))
+        mask = pa.array(keep)
+        rows = ValidRows(
+            user=rows.user.filter(mask),
+            item=rows.item.filter(mask),
+            timestamp=rows.timestamp[keep],
+            watch=rows.watch[keep],
+            duration=rows.duration[keep],
+        )
+        user_hash, item_hash = user_hash[keep], item_hash[keep]
+        if not len(rows):
+            return
 
-    def select(values):
-        return values if all_kept else values[keep]
-
-    labels = label(
-        select(rows.watch) / select(rows.duration), options.threshold, options.max_event_value
+    labels = label(rows.watch / rows.duration, options.threshold, options.max_event_value)
+    writer.write(
+        pa.record_batch(
+            [
+                rows.user,
+                rows.item,
+                pa.array(rows.timestamp, pa.int64()),
+                labels.event_type,
+                pa.array(labels.event_value, pa.float64()),
+            ],
+            schema=INTERACTIONS_ARROW_SCHEMA,
+        )
     )
-    batch = pa.record_batch(
-        [
-            rows.user if mask is None else rows.user.filter(mask),
-            rows.item if mask is None else rows.item.filter(mask),
-            pa.array(select(rows.timestamp), pa.int64()),
-            labels.event_type,
-            pa.array(labels.event_value, pa.float64()),
-        ],
-        schema=INTERACTIONS_ARROW_SCHEMA,
-    )
-    writer.write(batch)
-    result.written += kept
-    result.watched += int(pc.sum(pc.equal(labels.event_type, "watched")).as_py() or 0)
+    result.written += len(rows)
+    result.watched += labels.watched
     result.rewatched += labels.rewatched
     result.capped += labels.capped
-
-    user_counts = np.bincount(select(user_index), minlength=len(user_dictionary_hash))
-    item_counts = np.bincount(select(item_index), minlength=len(item_dictionary_hash))
-    tally.add(user_dictionary_hash, user_counts, item_dictionary_hash[item_counts > 0])
+    tally.add(user_hash, item_hash)
     if catalog_ids is not None:
-        unknown = ~catalog_ids.contains(item_dictionary_hash)
-        result.unknown_item_rows += int(item_counts[unknown].sum())
+        result.unknown_item_rows += int(np.count_nonzero(~catalog_ids.contains(item_hash)))
 
 
 def _minimum_data_warnings(result: PrepareResult) -> list[str]:

@@ -42,6 +42,10 @@ CHUNK_EVENTS = 1_000_000
 EXPLORE_SHARE = 0.2
 SECONDARY_TOPIC_SHARE = 0.4
 REWATCH_SHARE = 0.15  # of videos watched almost fully
+# Watch share = sigmoid(LIKING_WEIGHT * log(topic liking) + quality + noise + WATCH_BIAS).
+LIKING_WEIGHT = 1.0
+WATCH_NOISE = 1.0
+WATCH_BIAS = -1.2
 
 TOPICS: dict[str, list[str]] = {
     "comedy": ["prank", "sketch", "stand-up bit", "fail compilation"],
@@ -189,17 +193,27 @@ def catalog_table(config: SynthConfig, world: World) -> pa.Table:
     rng = np.random.default_rng([config.seed, 2])
     n = config.items
     names = _names("v", n)
-    topics = world.topic_names
-    titles = []
-    categories = []
-    adjectives = rng.integers(0, len(ADJECTIVES), size=n)
-    words = rng.integers(0, 1 << 30, size=n)
-    for i in range(n):
-        topic = topics[world.item_topic[i]]
-        nouns = TOPICS[topic]
-        titles.append(f"{ADJECTIVES[adjectives[i]]} {nouns[words[i] % len(nouns)]} #{i + 1}")
-        second = world.item_second_topic[i]
-        categories.append(topic if second < 0 else f"{topic}|{topics[second]}")
+    topic_names = pa.array(world.topic_names, pa.string())
+    # Title: "<adjective> <a word of the video's topic> #<number>".
+    nouns = [TOPICS[name] for name in world.topic_names]
+    noun_count = np.array([len(words) for words in nouns])
+    noun_start = np.concatenate([[0], np.cumsum(noun_count)[:-1]])
+    noun_pick = (
+        noun_start[world.item_topic] + rng.integers(0, 1 << 30, n) % noun_count[world.item_topic]
+    )
+    adjectives = pa.array(ADJECTIVES).take(pa.array(rng.integers(0, len(ADJECTIVES), n)))
+    words = pa.array([word for group in nouns for word in group]).take(pa.array(noun_pick))
+    numbers = pa.array(np.arange(1, n + 1)).cast(pa.string())
+    titles = pc.binary_join_element_wise(
+        adjectives, words, pc.binary_join_element_wise("#", numbers, ""), " "
+    )
+    primary = topic_names.take(pa.array(world.item_topic))
+    secondary = topic_names.take(pa.array(np.maximum(world.item_second_topic, 0)))
+    categories = pc.if_else(
+        pa.array(world.item_second_topic >= 0),
+        pc.binary_join_element_wise(primary, secondary, "|"),
+        primary,
+    )
     start = END_TIME - config.days * DAY
     created = rng.integers(start - 90 * DAY, start, size=n)
     created_text = pc.strftime(
@@ -212,9 +226,9 @@ def catalog_table(config: SynthConfig, world: World) -> pa.Table:
     return pa.table(
         {
             "item_id": names,
-            "title": pa.array(titles, pa.string()),
+            "title": titles,
             "duration": pa.array(world.item_duration, pa.int64()),
-            "categories": pa.array(categories, pa.string()),
+            "categories": categories,
             "url": urls,
             "creation_time": created_text,
         }
@@ -244,26 +258,30 @@ class _EventSampler:
 
     def sample(self, rng: np.random.Generator, size: int) -> tuple[np.ndarray, ...]:
         w = self.world
-        users = _draw(self.user_cdf, rng.random(size))
-        topic = np.searchsorted(self.taste_flat, users + rng.random(size)) - users * self.k
+        # Sorted users make the look-ups below cache friendly; the caller orders events
+        # by their independently drawn times, so nothing of this order survives.
+        users = np.sort(_draw(self.user_cdf, np.sort(rng.random(size))))
+        browsing = rng.random(size) < EXPLORE_SHARE
+        items = np.empty(size, dtype=np.int64)
+        items[browsing] = _draw(self.item_cdf, rng.random(int(browsing.sum())))
+        fans = users[~browsing]
+        topic = np.searchsorted(self.taste_flat, fans + rng.random(len(fans))) - fans * self.k
         topic = np.clip(topic, 0, self.k - 1)
-        by_taste = self.by_topic[
-            np.minimum(
-                np.searchsorted(self.topic_flat, topic + rng.random(size)), len(self.by_topic) - 1
-            )
-        ]
-        browsing = _draw(self.item_cdf, rng.random(size))
-        items = np.where(rng.random(size) < EXPLORE_SHARE, browsing, by_taste)
+        position = np.searchsorted(self.topic_flat, topic + rng.random(len(fans)))
+        items[~browsing] = self.by_topic[np.minimum(position, len(self.by_topic) - 1)]
 
         first = w.user_taste[users, w.item_topic[items]]
         second_topic = w.item_second_topic[items]
         second = np.where(second_topic >= 0, w.user_taste[users, np.maximum(second_topic, 0)], 0)
         affinity = self.k * np.maximum(first, second)  # 1.0 = an average topic for this user
         score = (
-            1.5 * np.log(affinity + 0.1) + w.item_quality[items] + rng.normal(0.0, 0.8, size) - 0.3
+            LIKING_WEIGHT * np.log(affinity + 0.1)
+            + w.item_quality[items]
+            + rng.normal(0.0, WATCH_NOISE, size)
+            + WATCH_BIAS
         )
         ratio = 1.05 / (1.0 + np.exp(-score))
-        loops = (ratio > 0.9) & (rng.random(size) < REWATCH_SHARE)
+        loops = (ratio > 0.95) & (rng.random(size) < REWATCH_SHARE)
         ratio = ratio + np.where(loops, rng.gamma(1.0, 0.8, size), 0.0)
         watch = np.round(ratio * w.item_duration[items], 1)
         return users, items, watch

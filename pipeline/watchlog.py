@@ -47,7 +47,7 @@ from pipeline.rejects import Reject, RejectLog
 MAX_ID_LENGTH = 256
 LATEST_TIMESTAMP = 4_102_444_800  # 2100-01-01T00:00:00Z
 SECONDS_PER_DURATION_UNIT = {"s": 1.0, "ms": 0.001}
-BLOCK_BYTES = 16 << 20
+BLOCK_BYTES = 8 << 20
 
 T = TypeVar("T")
 
