@@ -1,0 +1,59 @@
+"""Writing prepared datasets (the `pipeline.dataset` format) from in-memory tables.
+
+Split outputs and converted public datasets are written exactly like `recs prepare`
+output, so they can be trained with `recs train --data DIR` or uploaded to Personalize.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from pipeline.dataset import (
+    INTERACTION_COLUMNS,
+    INTERACTION_TYPES,
+    INTERACTIONS_FILE,
+    INTERACTIONS_SCHEMA_FILE,
+    ITEMS_FILE,
+    ITEMS_SCHEMA_FILE,
+)
+from pipeline.schemas import interactions_schema, write_schema
+
+
+def write_interactions(table: pa.Table, out_dir: str | Path) -> Path:
+    """Write `interactions.csv` (columns in the declared order) and its Avro schema.
+
+    Columns the table lacks (EVENT_TYPE, EVENT_VALUE) are written empty, as the schema
+    declares; returns the directory.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    columns = []
+    for name in INTERACTION_COLUMNS:
+        if name in table.column_names:
+            columns.append(table.column(name).cast(INTERACTION_TYPES[name]))
+        else:
+            columns.append(pa.nulls(table.num_rows, INTERACTION_TYPES[name]))
+    ordered = pa.table(columns, names=INTERACTION_COLUMNS)
+    pacsv.write_csv(
+        ordered,
+        out_dir / INTERACTIONS_FILE,
+        write_options=pacsv.WriteOptions(quoting_style="needed", quoting_header="none"),
+    )
+    write_schema(interactions_schema(), out_dir / INTERACTIONS_SCHEMA_FILE)
+    return out_dir
+
+
+def copy_items(source_dir: str | Path, out_dir: str | Path) -> bool:
+    """Copy `items.csv` (and its schema) from a prepared dataset; False when it has none."""
+    source_dir, out_dir = Path(source_dir), Path(out_dir)
+    if not (source_dir / ITEMS_FILE).is_file():
+        return False
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source_dir / ITEMS_FILE, out_dir / ITEMS_FILE)
+    if (source_dir / ITEMS_SCHEMA_FILE).is_file():
+        shutil.copyfile(source_dir / ITEMS_SCHEMA_FILE, out_dir / ITEMS_SCHEMA_FILE)
+    return True
