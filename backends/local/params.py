@@ -38,7 +38,7 @@ class TrainParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     factors: int = Field(64, ge=1, le=1024, description="latent factors of the ALS model")
-    regularization: float = Field(0.05, ge=0.0, description="ALS L2 regularization")
+    regularization: float = Field(0.5, ge=0.0, description="ALS L2 regularization")
     alpha: float = Field(
         2.0, gt=0.0, description="confidence scaling: ALS sees alpha * summed event weights"
     )
@@ -51,12 +51,17 @@ class TrainParams(BaseModel):
         1.0, ge=0.0, description="weight of an event whose EVENT_TYPE is not in event_weights"
     )
     use_event_value: bool = Field(
-        False, description="multiply each event's weight by its EVENT_VALUE (watch ratio)"
+        True, description="multiply each event's weight by its EVENT_VALUE (watch ratio)"
     )
     similar_method: SimilarMethod = Field(
         "cosine",
         description="similar items: 'cosine' or 'bm25' item-item co-occurrence, "
         "or 'als' (cosine of ALS item factors)",
+    )
+    similar_use_confidence: bool = Field(
+        False,
+        description="weigh co-occurrence by confidence; by default each user counts once "
+        "per item, as SIMS counts co-interactions",
     )
     similar_neighbours: int = Field(
         100, ge=1, le=2000, description="similar items kept per item (K), precomputed"

@@ -80,7 +80,7 @@ def fit_model(
             confidences, params, lambda f: report("ALS iterations", f)
         )
         similar_indices, similar_scores = similar_neighbours(
-            confidences,
+            confidences if params.similar_use_confidence else _binary(confidences),
             item_factors,
             params.similar_method,
             params.similar_neighbours,
@@ -174,6 +174,13 @@ def event_confidence(table: pa.Table, params: TrainParams) -> np.ndarray:
         values = pc.fill_null(table.column("EVENT_VALUE"), 1.0).to_numpy()
         weights = weights * np.clip(values, 0.0, None).astype(np.float32)
     return weights
+
+
+def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """The same sparsity pattern with every stored value 1 (who interacted with what)."""
+    ones = matrix.copy()
+    ones.data = np.ones_like(ones.data)
+    return ones
 
 
 def _fit_als(

@@ -32,20 +32,34 @@ def test_neighbour_tables(tiny_interactions: pa.Table, method: str, k: int) -> N
         np.testing.assert_allclose(scores[has_any, 0], 1.0)
 
 
-def test_cosine_scores_are_co_occurrence_cosines(tiny_interactions: pa.Table) -> None:
-    # Every event weighs 1; a1 and a3 were each watched once per user, so their columns
-    # are binary and their cosine is shared users / sqrt(users of a1 * users of a3).
-    params = TrainParams(factors=4, iterations=2, event_weights={}, default_event_weight=1.0)
-    model = fit_model(tiny_interactions, params)
+def test_cosine_scores_count_each_user_once(tiny_interactions: pa.Table) -> None:
+    """Co-occurrence as SIMS counts it: the cosine of binary who-watched-what columns."""
+    model = fit_model(tiny_interactions, TrainParams(factors=4, iterations=2))
     ids = model.item_ids.tolist()
-    a1 = ids.index("a1")
+    row = ids.index("a2")
+    found = model.similar_indices[row] >= 0
     neighbours = dict(
         zip(
-            model.item_ids[model.similar_indices[a1][model.similar_indices[a1] >= 0]].tolist(),
-            model.similar_scores[a1].tolist(),
-            strict=False,
+            model.item_ids[model.similar_indices[row][found]].tolist(),
+            model.similar_scores[row][found].tolist(),
+            strict=True,
         )
     )
-    users_a1, users_a3 = {"u01", "u02", "u03", "u04"}, {"u01", "u02", "u03"}
-    expected = len(users_a1 & users_a3) / np.sqrt(len(users_a1) * len(users_a3))
-    assert neighbours["a3"] == pytest.approx(expected, rel=1e-5)
+    watchers = {
+        "a2": {"u01", "u02", "u03", "u04"},
+        "a3": {"u01", "u02", "u03"},
+        "p": {"u01", "u02", "u05", "u06", "u09"},
+    }
+    for other in ("a3", "p"):
+        shared = len(watchers["a2"] & watchers[other])
+        expected = shared / np.sqrt(len(watchers["a2"]) * len(watchers[other]))
+        assert neighbours[other] == pytest.approx(expected, rel=1e-5)
+    assert set(neighbours) == {"a1", "a3", "p"}
+
+
+def test_confidence_weighted_co_occurrence_differs(tiny_interactions: pa.Table) -> None:
+    binary = fit_model(tiny_interactions, TrainParams(factors=4, iterations=1))
+    weighted = fit_model(
+        tiny_interactions, TrainParams(factors=4, iterations=1, similar_use_confidence=True)
+    )
+    assert not np.allclose(binary.similar_scores, weighted.similar_scores)

@@ -58,7 +58,11 @@ def test_event_confidence_by_type_and_value() -> None:
             ("u", "c", "shared", None),
         ]
     )
-    params = TrainParams(event_weights={"watched": 3.0, "clicked": 1.0}, default_event_weight=0.5)
+    params = TrainParams(
+        event_weights={"watched": 3.0, "clicked": 1.0},
+        default_event_weight=0.5,
+        use_event_value=False,
+    )
     assert event_confidence(table, params).tolist() == [3.0, 1.0, 0.5]
     with_value = params.model_copy(update={"use_event_value": True})
     np.testing.assert_allclose(event_confidence(table, with_value), [1.5, 0.2, 0.5])
