@@ -305,6 +305,7 @@ def _compare_page(settings: UiSettings, request: logic.PageRequest, _: History |
     if not _need(request.user_id, "user"):
         return
     targets = (settings.target, other)
+    summary = st.container()  # filled once both answers are in, shown above them
     results: list[Result | None] = []
     slots = []
     for column, side, target in zip(st.columns(2, gap="large"), "AB", targets, strict=True):
@@ -324,8 +325,10 @@ def _compare_page(settings: UiSettings, request: logic.PageRequest, _: History |
     if results[0] is None or results[1] is None:
         return
     shared = logic.overlap(results[0].item_ids, results[1].item_ids)
-    st.metric("In both answers", f"{len(shared.shared)} videos", help=shared.summary())
-    st.caption(f"{shared.summary()}; {logic.BOTH_MARK} marks a video both services recommend.")
+    with summary:
+        count = len(shared.shared)
+        st.metric("In both answers", f"{count} video{'' if count == 1 else 's'}")
+        st.caption(f"{shared.summary()}; {logic.BOTH_MARK} marks a video both recommend.")
     for slot, side, result in zip(slots, "ab", results, strict=True):
         with slot:
             _results(result, f"compare-{side}", shared.shared)
