@@ -1,0 +1,137 @@
+"""The page's decisions without Streamlit: URL parameters, overlap, tables, errors in words."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from client import Item, RecsError
+from ui import logic
+from ui.logic import PageRequest
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, PageRequest()),
+        ({"user": "u42"}, PageRequest("user", "u42")),
+        ({"item": "v7"}, PageRequest("similar", item_id="v7")),
+        ({"user": "u42", "item": "v7"}, PageRequest("user", "u42", "v7")),
+        ({"item": "v7", "view": "popular"}, PageRequest("popular", item_id="v7")),
+        ({"user": " u42 ", "n": "25"}, PageRequest("user", "u42", num_results=25)),
+        ({"user": ["u1", "u2"]}, PageRequest("user", "u2")),  # the last one wins
+    ],
+)
+def test_query_params_choose_the_view_and_inputs(params, expected):
+    assert logic.parse_query_params(params) == (expected, [])
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"n": "lots"}, "n='lots'"),
+        ({"n": "0"}, "n='0'"),
+        ({"n": "501"}, "n='501'"),
+        ({"view": "charts"}, "view='charts'"),
+    ],
+)
+def test_unusable_query_params_are_named_and_take_defaults(params, named):
+    request, problems = logic.parse_query_params(params)
+
+    assert request == PageRequest()
+    assert len(problems) == 1 and named in problems[0]
+
+
+def test_query_params_round_trip_and_leave_defaults_out():
+    request = PageRequest("compare", "u42", "", 25)
+    assert logic.to_query_params(request) == {"view": "compare", "user": "u42", "n": "25"}
+    assert logic.parse_query_params(logic.to_query_params(request)) == (request, [])
+    assert logic.to_query_params(PageRequest()) == {"view": "user"}
+
+
+def test_overlap_counts_shared_videos_once():
+    shared = logic.overlap(["a", "b", "c", "c"], ["c", "d", "a"])
+
+    assert shared.shared == {"a", "c"}
+    assert shared.jaccard == pytest.approx(2 / 4)
+    assert shared.summary() == "2 of 3 videos in both answers (Jaccard 0.50)"
+    assert logic.overlap([], []).jaccard == 0.0
+
+
+def test_pasted_ids_split_on_commas_spaces_and_lines_keeping_order_and_repeats():
+    assert logic.parse_item_ids(" v1, v2\nv3\t v1,,\n") == ["v1", "v2", "v3", "v1"]
+    assert logic.parse_item_ids("  \n") == []
+
+
+def test_titles_show_literally_in_markdown():
+    assert logic.escape_markdown("*Big* [news] | 1.5 :tada: $5") == (
+        r"\*Big\* \[news\] \| 1\.5 \:tada\: \$5"
+    )
+
+
+def test_only_web_addresses_are_linked():
+    assert logic.video_link("Cats", "https://b.s3.amazonaws.com/v1.mp4") == (
+        "[Cats](https://b.s3.amazonaws.com/v1.mp4)"
+    )
+    assert logic.video_link("Cats", "javascript:alert(1)") == "Cats"
+    assert logic.video_link("", "") == "*(no title)*"
+    assert logic.video_link("A", "https://h/a b(1).mp4") == "[A](https://h/a%20b%281%29.mp4)"
+
+
+def test_results_table_has_a_row_per_video_and_marks_shared_ones():
+    items = [Item("v1", 0.5, "One", "https://h/v1.mp4"), Item("v2", 0.25)]
+
+    table = logic.results_markdown(items, frozenset({"v2"}))
+
+    lines = table.splitlines()
+    assert lines[0] == "| # | Title | Id | Score | In both |"
+    assert lines[2] == "| 1 | [One](https://h/v1.mp4) | v1 | 0.5 |  |"
+    assert lines[3] == f"| 2 | *(no title)* | v2 | 0.25 | {logic.BOTH_MARK} |"
+    assert "In both" not in logic.results_markdown(items)
+    assert logic.results_markdown([]) == "*The service answered with no videos.*"
+
+
+def test_reranked_table_shows_where_each_video_was():
+    items = [Item("v3", 0.7), Item("v1", 0.3), Item("zz", 0.0)]
+
+    lines = logic.reranked_markdown(items, ["v1", "v3", "v1"]).splitlines()
+
+    assert [line.split("|")[2].strip() for line in lines[2:]] == ["2", "1", "–"]
+
+
+def test_model_details_are_grouped_in_sections():
+    details = {
+        "params.factors": "64",
+        "trained_at": "2026-01-01T00:00:00Z",
+        "counts.users": "2000",
+        "data.fingerprint": "abc",
+        "campaign_arns.user": "arn:1",
+    }
+
+    sections = logic.group_details(details)
+
+    assert list(sections) == ["Model", "Campaign arns", "Data", "Parameters"]
+    assert sections["Model"] == [("trained_at", "2026-01-01T00:00:00Z")]
+    assert sections["Data"] == [("users", "2000"), ("fingerprint", "abc")]
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        (grpc.StatusCode.UNAVAILABLE, "cannot be reached or is not ready to answer"),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, "did not answer in time"),
+        (grpc.StatusCode.INVALID_ARGUMENT, "rejected what the page asked"),
+        (grpc.StatusCode.INTERNAL, "failed while answering"),
+        (grpc.StatusCode.PERMISSION_DENIED, "answered with an error"),
+    ],
+)
+def test_errors_are_said_in_words_with_code_and_message(code, words):
+    text = logic.describe_error(RecsError(code, "user_id: too long."), "h:1")
+
+    assert text.startswith(f"The service at h:1 {words}. Status {code.name}: user_id: too long.")
+    assert ".." not in text
+
+
+def test_an_error_without_message_says_so():
+    text = logic.describe_error(RecsError(grpc.StatusCode.UNKNOWN, ""), "h:1")
+    assert "Status UNKNOWN: no message." in text
