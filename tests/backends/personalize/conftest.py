@@ -6,6 +6,8 @@ Stubber and moto intercept calls before anything is sent.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 # Variables that could make botocore find real credentials, a profile or an endpoint.
@@ -26,15 +28,21 @@ _AWS_VARIABLES = (
 )
 
 
-@pytest.fixture(autouse=True)
-def fake_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
-    """Fake credentials and region; no config files, no instance metadata lookups."""
-    for name in _AWS_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+@pytest.fixture(scope="package", autouse=True)
+def fake_aws_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Fake credentials and region; no config files, no instance metadata lookups.
+
+    Package-scoped, so clients made by class-scoped fixtures (the contract suite) see it
+    too; tests change it further with the function-scoped `monkeypatch`.
+    """
     missing = tmp_path_factory.getbasetemp() / "no-such-aws-file"
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(missing))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(missing))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in _AWS_VARIABLES:
+            patch.delenv(name, raising=False)
+        patch.setenv("AWS_CONFIG_FILE", str(missing))
+        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(missing))
+        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        yield
