@@ -1,10 +1,10 @@
 """64-bit row fingerprints and a memory-bounded set of them, for streaming de-duplication.
 
 A log of ten million rows cannot be kept in memory to find exact duplicates, but one
-64-bit fingerprint per distinct row can (80 MB for 10M rows). Strings are hashed with
-tabulation hashing over (byte position, byte value), which is fast to vectorise with
-numpy and has no weak inputs; row fingerprints mix the column hashes with splitmix64.
-With 10M distinct rows the chance of any false duplicate is about 3e-6.
+64-bit fingerprint per distinct row can (80 MB for 10M rows). Strings are padded to
+whole 8-byte words by Arrow and mixed word by word with numpy, which is fast for the
+short ids of a watch log; row fingerprints mix the column hashes; splitmix64 finishes
+each. With 10M distinct rows the chance of any false duplicate is about 3e-6.
 """
 
 from __future__ import annotations
@@ -13,12 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-_MAX_POSITION = 1024  # byte positions hashed individually; later bytes wrap around
-_TABLE = np.random.default_rng(0x5EED_CAFE).integers(
-    0, np.iinfo(np.uint64).max, size=(_MAX_POSITION, 256), dtype=np.uint64, endpoint=True
-)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _ROUND_MULTIPLIER = np.uint64(0xD6E8FEB86659FD93)
+_SHORT_BYTES = 64  # strings up to this long are hashed together; longer ones apart
 
 
 def splitmix64(values: np.ndarray) -> np.ndarray:
@@ -33,86 +30,65 @@ def splitmix64(values: np.ndarray) -> np.ndarray:
     return z
 
 
-_PADDED_MAX_BYTES = 64
+def _mix_in(state: np.ndarray, column: np.ndarray) -> np.ndarray:
+    """One cheap round: bijective in the state for a fixed column value, and vice versa."""
+    state = state ^ column
+    state *= _ROUND_MULTIPLIER
+    state ^= state >> np.uint64(32)
+    return state
 
 
 def hash_strings(array: pa.Array) -> np.ndarray:
-    """One uint64 hash per string of a (non-chunked) string array; nulls hash like ""."""
-    if len(array) == 0:
-        return np.zeros(0, dtype=np.uint64)
-    lengths = pc.binary_length(array)
-    longest = pc.max(lengths).as_py() or 0
-    if longest <= _PADDED_MAX_BYTES:
-        return _hash_short_strings(array, longest)
-    return _hash_strings_tabulated(array)
+    """One uint64 hash per string of a (non-chunked) string array; nulls hash like "".
 
-
-def _hash_short_strings(array: pa.Array, longest: int) -> np.ndarray:
-    """Ids are short: pad each to a whole number of 8-byte words and mix the words.
-
-    Padding bytes are zeros; mixing in the length keeps "a" and "a\0" apart.
+    A string's bytes are read as little-endian 8-byte words (the last one zero-padded)
+    and mixed in after its length, so the hash of a string never depends on the other
+    strings in the array.
     """
-    width = max(8, -(-longest // 8) * 8)
+    n = len(array)
+    if n == 0:
+        return np.zeros(0, dtype=np.uint64)
     text = pc.fill_null(array, "")
-    lengths = pc.binary_length(text).to_numpy().astype(np.uint64)
+    lengths = pc.binary_length(text).to_numpy().astype(np.int64)
+    short = lengths <= _SHORT_BYTES
+    if short.all():
+        return _hash_padded(text, lengths)
+    # Pad the few long strings on their own, not every string to the longest one.
+    hashes = np.empty(n, dtype=np.uint64)
+    for subset in (np.flatnonzero(short), np.flatnonzero(~short)):
+        if len(subset):
+            hashes[subset] = _hash_padded(text.take(pa.array(subset)), lengths[subset])
+    return hashes
+
+
+def _hash_padded(text: pa.Array, lengths: np.ndarray) -> np.ndarray:
+    width = max(8, -(-int(lengths.max()) // 8) * 8)
     padded = pc.ascii_rpad(text, width=width, padding="\x00")  # pads bytes, not characters
-    if isinstance(padded, pa.ChunkedArray):
-        padded = padded.combine_chunks()
-    offsets = np.frombuffer(padded.buffers()[1], dtype=np.int32, count=padded.offset + 2)
+    offsets = np.frombuffer(padded.buffers()[1], dtype=np.int32, count=padded.offset + 1)
     first = int(offsets[padded.offset])
     data = np.frombuffer(padded.buffers()[2], dtype=np.uint8, count=first + len(padded) * width)
     words = data[first:].view(np.uint64).reshape(len(padded), width // 8)
-    return combine([lengths, *(words[:, i] for i in range(words.shape[1]))])
-
-
-def _hash_strings_tabulated(array: pa.Array) -> np.ndarray:
-    """Any strings: tabulation hashing over (position, byte)."""
-    if array.type == pa.large_string():
-        offset_type = np.int64
-    else:
-        array = array.cast(pa.string())
-        offset_type = np.int32
-    n = len(array)
-    buffers = array.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=offset_type, count=array.offset + n + 1)
-    offsets = offsets[array.offset :].astype(np.int64)
-    if array.null_count:
-        valid = np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-        lengths = np.where(valid, np.diff(offsets), 0)
-    else:
-        lengths = np.diff(offsets)
-    starts = offsets[:-1]
-    total = int(lengths.sum())
-    if total:
-        data = np.frombuffer(buffers[2], dtype=np.uint8)
-        # Byte indices of every string, and each byte's position inside its string.
-        row_of_byte = np.repeat(np.arange(n), lengths)
-        first_byte = np.cumsum(lengths) - lengths
-        position = np.arange(total, dtype=np.int64) - first_byte[row_of_byte]
-        tokens = _TABLE[position % _MAX_POSITION, data[starts[row_of_byte] + position]]
-        sums = np.zeros(total + 1, dtype=np.uint64)
-        np.cumsum(tokens, out=sums[1:])
-        ends = first_byte + lengths
-        hashes = sums[ends] - sums[first_byte]
-    else:
-        hashes = np.zeros(n, dtype=np.uint64)
-    return splitmix64(hashes ^ (lengths.astype(np.uint64) * _GOLDEN))
+    word_count = -(-lengths // 8)
+    state = _mix_in(np.full(len(lengths), _GOLDEN, dtype=np.uint64), lengths.astype(np.uint64))
+    for index in range(words.shape[1]):
+        mixed = _mix_in(state, words[:, index])
+        used = word_count > index
+        state = mixed if used.all() else np.where(used, mixed, state)
+    return splitmix64(state)
 
 
 def combine(columns: list[np.ndarray]) -> np.ndarray:
     """Mix several equally long uint64/int64/float64 columns into one uint64 row hash.
 
-    Each column enters through a cheap bijective multiply-xorshift round (so rows that
-    differ in one column never collide), and splitmix64 finishes the mix.
+    Each column enters through a cheap bijective round (so rows that differ in one
+    column never collide), and splitmix64 finishes the mix.
     """
-    result = np.full(len(columns[0]), _GOLDEN, dtype=np.uint64)
+    state = np.full(len(columns[0]), _GOLDEN, dtype=np.uint64)
     for column in columns:
         if column.dtype.kind == "f":
             column = (column + 0.0).view(np.uint64)  # -0.0 and 0.0 hash alike
-        result ^= column.astype(np.uint64, copy=False)
-        result *= _ROUND_MULTIPLIER
-        result ^= result >> np.uint64(32)
-    return splitmix64(result)
+        state = _mix_in(state, column.astype(np.uint64, copy=False))
+    return splitmix64(state)
 
 
 def distinct_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

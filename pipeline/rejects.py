@@ -62,10 +62,15 @@ class RejectLog:
         if self._writer is not None:
             self._writer.writerows(
                 [
-                    ["" if r.line is None else r.line, r.reason, *_blank(r.values), r.raw]
+                    ["" if r.line is None else r.line, r.reason, *self._cells(r.values), r.raw]
                     for r in rejects
                 ]
             )
+
+    def _cells(self, values: tuple[str | None, ...]) -> list[str]:
+        """One cell per column; blank where a malformed row has no values."""
+        cells = ["" if v is None else v for v in values]
+        return cells + [""] * (len(self.columns) - len(cells))
 
     def close(self) -> None:
         """Flush and close the rejects file, if any."""
@@ -81,7 +86,3 @@ class RejectLog:
             shown = reject.raw or ",".join("" if v is None else v for v in reject.values)
             lines.append(f"  {where}: {reject.reason}: {shown}")
         return lines
-
-
-def _blank(values: tuple[str | None, ...]) -> list[str]:
-    return ["" if v is None else v for v in values]
