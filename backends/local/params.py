@@ -32,7 +32,8 @@ class TrainParams(BaseModel):
 
     Confidence of a (user, item) pair is the sum over its events of
     `event_weights[EVENT_TYPE]` (or `default_event_weight` for a type not listed), each
-    multiplied by EVENT_VALUE when `use_event_value` is set; ALS then scales it by `alpha`.
+    multiplied by EVENT_VALUE when `use_event_value` is set and by the recency factor when
+    `recency_half_life` is set; ALS then scales it by `alpha`.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -52,6 +53,12 @@ class TrainParams(BaseModel):
     )
     use_event_value: bool = Field(
         True, description="multiply each event's weight by its EVENT_VALUE (watch ratio)"
+    )
+    recency_half_life: float | None = Field(
+        None,
+        gt=0.0,
+        description="halve an event's weight for every this many newer events of the same "
+        "user (Personalize's recency emphasis); None weighs old and new alike",
     )
     similar_method: SimilarMethod = Field(
         "cosine",

@@ -173,7 +173,30 @@ def event_confidence(table: pa.Table, params: TrainParams) -> np.ndarray:
     if params.use_event_value and "EVENT_VALUE" in table.column_names:
         values = pc.fill_null(table.column("EVENT_VALUE"), 1.0).to_numpy()
         weights = weights * np.clip(values, 0.0, None).astype(np.float32)
+    if params.recency_half_life is not None:
+        weights = weights * recency_factors(table, params.recency_half_life)
     return weights
+
+
+def recency_factors(table: pa.Table, half_life: float) -> np.ndarray:
+    """Per event, 0.5 ** (events of the same user strictly newer than it / half_life).
+
+    A user's newest events weigh 1 whatever their absolute age, so light and heavy users
+    are treated alike; events with equal timestamps get the same factor.
+    """
+    users = pc.dictionary_encode(table.column("USER_ID")).unify_dictionaries()
+    codes = np.concatenate([chunk.indices.to_numpy() for chunk in users.chunks])
+    times = table.column("TIMESTAMP").to_numpy()
+    order = np.lexsort((-times, codes))  # per user, newest first
+    sorted_codes, sorted_times = codes[order], times[order]
+    index = np.arange(len(order))
+    new_user = np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]
+    new_time = new_user | np.r_[True, sorted_times[1:] != sorted_times[:-1]]
+    user_start = np.maximum.accumulate(np.where(new_user, index, 0))
+    time_start = np.maximum.accumulate(np.where(new_time, index, 0))
+    newer = np.empty(len(order), dtype=np.float64)
+    newer[order] = time_start - user_start  # events of the user before this tie group
+    return np.power(0.5, newer / half_life).astype(np.float32)
 
 
 def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
