@@ -203,12 +203,19 @@ def _check_item_ids(item_ids: Sequence[str]) -> list[str]:
 
 
 def _recommendations(response: Mapping[str, Any], list_key: str) -> Recommendations:
-    """Personalize's predicted items in its order; recipes without scores give 0.0."""
+    """Personalize's predicted items in its order; recipes without scores give 0.0.
+
+    An entry without an item id (the model allows it, Personalize never sends it) cannot
+    be served: it is left out and logged.
+    """
+    entries = response.get(list_key, [])
     items = [
         ScoredItem(item_id=entry["itemId"], score=float(entry.get("score", 0.0)))
-        for entry in response.get(list_key, [])
+        for entry in entries
         if entry.get("itemId")
     ]
+    if len(items) != len(entries):
+        logger.warning("left out %d %s entries without itemId", len(entries) - len(items), list_key)
     return Recommendations(items, response.get("recommendationId", ""))
 
 

@@ -1,14 +1,19 @@
 """boto3 clients built in one place, with explicit timeouts, retries and pool size.
 
 boto3 clients are thread-safe, sessions are not: each client gets its own session, is
-created once and then shared by every thread of the server's pool.
+created once and then shared by every thread of the server's pool. The sessions share
+one botocore data loader, so service models and endpoint rules are parsed once per
+process rather than once per client (about half a second each).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 
 from backends.personalize.config import PersonalizeBackendConfig
@@ -52,10 +57,18 @@ def create_client(
 
     With `endpoint_url` None, botocore still honours `AWS_ENDPOINT_URL_<SERVICE>`.
     """
-    session = boto3.session.Session()
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _shared_data_loader())
+    session = boto3.session.Session(botocore_session=core)
     return session.client(
         service,
         region_name=region,
         endpoint_url=endpoint_url,
         config=botocore_config or Config(user_agent_extra=USER_AGENT_EXTRA),
     )
+
+
+@functools.cache
+def _shared_data_loader() -> botocore.loaders.Loader:
+    """The process-wide loader of botocore's bundled JSON (read-only after loading)."""
+    return botocore.loaders.create_loader()
