@@ -2,7 +2,8 @@
 
 Fits ALS with the defaults and with one change at a time (alpha, regularization, event
 value, event weights, factors) and prints HR@10, NDCG@10 and MRR@25 of `recommend(user)`
-against each test user's held-out latest item, with popularity as the baseline. The defaults in backends/local/params.py come from here.
+against each test user's held-out latest item, with popularity as the baseline. The
+defaults in backends/local/params.py come from here.
 
     python bench/local_params.py [DATASET_DIR_OR_movielens ...]
 """

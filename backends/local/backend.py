@@ -19,6 +19,7 @@ once in `start()`; a request does one matrix-vector product and one argpartition
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -122,7 +123,8 @@ class LocalBackend(Backend):
                 details[key] = str(meta[key])
         for group in ("counts", "params", "versions", "data"):
             for key, value in (meta.get(group) or {}).items():
-                details[f"{group}.{key}"] = str(value)
+                text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+                details[f"{group}.{key}"] = text
         return ModelInfo(backend=self.name, details=details)
 
     @_domain_errors
