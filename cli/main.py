@@ -19,6 +19,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # Modules exposing `register(subparsers)`; each adds one or more subcommands.
 COMMAND_MODULES = [
     "pipeline.cli",
+    "pipeline.evaluation.cli",
     "backends.local.cli",
     "backends.personalize.cli",
     "server.cli",

@@ -80,7 +80,7 @@ def split_interactions(
     """
     _check_fraction("test_user_fraction", test_user_fraction)
     _check_fraction("holdout_fraction", holdout_fraction)
-    user_codes, users = _encode(interactions.column("USER_ID"))
+    user_codes, users = encode_ids(interactions.column("USER_ID"))
     candidates = np.arange(len(users))
     if eligible_users is not None:
         candidates = np.flatnonzero(np.isin(users, np.asarray(list(eligible_users), dtype=str)))
@@ -122,7 +122,7 @@ def _newest_rows(
     return mask
 
 
-def _encode(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+def encode_ids(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Dense codes for an id column and the distinct ids, sorted ascending."""
     distinct = pc.unique(column)
     distinct = distinct.take(pc.sort_indices(distinct))

@@ -17,10 +17,11 @@ from pipeline.dataset import (
     INTERACTION_TYPES,
     INTERACTIONS_FILE,
     INTERACTIONS_SCHEMA_FILE,
+    ITEM_COLUMNS,
     ITEMS_FILE,
     ITEMS_SCHEMA_FILE,
 )
-from pipeline.schemas import interactions_schema, write_schema
+from pipeline.schemas import interactions_schema, items_schema, write_schema
 
 
 def write_interactions(table: pa.Table, out_dir: str | Path) -> Path:
@@ -38,12 +39,19 @@ def write_interactions(table: pa.Table, out_dir: str | Path) -> Path:
         else:
             columns.append(pa.nulls(table.num_rows, INTERACTION_TYPES[name]))
     ordered = pa.table(columns, names=INTERACTION_COLUMNS)
-    pacsv.write_csv(
-        ordered,
-        out_dir / INTERACTIONS_FILE,
-        write_options=pacsv.WriteOptions(quoting_style="needed", quoting_header="none"),
-    )
+    _write_csv(ordered, out_dir / INTERACTIONS_FILE)
     write_schema(interactions_schema(), out_dir / INTERACTIONS_SCHEMA_FILE)
+    return out_dir
+
+
+def write_items(table: pa.Table, out_dir: str | Path) -> Path:
+    """Write `items.csv` (a table with exactly the declared item columns) and its schema."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if table.column_names != ITEM_COLUMNS:
+        raise ValueError(f"items: columns {table.column_names} differ from {ITEM_COLUMNS}")
+    _write_csv(table, out_dir / ITEMS_FILE)
+    write_schema(items_schema(), out_dir / ITEMS_SCHEMA_FILE)
     return out_dir
 
 
@@ -57,3 +65,9 @@ def copy_items(source_dir: str | Path, out_dir: str | Path) -> bool:
     if (source_dir / ITEMS_SCHEMA_FILE).is_file():
         shutil.copyfile(source_dir / ITEMS_SCHEMA_FILE, out_dir / ITEMS_SCHEMA_FILE)
     return True
+
+
+def _write_csv(table: pa.Table, path: Path) -> None:
+    # The header unquoted: `pipeline.dataset` reads header names by splitting on commas.
+    options = pacsv.WriteOptions(quoting_style="needed", quoting_header="none")
+    pacsv.write_csv(table, path, write_options=options)
