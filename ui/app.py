@@ -21,7 +21,7 @@ import streamlit as st
 from client import Item, ModelInfo, RecsClient, RecsError, Result
 from pipeline.dataset import DatasetError
 from ui import logic
-from ui.evaluation import EvaluationFileError, load_figures
+from ui.evaluation import EvaluationFileError, chart_bars, load_figures, short_metric_name
 from ui.history import History
 from ui.settings import UiSettings
 
@@ -196,7 +196,7 @@ def _user_page(settings: UiSettings, request: logic.PageRequest, history: Histor
     st.header(f"For user {request.user_id}" if request.user_id else "For a user")
     if not _need(request.user_id, "user"):
         return
-    left, right = st.columns([2, 3], gap="large")
+    left, right = st.columns(2, gap="large")
     with left:
         st.subheader("Recent history")
         _history_table(history, request.user_id)
@@ -231,7 +231,7 @@ def _history_table(history: History | None, user_id: str) -> None:
             "users as cold and answers with popular videos."
         )
         return
-    lines = ["| When | Title | Id | Event |", "|:--|:--|:--|:--|"]
+    lines = ["| When (UTC) | Title | Id | Event |", "|:--|:--|:--|:--|"]
     lines += [
         f"| {logic.format_timestamp(entry.timestamp)} | "
         f"{logic.escape_markdown(entry.title) or '*(no title)*'} | "
@@ -353,17 +353,17 @@ def _about_page(settings: UiSettings, request: logic.PageRequest, _: History | N
 
 def _model_facts(target: str, info: ModelInfo, key: str) -> None:
     st.subheader(f"{target}: backend {info.backend}")
+    headline = logic.headline_details(info.details)
+    if headline:
+        for column, (label, value) in zip(st.columns(len(headline)), headline, strict=True):
+            column.metric(label, value)
     sections = logic.group_details(info.details)
     if not sections:
         st.caption("The backend reports no details.")
         return
     with st.container(key=key):
-        for column, (section, rows) in zip(
-            st.columns(len(sections)), sections.items(), strict=True
-        ):
-            with column:
-                st.markdown(f"**{section}**")
-                st.markdown(logic.facts_markdown(rows))
+        for tab, rows in zip(st.tabs(list(sections)), sections.values(), strict=True):
+            tab.markdown(logic.facts_markdown(rows))
 
 
 def _evaluation(path: Path) -> None:
@@ -373,20 +373,24 @@ def _evaluation(path: Path) -> None:
         st.warning(f"Cannot show the evaluation: {exc}")
         return
     st.caption(f"From `{path}`.")
-    rates = [f for f in figures if f.is_rate]
-    others = [f for f in figures if not f.is_rate]
-    if rates:
+    bars = chart_bars(figures)
+    if bars:
         table = pd.DataFrame(
             {
-                "metric": [f.name for f in rates],
-                "run": [f.group or "all" for f in rates],
-                "value": [f.value for f in rates],
+                "metric": [short_metric_name(bar.metric) for bar in bars],
+                "system": [bar.series or "all" for bar in bars],
+                "value": [bar.value for bar in bars],
             }
         )
-        st.bar_chart(table, x="metric", y="value", color="run", horizontal=True, stack=False)
-    rows = [(f"{f.group}.{f.name}" if f.group else f.name, f"{f.value:g}") for f in figures]
-    with st.expander("All figures" if not others else "All figures (counts and times too)"):
-        st.markdown(logic.facts_markdown(rows))
+        with st.container(key="evaluation-chart"):
+            st.bar_chart(
+                table, x="metric", y="value", color="system", horizontal=True, stack=False,
+                height=max(300, 18 * len(bars)),
+            )  # fmt: skip
+    with st.expander("All figures in the file"):
+        st.markdown(
+            logic.facts_markdown([(figure.name, f"{figure.value:g}") for figure in figures])
+        )
 
 
 VIEW_PAGES: dict[str, Callable[[UiSettings, logic.PageRequest, History | None], None]] = {

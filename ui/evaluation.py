@@ -1,17 +1,25 @@
 """The figures of an evaluation JSON (`recs evaluate run --json`), ready to chart.
 
-The page reads the file without depending on the evaluation code: every number in it is
-a figure, named by its key and grouped by the keys above it. Rates (fractions from 0 to
-1, such as precision_at_10 or coverage) share one chart; other figures (whole numbers
-such as counts, and anything beyond 1 such as seconds) are listed.
+The page reads the file without importing the evaluation code. Every number in it is a
+figure, named by the path of keys that leads to it. What the chart shows:
+
+- the numbers under a `metrics` key, one bar series per key above it: `recs evaluate run`
+  writes `results.<system>.metrics.<metric>`, so the evaluated system and its baselines
+  stand side by side;
+- in a file without `metrics` keys, every fraction (a non-integer from 0 to 1).
+
+All figures (counts, lifts, split settings too) are listed beside the chart.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+METRICS_KEY = "metrics"
 
 
 class EvaluationFileError(ValueError):
@@ -20,17 +28,30 @@ class EvaluationFileError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Figure:
-    """One number of an evaluation: `group` is the path of keys above it ('' at the top)."""
+    """One number of an evaluation and the keys leading to it (list positions as `[i]`)."""
 
-    group: str
-    name: str
+    path: tuple[str, ...]
     value: float
     whole: bool = False  # written as a JSON integer: a count, not a rate
 
     @property
-    def is_rate(self) -> bool:
-        """True for fractions from 0 to 1: metrics that can share one axis."""
+    def name(self) -> str:
+        """The dotted path, e.g. `results.local.metrics.precision_at_10`."""
+        return ".".join(self.path) or "value"
+
+    @property
+    def is_fraction(self) -> bool:
+        """A non-integer from 0 to 1: a rate that can share an axis with other rates."""
         return not self.whole and 0.0 <= self.value <= 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ChartBar:
+    """One bar: a metric's value for one series (an evaluated system)."""
+
+    series: str
+    metric: str
+    value: float
 
 
 def load_figures(path: str | Path) -> list[Figure]:
@@ -52,12 +73,43 @@ def load_figures(path: str | Path) -> list[Figure]:
     return figures
 
 
-def _walk(node: Any, keys: tuple[str, ...]) -> Any:
+def chart_bars(figures: Sequence[Figure]) -> list[ChartBar]:
+    """The bars to chart: metrics per system, or every fraction when no `metrics` key."""
+    bars = [
+        ChartBar(figure.path[-3] if len(figure.path) > 2 else "", figure.path[-1], figure.value)
+        for figure in figures
+        if len(figure.path) > 1 and figure.path[-2] == METRICS_KEY
+    ]
+    if bars:
+        return bars
+    return [
+        ChartBar(
+            ".".join(figure.path[:-1]), figure.path[-1] if figure.path else "value", figure.value
+        )
+        for figure in figures
+        if figure.is_fraction
+    ]
+
+
+# Personalize's long metric names, shortened for chart labels.
+_SHORT_NAMES = {
+    "normalized_discounted_cumulative_gain": "ndcg",
+    "mean_reciprocal_rank": "mrr",
+}
+
+
+def short_metric_name(name: str) -> str:
+    """A chart label: `normalized_discounted_cumulative_gain_at_10` becomes `ndcg@10`."""
+    for long, short in _SHORT_NAMES.items():
+        name = name.replace(long, short)
+    return name.replace("_at_", "@")
+
+
+def _walk(node: Any, keys: tuple[str, ...]) -> Iterator[Figure]:
     if isinstance(node, bool):  # JSON true/false are not figures
         return
     if isinstance(node, int | float):
-        name = keys[-1] if keys else "value"
-        yield Figure(".".join(keys[:-1]), name, float(node), whole=isinstance(node, int))
+        yield Figure(keys, float(node), whole=isinstance(node, int))
     elif isinstance(node, dict):
         for key, value in node.items():
             yield from _walk(value, (*keys, str(key)))

@@ -207,7 +207,7 @@ def format_score(score: float) -> str:
 
 def format_timestamp(seconds: int) -> str:
     """A Unix time in seconds as UTC date and minute."""
-    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
 # Model facts --------------------------------------------------------------------------
@@ -233,9 +233,40 @@ def group_details(details: Mapping[str, str]) -> dict[str, list[tuple[str, str]]
     return sections
 
 
+# Model-info keys worth a headline, with their labels (shown when the backend reports them).
+HEADLINE_DETAILS: dict[str, str] = {
+    "trained_at": "Trained at",
+    "counts.interactions": "Interactions",
+    "counts.users": "Users",
+    "counts.items": "Videos",
+}
+
+
+def headline_details(details: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The few model facts people ask first (label, value), in a fixed order, made readable:
+    counts with thousands separators, times as UTC date and minute."""
+    return [
+        (label, _readable(details[key]))
+        for key, label in HEADLINE_DETAILS.items()
+        if key in details
+    ]
+
+
+def _readable(value: str) -> str:
+    if value.isdigit():
+        return f"{int(value):,}"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC" if moment.tzinfo else "%Y-%m-%d %H:%M")
+
+
 def facts_markdown(rows: Sequence[tuple[str, str]]) -> str:
     """Key/value rows as a two-column Markdown table."""
-    lines = ["| | |", "|:--|:--|"]
+    lines = ["| Name | Value |", "|:--|:--|"]
     lines += [f"| {escape_markdown(key)} | {escape_markdown(value)} |" for key, value in rows]
     return "\n".join(lines)
 

@@ -165,13 +165,36 @@ def test_about_shows_model_facts_and_the_evaluation_chart(
 ):
     evaluation = tmp_path / "eval.json"
     evaluation.write_text(
-        json.dumps({"users": 61, "metrics": {"precision_at_5": 0.2, "coverage": 0.5}})
+        json.dumps(
+            {
+                "test_users": 61,
+                "results": {
+                    "local": {"metrics": {"precision_at_5": 0.2, "coverage": 0.5}},
+                    "popularity": {"metrics": {"precision_at_5": 0.1, "coverage": 0.05}},
+                },
+            }
+        )
     )
     monkeypatch.setenv(ENV_EVAL_JSON, str(evaluation))
     page = open_page(service.target, view="about")
 
-    facts = markdown_in(page, "facts-0")
-    assert "**Parameters**" in facts and "| factors | 8 |" in facts
-    assert page.get("vega_lite_chart")  # the bar chart of the rates
+    tabs = {tab.label: tab for tab in page.get_by_key("facts-0").tabs}
+    assert list(tabs) == ["Model", "Data", "Parameters", "Versions"]
+    assert "| factors | 8 |" in tabs["Parameters"].markdown[0].value
+    assert "| interactions | 33 |" in tabs["Data"].markdown[0].value
+    assert [m.label for m in page.metric] == ["Trained at", "Interactions", "Users", "Videos"]
+    chart = page.get_by_key("evaluation-chart").get("vega_lite_chart")
+    assert len(chart) == 1
     figures = page.expander[0].markdown[0].value
-    assert "metrics\\.precision\\_at\\_5 | 0\\.2" in figures and "| users | 61 |" in figures
+    assert "results\\.local\\.metrics\\.precision\\_at\\_5 | 0\\.2" in figures
+    assert "| test\\_users | 61 |" in figures
+
+
+def test_unreadable_evaluation_file_is_named_on_the_page(open_page, service, tmp_path, monkeypatch):
+    evaluation = tmp_path / "eval.json"
+    evaluation.write_text("{not json")
+    monkeypatch.setenv(ENV_EVAL_JSON, str(evaluation))
+    page = open_page(service.target, view="about")
+
+    assert f"{evaluation}: not JSON (line 1, column 2" in page.warning[0].value
+    assert page.get_by_key("facts-0")  # the model facts still show

@@ -9,7 +9,14 @@ import pytest
 
 from pipeline.dataset import DatasetError
 from tests.ui.conftest import TINY_DATASET
-from ui.evaluation import EvaluationFileError, Figure, load_figures
+from ui.evaluation import (
+    ChartBar,
+    EvaluationFileError,
+    Figure,
+    chart_bars,
+    load_figures,
+    short_metric_name,
+)
 from ui.history import History, HistoryEntry
 
 
@@ -56,34 +63,66 @@ def test_missing_dataset_names_the_file(tmp_path):
         History.load(tmp_path)
 
 
-def test_every_number_of_an_evaluation_is_a_figure_grouped_by_its_keys(tmp_path):
+def test_every_number_of_an_evaluation_is_a_figure_named_by_its_keys(tmp_path):
     path = tmp_path / "eval.json"
     path.write_text(
         json.dumps(
             {
-                "k": [5, 10],
-                "users": 61,
-                "recommendations": {"precision_at_5": 0.2, "coverage": 0.0},
-                "ranking": {"ranking_auc": 0.75},
-                "seconds": 12.5,
-                "backend": "local",
+                "ks": [5, 10],
+                "system": "local",
                 "complete": True,
+                "split": {"test_user_fraction": 0.1},
+                "results": {
+                    "local": {"metrics": {"precision_at_5": 0.2, "coverage": 0.0}},
+                    "popularity": {"metrics": {"precision_at_5": 0.1}, "test_users": 61},
+                },
+                "lift": {"popularity": {"precision_at_5": 1.0}},
             }
         )
     )
 
     figures = load_figures(path)
 
-    assert figures == [
-        Figure("k", "[0]", 5.0, whole=True),
-        Figure("k", "[1]", 10.0, whole=True),
-        Figure("", "users", 61.0, whole=True),
-        Figure("recommendations", "precision_at_5", 0.2),
-        Figure("recommendations", "coverage", 0.0),
-        Figure("ranking", "ranking_auc", 0.75),
-        Figure("", "seconds", 12.5),
+    assert [(f.name, f.value, f.whole) for f in figures] == [
+        ("ks.[0]", 5.0, True),
+        ("ks.[1]", 10.0, True),
+        ("split.test_user_fraction", 0.1, False),
+        ("results.local.metrics.precision_at_5", 0.2, False),
+        ("results.local.metrics.coverage", 0.0, False),
+        ("results.popularity.metrics.precision_at_5", 0.1, False),
+        ("results.popularity.test_users", 61.0, True),
+        ("lift.popularity.precision_at_5", 1.0, False),
     ]
-    assert [f.name for f in figures if f.is_rate] == ["precision_at_5", "coverage", "ranking_auc"]
+    # Only the metrics are charted, one series per evaluated system.
+    assert chart_bars(figures) == [
+        ChartBar("local", "precision_at_5", 0.2),
+        ChartBar("local", "coverage", 0.0),
+        ChartBar("popularity", "precision_at_5", 0.1),
+    ]
+
+
+def test_a_file_without_metrics_keys_charts_its_fractions():
+    figures = [
+        Figure(("precision",), 0.3),
+        Figure(("run", "recall"), 0.5),
+        Figure(("users",), 1.0, whole=True),
+        Figure(("seconds",), 12.5),
+    ]
+
+    assert chart_bars(figures) == [ChartBar("", "precision", 0.3), ChartBar("run", "recall", 0.5)]
+
+
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [
+        ("normalized_discounted_cumulative_gain_at_10", "ndcg@10"),
+        ("mean_reciprocal_rank_at_25", "mrr@25"),
+        ("precision_at_5", "precision@5"),
+        ("coverage", "coverage"),
+    ],
+)
+def test_chart_labels_shorten_personalizes_metric_names(name, label):
+    assert short_metric_name(name) == label
 
 
 @pytest.mark.parametrize(

@@ -135,3 +135,23 @@ def test_errors_are_said_in_words_with_code_and_message(code, words):
 def test_an_error_without_message_says_so():
     text = logic.describe_error(RecsError(grpc.StatusCode.UNKNOWN, ""), "h:1")
     assert "Status UNKNOWN: no message." in text
+
+
+def test_headline_facts_are_readable():
+    details = {
+        "counts.users": "1999",
+        "trained_at": "2026-11-28T07:13:05+01:00",
+        "counts.interactions": "100000",
+        "params.factors": "64",
+    }
+
+    assert logic.headline_details(details) == [
+        ("Trained at", "2026-11-28 06:13 UTC"),
+        ("Interactions", "100,000"),
+        ("Users", "1,999"),
+    ]
+    assert logic.headline_details({"trained_at": "never"}) == [("Trained at", "never")]
+
+
+def test_timestamps_show_as_utc_minutes():
+    assert logic.format_timestamp(1700000000) == "2023-11-14 22:13"
