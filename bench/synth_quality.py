@@ -79,15 +79,28 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="synth-quality-") as tmp:
         raw, data = Path(tmp, "raw"), Path(tmp, "dataset")
-        recs("synth", "--out", str(raw), "--users", str(args.users), "--items",
-             str(args.items), "--events", str(args.events), "--seed", str(args.seed))  # fmt: skip
+        recs(
+            "synth",
+            "--out",
+            str(raw),
+            "--users",
+            str(args.users),
+            "--items",
+            str(args.items),
+            "--events",
+            str(args.events),
+            "--seed",
+            str(args.seed),
+        )
         recs("prepare", "--watch-log", str(raw / "watch_log.csv"), "--out", str(data))
         table = read_interactions(data)
 
-    users, user = np.unique(table.column("USER_ID").to_numpy(zero_copy_only=False),
-                            return_inverse=True)  # fmt: skip
-    items, item = np.unique(table.column("ITEM_ID").to_numpy(zero_copy_only=False),
-                            return_inverse=True)  # fmt: skip
+    users, user = np.unique(
+        table.column("USER_ID").to_numpy(zero_copy_only=False), return_inverse=True
+    )
+    items, item = np.unique(
+        table.column("ITEM_ID").to_numpy(zero_copy_only=False), return_inverse=True
+    )
     time_ = table.column("TIMESTAMP").to_numpy()
     watched = table.column("EVENT_TYPE").to_numpy(zero_copy_only=False) == "watched"
     test = split(user, time_)
@@ -127,11 +140,15 @@ def main() -> None:
         ]
     )
 
-    rows = [("popularity", *metrics(pop_ranked, relevant)),
-            ("implicit ALS", *metrics(als_ranked, relevant))]  # fmt: skip
-    print(f"synth --users {args.users} --items {args.items} --events {args.events} "
-          f"--seed {args.seed}: {len(table):,} interactions, {len(test_users):,} test users, "
-          f"{int(test.sum()):,} held-out rows (latest {HOLDOUT_SHARE:.0%} per user)")  # fmt: skip
+    rows = [
+        ("popularity", *metrics(pop_ranked, relevant)),
+        ("implicit ALS", *metrics(als_ranked, relevant)),
+    ]
+    print(
+        f"synth --users {args.users} --items {args.items} --events {args.events} "
+        f"--seed {args.seed}: {len(table):,} interactions, {len(test_users):,} test users, "
+        f"{int(test.sum()):,} held-out rows (latest {HOLDOUT_SHARE:.0%} per user)"
+    )
     print(f"{'model':<14}{'precision@10':>14}{'NDCG@10':>10}")
     for name, precision, ndcg in rows:
         print(f"{name:<14}{precision:>14.4f}{ndcg:>10.4f}")

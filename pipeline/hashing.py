@@ -104,16 +104,35 @@ class HashSet:
 
     Membership tests are binary searches in each run; adding a run merges runs of
     similar size, so total work is O(n log n) and memory is 8 bytes per member.
+
+    With `filter_bits`, a one-byte-per-slot presence filter indexed by the top bits of
+    the hash answers "certainly absent" for most new values without any search (values
+    are hashes, so their top bits are uniform); only the few whose slot is taken are
+    looked up. 2**27 slots cost 128 MiB and pass about 7% of new values at 10M members.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, filter_bits: int | None = None) -> None:
         self._runs: list[np.ndarray] = []
+        self._filter: np.ndarray | None = None
+        self._shift = np.uint64(0)
+        if filter_bits is not None:
+            self._filter = np.zeros(1 << filter_bits, dtype=np.bool_)
+            self._shift = np.uint64(64 - filter_bits)
 
     def __len__(self) -> int:
         return sum(len(run) for run in self._runs)
 
     def contains(self, values: np.ndarray) -> np.ndarray:
         """Boolean mask: which of `values` are members."""
+        if self._filter is None:
+            return self._search(values)
+        found = np.zeros(len(values), dtype=bool)
+        maybe = np.flatnonzero(self._filter[values >> self._shift])
+        if len(maybe):
+            found[maybe] = self._search(values[maybe])
+        return found
+
+    def _search(self, values: np.ndarray) -> np.ndarray:
         found = np.zeros(len(values), dtype=bool)
         for run in self._runs:
             index = np.searchsorted(run, values)
@@ -125,11 +144,14 @@ class HashSet:
         """Add sorted, distinct values that are not members yet."""
         if not len(values):
             return
+        if self._filter is not None:
+            self._filter[values >> self._shift] = True
         self._runs.append(values)
         while len(self._runs) > 1 and len(self._runs[-2]) <= 2 * len(self._runs[-1]):
             newer = self._runs.pop()
             older = self._runs.pop()
-            self._runs.append(np.sort(np.concatenate([older, newer])))
+            # Timsort ("stable") sees two sorted runs and merges them in linear time.
+            self._runs.append(np.sort(np.concatenate([older, newer]), kind="stable"))
 
 
 def first_occurrences(hashes: np.ndarray, seen: HashSet) -> np.ndarray | None:

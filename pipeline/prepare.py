@@ -46,6 +46,8 @@ MIN_INTERACTIONS = 1000
 MIN_REPEAT_USERS = 25
 MIN_REPEAT_USER_SHARE = 0.01
 
+ROW_FILTER_BITS = 27  # duplicate pre-filter: 128 MiB, good for tens of millions of rows
+TALLY_FILTER_BITS = 22  # user and item pre-filters: 4 MiB each, good for millions of ids
 INTERACTIONS_ARROW_SCHEMA = pa.schema(list(INTERACTION_TYPES.items()))
 
 ProgressCallback = Callable[[int, int, int], None]  # bytes done, bytes total, rows read
@@ -113,9 +115,9 @@ class _Tally:
     """Distinct users and items, and users seen at least twice, in bounded memory."""
 
     def __init__(self) -> None:
-        self.users = HashSet()
-        self.repeat_users = HashSet()
-        self.items = HashSet()
+        self.users = HashSet(filter_bits=TALLY_FILTER_BITS)
+        self.repeat_users = HashSet(filter_bits=TALLY_FILTER_BITS)
+        self.items = HashSet(filter_bits=TALLY_FILTER_BITS)
 
     def add(self, user_hashes: np.ndarray, item_hashes: np.ndarray) -> None:
         """Count one block of written rows."""
@@ -176,7 +178,7 @@ def _prepare_interactions(
     catalog_ids: HashSet | None,
     progress: ProgressCallback | None,
 ) -> None:
-    seen_rows = HashSet()
+    seen_rows = HashSet(filter_bits=ROW_FILTER_BITS)
     tally = _Tally()
     writer = BackgroundWriter(
         CsvFileWriter(options.out_dir / INTERACTIONS_FILE, INTERACTIONS_ARROW_SCHEMA)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from pipeline.hashing import HashSet, combine, distinct_counts, first_occurrences, hash_strings
 
@@ -34,8 +35,9 @@ def test_first_occurrences_within_and_across_blocks():
     assert len(seen) == 5
 
 
-def test_hash_set_membership_survives_merges():
-    seen = HashSet()
+@pytest.mark.parametrize("filter_bits", [None, 4])
+def test_hash_set_membership_survives_merges(filter_bits):
+    seen = HashSet(filter_bits=filter_bits)
     rng = np.random.default_rng(0)
     values = rng.integers(0, 2**63, size=5000).astype(np.uint64)
     for chunk in np.array_split(values, 13):
