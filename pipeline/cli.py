@@ -14,6 +14,15 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default only when there is a meaningful one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `prepare` and `synth` subcommands."""
     _register_prepare(subparsers)
@@ -32,7 +41,7 @@ def _register_prepare(subparsers: argparse._SubParsersAction) -> None:
             "and counted by reason, exact duplicates collapsed; the run ends with "
             "read = written + rejected + duplicates."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument(
         "--watch-log",
@@ -96,7 +105,8 @@ def _register_prepare(subparsers: argparse._SubParsersAction) -> None:
         "--duration-unit",
         choices=["s", "ms"],
         default="s",
-        help="unit of the watch and video duration columns",
+        help="unit of the watch and video duration columns (read as seconds internally; "
+        "the watch ratio, and so the output, is the same in any unit)",
     )
     columns.add_argument(
         "--timestamp-unit",
@@ -138,7 +148,7 @@ def _register_synth(subparsers: argparse._SubParsersAction) -> None:
             "categories, long-tail popularity, watch time driven by taste. Same seed, same "
             "bytes."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument(
         "--out",
@@ -170,6 +180,10 @@ def run_prepare(args: argparse.Namespace) -> int:
 
     try:
         default_time = _parse_time(args.default_timestamp, "--default-timestamp")
+        if args.threshold < 0:
+            raise ValueError(f"--threshold must not be negative, got {args.threshold}")
+        if args.max_event_value <= 0:
+            raise ValueError(f"--max-event-value must be positive, got {args.max_event_value}")
     except ValueError as exc:
         print(f"recs prepare: {exc}", file=sys.stderr)
         return 2

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _NUMBER_RE = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
-_EPOCH_RE = r"^\s*\d+(\.\d*)?\s*$"
+_EPOCH_RE = r"^\s*[+-]?\d+(\.\d*)?\s*$"
 # Captures date and time, drops the fraction, normalises the separator to "T".
 _ISO_FRACTION_RE = r"^\s*(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(\.\d+)?"
 _ISO_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
