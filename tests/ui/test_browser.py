@@ -111,8 +111,9 @@ def open_page(browser: Browser, url: str) -> Page:
 
 
 def screenshot(page: Page, name: str) -> None:
-    """Save a full-page screenshot once the page's script run has finished."""
+    """Save a full-page screenshot once the script run has finished and widgets are drawn."""
     page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
+    page.locator('[data-testid="stSkeleton"]').first.wait_for(state="detached")
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
