@@ -11,6 +11,7 @@ prepared dataset directory holds:
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pyarrow as pa
@@ -68,8 +69,9 @@ def _read_typed_csv(path: Path, types: dict[str, pa.DataType], required: list[st
     if not path.is_file():
         raise DatasetError(f"{path}: file not found")
     try:
-        header = path.open(encoding="utf-8").readline().strip().split(",")
-    except (OSError, UnicodeDecodeError) as exc:
+        with path.open(encoding="utf-8", newline="") as file:
+            header = next(csv.reader(file), [])
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"{path}: cannot read ({exc.__class__.__name__})") from exc
     missing = [c for c in required if c not in header]
     if missing:
