@@ -31,33 +31,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "ui", help="a Streamlit page on the service", description=description
     )
     parser.add_argument(
-        "--target", default=DEFAULT_TARGET, help="service host:port (env RECS_TARGET)"
+        "--target",
+        default=DEFAULT_TARGET,
+        metavar="HOST:PORT",
+        help="service to ask (env RECS_TARGET)",
     )
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port of the page (default {DEFAULT_PORT})"
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port of the page on 127.0.0.1 (default {DEFAULT_PORT})",
     )
     parser.add_argument(
         "--data",
         type=Path,
         default=None,
+        metavar="DIR",
         help="prepared dataset dir whose interactions.csv shows users' recent history "
         f"(the service has no history call; default {DEFAULT_DATA_DIR} when it exists)",
     )
     parser.add_argument(
         "--compare-target",
         default="",
+        metavar="HOST:PORT",
         help="a second service host:port to compare with (also settable on the page)",
     )
     parser.add_argument(
         "--eval-json",
         type=Path,
         default=None,
+        metavar="FILE",
         help="evaluation result (recs evaluate run --json) whose metrics the page charts",
     )
     parser.add_argument(
         "--timeout",
         type=float,
         default=DEFAULT_TIMEOUT_SECONDS,
+        metavar="SECONDS",
         help="deadline of each call to the service, in seconds",
     )
     parser.set_defaults(handler=run_ui)
