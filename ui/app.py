@@ -86,7 +86,7 @@ def _sidebar(settings: UiSettings, request: logic.PageRequest, history: History 
 
     with st.sidebar:
         st.radio("View", list(logic.VIEWS), format_func=logic.VIEWS.get, key="view")
-        st.text_input("User id", key="user", placeholder="e.g. u00042")
+        st.text_input("User id", key="user", placeholder="e.g. u42")
         if history is not None:
             st.selectbox(
                 "…or pick an active user",
@@ -97,7 +97,7 @@ def _sidebar(settings: UiSettings, request: logic.PageRequest, history: History 
                 on_change=_copy_pick,
                 args=("user_pick", "user"),
             )
-        st.text_input("Video id", key="item", placeholder="e.g. v00007")
+        st.text_input("Video id", key="item", placeholder="e.g. v7")
         if history is not None:
             st.selectbox(
                 "…or pick a video",
@@ -231,22 +231,18 @@ def _history_table(history: History | None, user_id: str) -> None:
             "users as cold and answers with popular videos."
         )
         return
-    lines = ["| When (UTC) | Title | Id | Event |", "|:--|:--|:--|:--|"]
-    lines += [
-        f"| {logic.format_timestamp(entry.timestamp)} | "
-        f"{logic.escape_markdown(entry.title) or '*(no title)*'} | "
-        f"{logic.escape_markdown(entry.item_id)} | {logic.escape_markdown(entry.event_type)} |"
-        for entry in entries
-    ]
     with st.container(key="history"):
-        st.markdown("\n".join(lines))
+        st.markdown(logic.history_markdown(entries))
 
 
 def _similar_page(
     settings: UiSettings, request: logic.PageRequest, history: History | None
 ) -> None:
     title = history.title(request.item_id) if history is not None and request.item_id else ""
-    st.header(f"Videos like “{title}”" if title else f"Videos like {request.item_id}".strip())
+    if title:
+        st.header(f"Videos like “{title}”")
+    else:
+        st.header(f"Videos like {request.item_id}" if request.item_id else "Similar videos")
     if not _need(request.item_id, "item"):
         return
     result = _ask(
@@ -277,7 +273,7 @@ def _rerank_page(settings: UiSettings, request: logic.PageRequest, _: History | 
     text = st.text_area(
         "Video ids to order (commas, spaces or new lines)",
         key="rerank_ids",
-        placeholder="v00001, v00002, v00003",
+        placeholder="v1, v2, v3",
     )
     asked = logic.parse_item_ids(text)
     if not asked:

@@ -11,11 +11,15 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 import grpc
 
 from client import Item, RecsError
+
+if TYPE_CHECKING:
+    from ui.history import HistoryEntry
 
 # The page's views, in the order the sidebar lists them, with their labels.
 VIEWS: dict[str, str] = {
@@ -197,6 +201,18 @@ def reranked_markdown(items: Sequence[Item], asked: Sequence[str]) -> str:
             f"| {rank} | {was if was is not None else '–'} | {video_link(item.title, item.url)} "
             f"| {escape_markdown(item.item_id)} | {format_score(item.score)} |"
         )
+    return "\n".join(lines)
+
+
+def history_markdown(entries: Sequence[HistoryEntry]) -> str:
+    """A user's interactions as a Markdown table: when, title, id, event (watched/clicked)."""
+    lines = ["| When (UTC) | Title | Id | Event |", "|:--|:--|:--|:--|"]
+    lines += [
+        f"| {format_timestamp(entry.timestamp)} | "
+        f"{escape_markdown(entry.title) if entry.title else '*(no title)*'} | "
+        f"{escape_markdown(entry.item_id)} | {escape_markdown(entry.event_type)} |"
+        for entry in entries
+    ]
     return "\n".join(lines)
 
 

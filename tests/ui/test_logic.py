@@ -7,6 +7,7 @@ import pytest
 
 from client import Item, RecsError
 from ui import logic
+from ui.history import HistoryEntry
 from ui.logic import PageRequest
 
 
@@ -153,5 +154,14 @@ def test_headline_facts_are_readable():
     assert logic.headline_details({"trained_at": "never"}) == [("Trained at", "never")]
 
 
-def test_timestamps_show_as_utc_minutes():
-    assert logic.format_timestamp(1700000000) == "2023-11-14 22:13"
+def test_history_table_shows_when_what_and_how():
+    entries = [
+        HistoryEntry("v1", "Cats *live*", "watched", 1700000000),
+        HistoryEntry("v2", "", "clicked", 0),
+    ]
+
+    lines = logic.history_markdown(entries).splitlines()
+
+    assert lines[0] == "| When (UTC) | Title | Id | Event |"
+    assert lines[2] == r"| 2023-11-14 22:13 | Cats \*live\* | v1 | watched |"
+    assert lines[3] == "| 1970-01-01 00:00 | *(no title)* | v2 | clicked |"
