@@ -154,6 +154,47 @@ class HashSet:
             self._runs.append(np.sort(np.concatenate([older, newer]), kind="stable"))
 
 
+class CountedSet:
+    """Distinct uint64 values with how often each was added (capped), in sorted runs.
+
+    For statistics that never need a membership test (how many distinct users, how many
+    with two or more rows): blocks are merged by sorting, never searched, and each
+    distinct value costs 9 bytes.
+    """
+
+    def __init__(self, cap: int = 255) -> None:
+        self._runs: list[tuple[np.ndarray, np.ndarray]] = []
+        self._cap = cap
+
+    def add(self, values: np.ndarray) -> None:
+        """Count every value of `values` (in any order, repeats allowed)."""
+        if not len(values):
+            return
+        distinct, counts = distinct_counts(values)
+        self._runs.append((distinct, np.minimum(counts, self._cap).astype(np.uint8)))
+        while len(self._runs) > 1 and len(self._runs[-2][0]) <= 2 * len(self._runs[-1][0]):
+            newer = self._runs.pop()
+            self._runs.append(self._merge(self._runs.pop(), newer))
+
+    def _merge(
+        self, older: tuple[np.ndarray, np.ndarray], newer: tuple[np.ndarray, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        values = np.concatenate([older[0], newer[0]])
+        counts = np.concatenate([older[1], newer[1]]).astype(np.int64)
+        order = np.argsort(values, kind="stable")  # two sorted runs: a linear merge
+        values, counts = values[order], counts[order]
+        starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
+        summed = np.add.reduceat(counts, starts)
+        return values[starts], np.minimum(summed, self._cap).astype(np.uint8)
+
+    def counts(self) -> np.ndarray:
+        """How often each distinct value was added (capped), merging all runs."""
+        while len(self._runs) > 1:
+            newer = self._runs.pop()
+            self._runs.append(self._merge(self._runs.pop(), newer))
+        return self._runs[0][1] if self._runs else np.zeros(0, dtype=np.uint8)
+
+
 def first_occurrences(hashes: np.ndarray, seen: HashSet) -> np.ndarray | None:
     """Mask of rows whose hash is neither earlier in `hashes` nor in `seen`; adds them.
 

@@ -31,7 +31,14 @@ from pipeline.dataset import (
     ITEMS_FILE,
     ITEMS_SCHEMA_FILE,
 )
-from pipeline.hashing import HashSet, combine, distinct_counts, first_occurrences, hash_strings
+from pipeline.hashing import (
+    CountedSet,
+    HashSet,
+    combine,
+    distinct_counts,
+    first_occurrences,
+    hash_strings,
+)
 from pipeline.items import CatalogFormat, read_catalog, write_items
 from pipeline.labels import DEFAULT_MAX_EVENT_VALUE, DEFAULT_THRESHOLD, label
 from pipeline.output import BackgroundWriter, CsvFileWriter
@@ -47,7 +54,6 @@ MIN_REPEAT_USERS = 25
 MIN_REPEAT_USER_SHARE = 0.01
 
 ROW_FILTER_BITS = 27  # duplicate pre-filter: 128 MiB, good for tens of millions of rows
-TALLY_FILTER_BITS = 22  # user and item pre-filters: 4 MiB each, good for millions of ids
 INTERACTIONS_ARROW_SCHEMA = pa.schema(list(INTERACTION_TYPES.items()))
 
 ProgressCallback = Callable[[int, int, int], None]  # bytes done, bytes total, rows read
@@ -115,20 +121,13 @@ class _Tally:
     """Distinct users and items, and users seen at least twice, in bounded memory."""
 
     def __init__(self) -> None:
-        self.users = HashSet(filter_bits=TALLY_FILTER_BITS)
-        self.repeat_users = HashSet(filter_bits=TALLY_FILTER_BITS)
-        self.items = HashSet(filter_bits=TALLY_FILTER_BITS)
+        self.users = CountedSet(cap=2)
+        self.items = CountedSet(cap=1)
 
     def add(self, user_hashes: np.ndarray, item_hashes: np.ndarray) -> None:
         """Count one block of written rows."""
-        users, counts = distinct_counts(user_hashes)
-        seen = self.users.contains(users)
-        self.users.add_sorted_unique(users[~seen])
-        repeat = seen | (counts > 1)
-        repeat[repeat] = ~self.repeat_users.contains(users[repeat])
-        self.repeat_users.add_sorted_unique(users[repeat])
-        items, _ = distinct_counts(item_hashes)
-        self.items.add_sorted_unique(items[~self.items.contains(items)])
+        self.users.add(user_hashes)
+        self.items.add(item_hashes)
 
 
 def prepare(options: PrepareOptions, progress: ProgressCallback | None = None) -> PrepareResult:
@@ -200,9 +199,10 @@ def _prepare_interactions(
         writer.discard()
         raise
     writer.commit()
-    result.users = len(tally.users)
-    result.repeat_users = len(tally.repeat_users)
-    result.items = len(tally.items)
+    user_counts = tally.users.counts()
+    result.users = len(user_counts)
+    result.repeat_users = int(np.count_nonzero(user_counts >= 2))
+    result.items = len(tally.items.counts())
 
 
 def _write_block(

@@ -31,7 +31,7 @@ from __future__ import annotations
 import csv
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -348,8 +348,9 @@ def _longer_than(column: pa.Array, limit: int) -> np.ndarray:
 
 
 def _batches(
-    reader: pacsv.CSVStreamingReader, path: Path, rows_done: object
+    reader: pacsv.CSVStreamingReader, path: Path, rows_done: Callable[[], int]
 ) -> Iterator[pa.RecordBatch]:
+    """The reader's batches; a parse error becomes a WatchLogError saying roughly where."""
     while True:
         try:
             batch = reader.read_next_batch()

@@ -6,7 +6,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pipeline.hashing import HashSet, combine, distinct_counts, first_occurrences, hash_strings
+from pipeline.hashing import (
+    CountedSet,
+    HashSet,
+    combine,
+    distinct_counts,
+    first_occurrences,
+    hash_strings,
+)
 
 
 def test_string_hash_does_not_depend_on_its_neighbours():
@@ -52,3 +59,10 @@ def test_distinct_counts():
     values, counts = distinct_counts(np.array([3, 1, 3, 3, 2], np.uint64))
     assert values.tolist() == [1, 2, 3]
     assert counts.tolist() == [1, 1, 3]
+
+
+def test_counted_set_counts_across_blocks_with_a_cap():
+    counted = CountedSet(cap=2)
+    for block in ([5, 1, 5], [2], [1], [7, 7, 7, 7], [9]):
+        counted.add(np.array(block, np.uint64))
+    assert counted.counts().tolist() == [2, 1, 2, 2, 1]  # values 1, 2, 5, 7, 9
