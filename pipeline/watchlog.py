@@ -29,12 +29,10 @@ input file with the header as line 1 (a value may not span lines).
 from __future__ import annotations
 
 import csv
-import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -42,14 +40,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from pipeline.parsing import parse_epoch_seconds, parse_float
+from pipeline.prefetch import prefetched
 from pipeline.rejects import Reject, RejectLog
 
 MAX_ID_LENGTH = 256
 LATEST_TIMESTAMP = 4_102_444_800  # 2100-01-01T00:00:00Z
 SECONDS_PER_DURATION_UNIT = {"s": 1.0, "ms": 0.001}
 BLOCK_BYTES = 8 << 20
-
-T = TypeVar("T")
 
 
 class WatchLogError(Exception):
@@ -231,7 +228,7 @@ class WatchLogReader:
     def __iter__(self) -> Iterator[ValidRows]:
         source, reader = self._open()
         try:
-            for batch in _prefetched(_batches(reader, self.path, lambda: self.rows_read)):
+            for batch in prefetched(_batches(reader, self.path, lambda: self.rows_read)):
                 self.bytes_read = source.tell()
                 valid, rejected = self._validate(batch)
                 last_line = int(self._lines(np.array([self.parsed_rows + batch.num_rows]))[0])
@@ -360,37 +357,3 @@ def _batches(
             done = rows_done() if callable(rows_done) else 0
             raise WatchLogError(f"{path}: cannot read past data row ~{done + 1:,} ({exc})") from exc
         yield batch
-
-
-def _prefetched(items: Iterable[T], depth: int = 2) -> Iterator[T]:
-    """Iterate `items` in a background thread, `depth` ahead: parsing overlaps processing."""
-    buffer: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                buffer.put(("item", item))
-            buffer.put(("end", None))
-        except BaseException as exc:  # handed to the consumer, re-raised there
-            buffer.put(("error", exc))
-
-    thread = threading.Thread(target=produce, name="csv-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, payload = buffer.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise payload  # type: ignore[misc]
-            yield payload  # type: ignore[misc]
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                buffer.get_nowait()
-            except queue.Empty:
-                thread.join(timeout=0.05)
