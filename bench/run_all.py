@@ -38,7 +38,7 @@ def main() -> int:
         if status != 0:
             failed.append(script.name)
     print(
-        f"{len(scripts) - len(failed)} of {len(scripts)} benchmarks ran"
+        f"{len(scripts) - len(failed)} of {len(scripts)} benchmarks succeeded"
         + (f"; failed: {', '.join(failed)}" if failed else "")
     )
     return 1 if failed else 0
