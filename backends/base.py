@@ -59,6 +59,9 @@ class Backend(abc.ABC):
 
     name: ClassVar[str]
     config_model: ClassVar[type[BaseModel]]
+    # False when every call only computes briefly in memory (no I/O, no lock held long):
+    # the server may then call it on its event loop instead of hopping to a thread pool.
+    blocking: ClassVar[bool] = True
 
     def start(self) -> None:  # noqa: B027 - optional hook
         """Load models or open clients; after it returns the backend can serve."""
@@ -76,6 +79,14 @@ class Backend(abc.ABC):
 
         Unknown users get popular items (cold start).
         """
+
+    def recommend_many(self, requests: Sequence[tuple[str, int]]) -> list[Recommendations]:
+        """`recommend(user_id, num_results)` for each pair, in order.
+
+        Backends that answer several users faster together (one matrix product) override
+        this; the server batches concurrent GetRecommendations calls through it.
+        """
+        return [self.recommend(user_id, n) for user_id, n in requests]
 
     @abc.abstractmethod
     def similar_items(self, item_id: str, num_results: int) -> Recommendations:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -33,6 +34,15 @@ log = logging.getLogger("recs.server")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RecommendationService"].full_name
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def server_options(workers: int) -> list[tuple[str, int]]:
+    """gRPC server options shared by the service and the benchmark's baseline server.
+
+    Several worker processes bind the same port only with SO_REUSEPORT; a single process
+    keeps it off so that a second server started by mistake fails instead of sharing.
+    """
+    return [("grpc.so_reuseport", 1 if workers > 1 else 0)]
 
 
 @dataclass
@@ -71,7 +81,7 @@ async def build_server(config: ServeConfig, catalog: Catalog | None = None) -> R
     server = aio.server(
         interceptors=[ErrorMappingInterceptor(settings.request_log_level)],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
-        options=[("grpc.so_reuseport", 0)],
+        options=server_options(settings.workers),
     )
     pb_grpc.add_RecommendationServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
@@ -88,8 +98,14 @@ async def build_server(config: ServeConfig, catalog: Catalog | None = None) -> R
     return running
 
 
-async def serve(config: ServeConfig, backend: Backend) -> int:
-    """Serve until SIGTERM/SIGINT; returns the exit status (0 clean, 2 backend failed)."""
+async def serve(
+    config: ServeConfig, backend: Backend, on_ready: Callable[[int], None] | None = None
+) -> int:
+    """Serve until SIGTERM/SIGINT; returns the exit status (0 clean, 2 backend failed).
+
+    `on_ready(port)` is called once the server reports SERVING (worker processes use it to
+    tell their supervisor); without it the "ready" line is printed for the operator.
+    """
     catalog = Catalog.load(config.catalog)
     if config.catalog is not None:
         log.info("catalog: %d videos from %s", len(catalog), config.catalog)
@@ -121,11 +137,10 @@ async def serve(config: ServeConfig, backend: Backend) -> int:
         info.backend,
         ", ".join(f"{k}={v}" for k, v in list(info.details.items())[:6]),
     )
-    print(
-        f"ready: {config.server.host}:{running.port} backend={info.backend} — try: "
-        f"recs popular --target {config.server.host}:{running.port}",
-        flush=True,
-    )
+    if on_ready is not None:
+        on_ready(running.port)
+    else:
+        print_ready(config.server.host, running.port, info.backend)
 
     await stop_requested.wait()
     grace = config.server.grace_seconds
@@ -135,3 +150,13 @@ async def serve(config: ServeConfig, backend: Backend) -> int:
         backend.close()
     log.info("stopped")
     return 0
+
+
+def print_ready(host: str, port: int, backend_name: str, workers: int = 1) -> None:
+    """The one line on stdout telling the operator the service answers, and how to try it."""
+    processes = f" workers={workers}" if workers > 1 else ""
+    print(
+        f"ready: {host}:{port} backend={backend_name}{processes} — try: "
+        f"recs popular --target {host}:{port}",
+        flush=True,
+    )

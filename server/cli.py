@@ -27,6 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--request-log-level", help="level of the one-line-per-request log (default INFO)"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="server processes sharing the port via SO_REUSEPORT, e.g. one per core "
+        "(default 1); the model is memory-mapped once and shared",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -45,6 +51,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         ("port", "port"),
         ("grace", "grace_seconds"),
         ("request_log_level", "request_log_level"),
+        ("workers", "workers"),
     ):
         value = getattr(args, flag)
         if value is not None:
@@ -66,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
     overrides = overrides_from_args(args)
     try:
         config = load_config(args.config, overrides) if args.config else build_config(overrides)
+        if config.server.workers > 1:  # each worker process builds its own backend
+            from server.workers import serve_workers
+
+            return serve_workers(config)
         backend = create_backend(config.backend, config.backend_section())
     except (ConfigError, BackendError) as exc:
         print(f"recs serve: {exc}", file=sys.stderr)

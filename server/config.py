@@ -50,6 +50,13 @@ class ServerSettings(BaseModel):
         None, ge=1, description="calls beyond this are rejected RESOURCE_EXHAUSTED"
     )
     request_log_level: LogLevel = "INFO"
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="server processes sharing the port (SO_REUSEPORT), each with its own "
+        "event loop and a memory-mapped view of the same model",
+    )
 
 
 class ServeConfig(BaseModel):

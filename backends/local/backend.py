@@ -13,7 +13,10 @@ Emulates Amazon Personalize's four recipes:
   popularity and scored by their share of the known ids' popularity.
 
 Everything that does not depend on the request (id maps, the popularity order) is built
-once in `start()`; a request does one matrix-vector product and one argpartition.
+once in `start()`. `recommend_many` scores a batch of users with one matrix product (the
+server batches concurrent GetRecommendations calls); a single `recommend` is a batch of one.
+Every call computes in memory without I/O, so the backend declares `blocking = False` and
+the server calls it on its event loop rather than through a thread pool.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from pydantic import BaseModel, ConfigDict
 from backends.base import Backend, ModelInfo, Recommendations, ScoredItem
 from backends.errors import BackendError, BackendUnavailableError, ModelLoadError
 from backends.local.artifacts import LocalModel, load_model
-from backends.local.scoring import rank_scores, recommend_scores
+from backends.local.scoring import rank_scores, recommend_batch
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +72,7 @@ class LocalBackend(Backend):
 
     name: ClassVar[str] = "local"
     config_model: ClassVar[type[BaseModel]] = LocalBackendConfig
+    blocking: ClassVar[bool] = False
 
     def __init__(self, config: LocalBackendConfig) -> None:
         self.config = config
@@ -129,15 +133,30 @@ class LocalBackend(Backend):
 
     @_domain_errors
     def recommend(self, user_id: str, num_results: int) -> Recommendations:
+        return self.recommend_many([(user_id, num_results)])[0]
+
+    @_domain_errors
+    def recommend_many(self, requests: Sequence[tuple[str, int]]) -> list[Recommendations]:
+        """Known users scored together in one matrix product; unknown ones get popular items."""
         model = self.model
-        user = self._user_index.get(user_id)
-        if user is None:
-            return self.popular_items(num_results)
-        seen = model.history_indices[model.history_indptr[user] : model.history_indptr[user + 1]]
-        items, scores = recommend_scores(
-            model.user_factors[user], model.item_factors, seen, num_results
-        )
-        return self._answer(items, scores)
+        users = [self._user_index.get(user_id) for user_id, _ in requests]
+        known = [k for k, user in enumerate(users) if user is not None]
+        answers: list[Recommendations | None] = [None] * len(requests)
+        if known:
+            rows = np.array([users[k] for k in known], dtype=np.intp)
+            indptr, indices = model.history_indptr, model.history_indices
+            scored = recommend_batch(
+                model.user_factors[rows],
+                model.item_factors,
+                [indices[indptr[u] : indptr[u + 1]] for u in rows],
+                [requests[k][1] for k in known],
+            )
+            for k, (items, scores) in zip(known, scored, strict=True):
+                answers[k] = self._answer(items, scores)
+        return [
+            answer if answer is not None else self.popular_items(requests[k][1])
+            for k, answer in enumerate(answers)
+        ]
 
     @_domain_errors
     def similar_items(self, item_id: str, num_results: int) -> Recommendations:

@@ -1,0 +1,119 @@
+"""The benchmark's yardstick: a do-nothing RecommendationService on the service's own stack.
+
+Same grpc.aio server, same server options (`server.app.server_options`), same
+concurrency limit and the same number of worker processes (`server.workers`) as
+`recs serve`; each RPC parses its request and returns a fixed response recorded from the
+real service, so the bytes on the wire are the same size. Whatever the real service
+costs beyond this is ours: validation, the backend call, building the answer, logging.
+
+Usage (by bench_service.py): python bench/baseline_server.py --port P --workers N
+--responses DIR   (DIR/<RpcName>.bin holds one serialized response per RPC)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from grpc import aio
+
+from recs.v1 import recommendation_service_pb2 as pb
+from recs.v1 import recommendation_service_pb2_grpc as pb_grpc
+from server.app import server_options
+from server.config import ServerSettings
+from server.workers import configure_worker_logging, run_workers
+
+RESPONSE_TYPES = {
+    "GetRecommendations": pb.GetRecommendationsResponse,
+    "GetSimilarItems": pb.GetSimilarItemsResponse,
+    "GetPopularItems": pb.GetPopularItemsResponse,
+    "GetPersonalizedRanking": pb.GetPersonalizedRankingResponse,
+}
+
+
+class BaselineServicer(pb_grpc.RecommendationServiceServicer):
+    """Answers every call with the recorded response of its RPC, doing nothing else."""
+
+    def __init__(self, responses: dict[str, Any]) -> None:
+        self._responses = responses
+
+    async def GetRecommendations(self, request: Any, context: Any) -> Any:
+        return self._responses["GetRecommendations"]
+
+    async def GetSimilarItems(self, request: Any, context: Any) -> Any:
+        return self._responses["GetSimilarItems"]
+
+    async def GetPopularItems(self, request: Any, context: Any) -> Any:
+        return self._responses["GetPopularItems"]
+
+    async def GetPersonalizedRanking(self, request: Any, context: Any) -> Any:
+        return self._responses["GetPersonalizedRanking"]
+
+
+def load_responses(directory: Path) -> dict[str, Any]:
+    """The recorded responses, one per RPC, as protobuf messages."""
+    return {
+        name: message_type.FromString((directory / f"{name}.bin").read_bytes())
+        for name, message_type in RESPONSE_TYPES.items()
+        if (directory / f"{name}.bin").is_file()
+    }
+
+
+async def serve_baseline(port: int, workers: int, responses: dict[str, Any], ready: Any) -> None:
+    """Serve on 127.0.0.1:port until SIGTERM, like `recs serve` does."""
+    settings = ServerSettings(port=port, workers=workers)
+    server = aio.server(
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        options=server_options(settings.workers),
+    )
+    pb_grpc.add_RecommendationServiceServicer_to_server(BaselineServicer(responses), server)
+    server.add_insecure_port(f"{settings.host}:{port}")
+    await server.start()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    ready()
+    await stop.wait()
+    await server.stop(1)
+
+
+def _worker(
+    workers: int, directory: str, index: int, port: int, ready_queue: Any, level: int
+) -> None:
+    configure_worker_logging(index, level)
+    responses = load_responses(Path(directory))
+    asyncio.run(serve_baseline(port, workers, responses, lambda: ready_queue.put(index)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="do-nothing baseline server for benchmarks")
+    parser.add_argument("--port", type=int, required=True, help="port (0 = any free)")
+    parser.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    parser.add_argument("--responses", type=Path, required=True, help="DIR of <Rpc>.bin files")
+    args = parser.parse_args()
+
+    def announce(port: int) -> None:
+        print(f"ready: 127.0.0.1:{port}", flush=True)
+
+    if args.workers == 1:
+        responses = load_responses(args.responses)
+        asyncio.run(
+            serve_baseline(args.port, 1, responses, lambda: announce(args.port))
+        )  # port 0 is not supported here: the harness always picks one
+        return 0
+    return run_workers(
+        args.workers,
+        "127.0.0.1",
+        args.port,
+        _worker,
+        (args.workers, str(args.responses)),
+        announce,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

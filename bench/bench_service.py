@@ -1,0 +1,459 @@
+"""Benchmark the gRPC service under load from h2load, beside a do-nothing baseline.
+
+For each worker count, `recs serve` runs on the benchmark model (see big_model.py) and
+`baseline_server.py` (same stack, same options, same workers, recorded responses of the
+same size) runs beside it. For each of the four RPCs and each concurrency, h2load
+(nghttp2's load generator, in C, not sharing the server's interpreter) drives closed-loop
+load over h2c against both, one after the other; then the service again at half of its
+best throughput (h2load --rps) for the p99 a caller sees below saturation.
+
+Requests: h2load posts one body per process, so the load at concurrency C is split over
+up to 4 h2load processes, each with a different user (or item) and C/4 connections.
+Answers are checked: h2load counts HTTP status only, so the DATA bytes received must be
+a whole number of recorded OK responses, at least one per answered request (a gRPC error
+has no DATA frame; the warm-up's answers are in the byte count but not the request
+count); any failed, errored or timed-out request fails the run; and at the end the
+service's one-line-per-request log must show no status other than OK.
+
+Usage: python bench/bench_service.py [--workers 1 2] [--concurrency 1 4 16 64]
+       [--duration 4] [--rpcs GetRecommendations ...] [--json build/bench/service.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import grpc
+import numpy as np
+from big_model import BENCH_BUILD, ensure_model, machine_line, recs_command, recs_env
+
+from recs.v1 import recommendation_service_pb2 as pb
+
+BENCH_DIR = Path(__file__).resolve().parent
+SERVICE_PATH = "/recs.v1.RecommendationService/"
+RPCS = ("GetRecommendations", "GetSimilarItems", "GetPopularItems", "GetPersonalizedRanking")
+MAX_H2LOAD_PROCESSES = 4
+RERANK_ITEMS = 50
+
+
+@dataclass
+class LoadResult:
+    """One h2load run (summed over its processes)."""
+
+    rpc: str
+    server: str
+    concurrency: int
+    requests: int
+    throughput: float
+    p50_ms: float
+    p99_ms: float
+    target_rps: float | None = None
+
+
+def ensure_h2load() -> str | None:
+    """Path of h2load; installs Debian's nghttp2-client when missing and running as root."""
+    found = shutil.which("h2load")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("h2load missing: apt-get install nghttp2-client", flush=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=False)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "nghttp2-client"], check=False)
+        return shutil.which("h2load")
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def grpc_frame(message: bytes) -> bytes:
+    """gRPC's length-prefixed message: 1 byte 'not compressed', 4 bytes big-endian length."""
+    return struct.pack(">BI", 0, len(message)) + message
+
+
+def build_requests(model_dir: Path, count: int) -> dict[str, list[bytes]]:
+    """`count` serialized requests per RPC: distinct users with history, distinct items."""
+    rng = np.random.default_rng(11)
+    user_ids = np.load(model_dir / "user_ids.npy", mmap_mode="r")
+    item_ids = np.load(model_dir / "item_ids.npy", mmap_mode="r")
+    users = [
+        str(user_ids[i]) for i in rng.choice(len(user_ids), count, replace=len(user_ids) < count)
+    ]
+    items = [
+        str(item_ids[i]) for i in rng.choice(len(item_ids), count, replace=len(item_ids) < count)
+    ]
+    rerank = [
+        [
+            str(item_ids[i])
+            for i in rng.choice(len(item_ids), min(RERANK_ITEMS, len(item_ids)), replace=False)
+        ]
+        for _ in range(count)
+    ]
+    return {
+        "GetRecommendations": [
+            pb.GetRecommendationsRequest(user_id=u, num_results=25).SerializeToString()
+            for u in users
+        ],
+        "GetSimilarItems": [
+            pb.GetSimilarItemsRequest(item_id=i, num_results=25).SerializeToString() for i in items
+        ],
+        "GetPopularItems": [
+            pb.GetPopularItemsRequest(num_results=25, user_id=u).SerializeToString() for u in users
+        ],
+        "GetPersonalizedRanking": [
+            pb.GetPersonalizedRankingRequest(user_id=u, item_ids=ids).SerializeToString()
+            for u, ids in zip(users, rerank, strict=True)
+        ],
+    }
+
+
+def call_raw(target: str, rpc: str, body: bytes) -> bytes:
+    """One call with serialized bytes in and out; raises grpc.RpcError unless OK."""
+    with grpc.insecure_channel(target) as channel:
+        method = channel.unary_unary(SERVICE_PATH + rpc)
+        return method(body, timeout=30)
+
+
+class Server:
+    """A server process started with a command that prints a `ready:` line on stdout."""
+
+    def __init__(self, name: str, command: list[str], log_path: Path) -> None:
+        self.name = name
+        self.log = log_path.open("w")
+        started = time.perf_counter()
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=self.log, text=True, env=recs_env()
+        )
+        line = self.process.stdout.readline() if self.process.stdout else ""
+        if not line.startswith("ready:"):
+            self.process.kill()
+            raise SystemExit(f"{name} did not start (see {log_path})")
+        self.start_seconds = time.perf_counter() - started
+
+    def memory(self) -> list[tuple[int, int, int]]:
+        """(pid, RSS KiB, PSS KiB) of the server process and its worker processes."""
+        pids = [self.process.pid, *_children(self.process.pid)]
+        return [(pid, *_rss_pss(pid)) for pid in pids]
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.status = self.stop()
+
+    def stop(self) -> int:
+        """SIGTERM, as an operator would; returns the exit status (killed after 60 s)."""
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            status = self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            status = self.process.wait()
+        self.log.close()
+        return status
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        return [int(p) for p in path.read_text().split()]
+    except OSError:
+        return []
+
+
+def _rss_pss(pid: int) -> tuple[int, int]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value, *_ = line.split()
+        fields[name.rstrip(":")] = int(value)
+    return fields.get("Rss", 0), fields.get("Pss", 0)
+
+
+def run_load(
+    h2load: str,
+    port: int,
+    rpc: str,
+    bodies: list[Path],
+    expected_bytes: list[int],
+    concurrency: int,
+    duration: float,
+    warm_up: float,
+    server: str,
+    target_rps: float | None = None,
+) -> LoadResult:
+    """Closed-loop (or rate-limited) load from up to 4 h2load processes; checks answers."""
+    processes = min(concurrency, len(bodies), MAX_H2LOAD_PROCESSES)
+    connections = max(concurrency // processes, 1)
+    with tempfile.TemporaryDirectory(prefix="h2load-") as tmp:
+        runs = []
+        for k in range(processes):
+            log_file = Path(tmp) / f"{k}.log"
+            command = [
+                h2load, "-c", str(connections), "-m", "1", "-t", "1",
+                "-D", f"{duration * 1000:.0f}ms", "--warm-up-time", f"{warm_up * 1000:.0f}ms",
+                "-H", "content-type: application/grpc", "-H", "te: trailers",
+                "-d", str(bodies[k]), "--log-file", str(log_file),
+            ]  # fmt: skip
+            if target_rps is not None:
+                command += ["--rps", f"{max(target_rps / (processes * connections), 0.1):.2f}"]
+            command.append(f"http://127.0.0.1:{port}{SERVICE_PATH}{rpc}")
+            runs.append((k, log_file, subprocess.Popen(command, stdout=subprocess.PIPE, text=True)))
+        throughput, done, latencies = 0.0, 0, []
+        for k, log_file, process in runs:
+            out, _ = process.communicate(timeout=duration + warm_up + 120)
+            stats = _parse_h2load(out, f"{server} {rpc} c={concurrency}")
+            # DATA bytes include the warm-up's answers, which h2load does not count.
+            answers, extra = divmod(stats["data"], expected_bytes[k])
+            if extra or answers < stats["succeeded"]:
+                raise SystemExit(
+                    f"{server} {rpc}: {stats['data']} DATA bytes for {stats['succeeded']} "
+                    f"answers of {expected_bytes[k]} bytes: some calls did not return OK"
+                )
+            throughput += stats["rps"]
+            done += stats["succeeded"]
+            latencies.extend(_latencies_ms(log_file))
+    p50, p99 = np.percentile(latencies, [50, 99]) if latencies else (float("nan"),) * 2
+    return LoadResult(
+        rpc, server, concurrency, done, throughput, float(p50), float(p99), target_rps
+    )
+
+
+def _parse_h2load(out: str, what: str) -> dict[str, float]:
+    rps = re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", out)
+    counts = re.search(
+        r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+        r"(\d+) errored, (\d+) timeout",
+        out,
+    )
+    data = re.search(r"traffic: .*?, .*? headers .*?, .*?\((\d+)\) data", out)
+    if not (rps and counts and data):
+        raise SystemExit(f"{what}: cannot read h2load's output:\n{out}")
+    failed, errored, timeout = (int(counts.group(i)) for i in (5, 6, 7))
+    if failed or errored or timeout:
+        raise SystemExit(f"{what}: {failed} failed, {errored} errored, {timeout} timed out")
+    return {
+        "rps": float(rps.group(1)),
+        "succeeded": int(counts.group(4)),
+        "data": int(data.group(1)),
+    }
+
+
+def _latencies_ms(log_file: Path) -> list[float]:
+    """Per-request latency from h2load's log (third column, microseconds)."""
+    values = []
+    for line in log_file.read_text().splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3:
+            values.append(int(parts[2]) / 1000)
+    return values
+
+
+def bench_workers(
+    h2load: str, workers: int, args: argparse.Namespace, model_dir: Path, catalog: Path
+) -> dict:
+    """Start the service and its baseline with `workers` processes and load both."""
+    work = BENCH_BUILD / f"service-w{workers}"
+    work.mkdir(parents=True, exist_ok=True)
+    port, base_port = free_port(), free_port()
+    service_command = [
+        *recs_command(), "serve", "--backend", "local", "--model", str(model_dir),
+        "--catalog", str(catalog), "--port", str(port), "--workers", str(workers),
+        "--request-log-level", args.request_log_level,
+    ]  # fmt: skip
+    responses_dir = work / "responses"
+    responses_dir.mkdir(exist_ok=True)
+    baseline_command = [
+        sys.executable, str(BENCH_DIR / "baseline_server.py"), "--port", str(base_port),
+        "--workers", str(workers), "--responses", str(responses_dir),
+    ]  # fmt: skip
+    with Server("service", service_command, work / "service.log") as service:
+        print(f"workers={workers}: service SERVING after {service.start_seconds:.2f} s")
+        bodies, service_bytes = record_calls(f"127.0.0.1:{port}", args.rpcs, model_dir, work)
+        baseline_bytes = {rpc: [sizes[0]] * len(sizes) for rpc, sizes in service_bytes.items()}
+        with Server("baseline", baseline_command, work / "baseline.log") as baseline:
+            results, memory = [], []
+            for rpc in args.rpcs:
+                for concurrency in args.concurrency:
+                    for name, target, expected in (
+                        ("service", port, service_bytes[rpc]),
+                        ("baseline", base_port, baseline_bytes[rpc]),
+                    ):
+                        results.append(
+                            run_load(
+                                h2load,
+                                target,
+                                rpc,
+                                bodies[rpc],
+                                expected,
+                                concurrency,
+                                args.duration,
+                                args.warm_up,
+                                name,
+                            )
+                        )
+                    if rpc == "GetRecommendations" and concurrency == max(args.concurrency):
+                        memory = service.memory()
+                    _print_pair(results[-2], results[-1])
+                results.append(
+                    half_saturation(h2load, port, rpc, bodies, service_bytes, results, args)
+                )
+    print(f"  stopped: service exit {service.status}, baseline exit {baseline.status}")
+    statuses = logged_statuses(work / "service.log")
+    print(f"  request log: {', '.join(f'{n:,} {s}' for s, n in statuses.items()) or 'off'}")
+    if set(statuses) - {"OK", "CANCELLED"}:  # CANCELLED: h2load hung up at the end
+        raise SystemExit("the service answered some calls with an error: see service.log")
+    for pid, rss, pss in memory:
+        print(f"  service process {pid}: RSS {rss / 1024:,.0f} MiB, PSS {pss / 1024:,.0f} MiB")
+    return {
+        "workers": workers,
+        "start_seconds": service.start_seconds,
+        "memory_kib": [{"pid": p, "rss": r, "pss": s} for p, r, s in memory],
+        "results": [asdict(r) for r in results],
+    }
+
+
+def record_calls(
+    target: str, rpcs: list[str], model_dir: Path, work: Path
+) -> tuple[dict[str, list[Path]], dict[str, list[int]]]:
+    """Write the request bodies, call each once; the baseline answers with the first reply.
+
+    Returns (body files per RPC, expected response frame length per body).
+    """
+    requests = build_requests(model_dir, MAX_H2LOAD_PROCESSES)
+    bodies: dict[str, list[Path]] = {}
+    sizes: dict[str, list[int]] = {}
+    for rpc in rpcs:
+        bodies[rpc], sizes[rpc] = [], []
+        for k, body in enumerate(requests[rpc]):
+            path = work / f"{rpc}-{k}.body"
+            path.write_bytes(grpc_frame(body))
+            bodies[rpc].append(path)
+            answer = call_raw(target, rpc, body)
+            sizes[rpc].append(len(grpc_frame(answer)))
+            if k == 0:
+                (work / "responses" / f"{rpc}.bin").write_bytes(answer)
+    return bodies, sizes
+
+
+def half_saturation(
+    h2load: str,
+    port: int,
+    rpc: str,
+    bodies: dict[str, list[Path]],
+    sizes: dict[str, list[int]],
+    results: list[LoadResult],
+    args: argparse.Namespace,
+) -> LoadResult:
+    """The service at half its best closed-loop throughput: the p99 below saturation."""
+    best = max(r.throughput for r in results if r.rpc == rpc and r.server == "service")
+    half = run_load(
+        h2load, port, rpc, bodies[rpc], sizes[rpc], args.half_concurrency,
+        args.duration, args.warm_up, "service", target_rps=best / 2,
+    )  # fmt: skip
+    print(
+        f"  {rpc} at half saturation ({best / 2:,.0f} req/s offered, "
+        f"{half.throughput:,.0f} served, c={args.half_concurrency}): "
+        f"p50 {half.p50_ms:.2f} ms, p99 {half.p99_ms:.2f} ms",
+        flush=True,
+    )
+    return half
+
+
+def logged_statuses(log_path: Path) -> dict[str, int]:
+    """Calls per status in the service's request log (`<Method> <STATUS> <ms>ms` lines)."""
+    pattern = re.compile(r"recs\.requests(?:\[worker \d+\])?: \w+ (\w+) [\d.]+ms$")
+    counts: dict[str, int] = {}
+    for line in log_path.read_text().splitlines():
+        found = pattern.search(line)
+        if found:
+            counts[found.group(1)] = counts.get(found.group(1), 0) + 1
+    return counts
+
+
+def _print_pair(service: LoadResult, baseline: LoadResult) -> None:
+    ratio = service.throughput / baseline.throughput if baseline.throughput else float("nan")
+    print(
+        f"  {service.rpc:<23} c={service.concurrency:<3} "
+        f"service {service.throughput:>7,.0f}/s p50 {service.p50_ms:6.2f} p99 {service.p99_ms:6.2f}"
+        f" | baseline {baseline.throughput:>7,.0f}/s p50 {baseline.p50_ms:6.2f} "
+        f"p99 {baseline.p99_ms:6.2f} | ratio {ratio:4.2f}",
+        flush=True,
+    )
+
+
+def summary_table(runs: list[dict]) -> str:
+    """Markdown: per workers and RPC, best throughput of service and baseline, and ratio."""
+    lines = [
+        "| workers | RPC | service req/s | baseline req/s | ratio | p99 at half saturation |",
+        "|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        results = [LoadResult(**r) for r in run["results"]]
+        for rpc in dict.fromkeys(r.rpc for r in results):
+            closed = [r for r in results if r.rpc == rpc and r.target_rps is None]
+            best_service = max(r.throughput for r in closed if r.server == "service")
+            best_base = max(r.throughput for r in closed if r.server == "baseline")
+            half = next(r for r in results if r.rpc == rpc and r.target_rps is not None)
+            lines.append(
+                f"| {run['workers']} | {rpc} | {best_service:,.0f} | {best_base:,.0f} | "
+                f"{best_service / best_base:.2f} | "
+                f"{half.p99_ms:.1f} ms at {half.throughput:,.0f}/s |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 64])
+    parser.add_argument("--half-concurrency", type=int, default=16)
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds measured per run")
+    parser.add_argument("--warm-up", type=float, default=1.0, help="seconds before measuring")
+    parser.add_argument("--rpcs", nargs="+", default=list(RPCS), choices=RPCS)
+    parser.add_argument("--request-log-level", default="INFO")
+    parser.add_argument("--model", type=Path, help="model dir (default: the benchmark model)")
+    parser.add_argument("--catalog", type=Path, help="items.csv for --model")
+    parser.add_argument("--json", type=Path, default=BENCH_BUILD / "service.json")
+    args = parser.parse_args()
+
+    h2load = ensure_h2load()
+    if h2load is None:
+        print(
+            "bench_service: h2load not found; install it with "
+            "`sudo apt-get install nghttp2-client` and run again (skipped)"
+        )
+        return 0
+    model_dir, catalog = (args.model, args.catalog) if args.model else ensure_model()
+    print(machine_line())
+    print(
+        f"closed loop, {args.duration:g} s per run after {args.warm_up:g} s warm-up; "
+        "latencies in ms; ratio = service / baseline throughput at the same concurrency",
+        flush=True,
+    )
+    runs = [bench_workers(h2load, w, args, model_dir, catalog) for w in args.workers]
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"machine": machine_line(), "runs": runs}, indent=1))
+    print(summary_table(runs))
+    print(machine_line())
+    print(f"figures saved to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""`recs serve --workers N`: N server processes answering on one port.
+
+A Python process runs one event loop on one core at a time, so using every core takes
+several processes. Each worker is spawned (not forked: gRPC's core does not survive a
+fork), builds its own backend and its own grpc.aio server bound with SO_REUSEPORT; the
+kernel spreads incoming connections over the workers. The local backend memory-maps the
+model files, so the factor matrices' pages are shared by all workers, not copied.
+
+The supervisor (the process running `recs serve`) loads no model. It reserves the port
+(so `--port 0` works and no other program takes it meanwhile), starts the workers, prints
+the ready line once every worker reports SERVING, forwards SIGTERM/SIGINT to them and
+exits 0 when they all stopped cleanly. If a worker dies on its own, the others are
+stopped and its exit status is returned (2 if it had none), so a supervisor such as
+systemd sees the failure instead of a service running on fewer cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import queue
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from server.config import ServeConfig
+
+log = logging.getLogger("recs.server")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[worker {index}]: %(message)s"
+
+
+@contextlib.contextmanager
+def reserve_port(host: str, port: int) -> Iterator[int]:
+    """Bind (without listening) a SO_REUSEPORT socket on host:port and yield its port.
+
+    Resolves port 0 to a free port the workers can all bind; a bound socket that does not
+    listen receives no connections, so holding it while the workers start is harmless.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        holder.bind((host, port))
+        yield holder.getsockname()[1]
+
+
+def run_workers(
+    workers: int,
+    host: str,
+    port: int,
+    target: Callable[..., int],
+    args: tuple[Any, ...],
+    on_ready: Callable[[int], None],
+    start_timeout: float = 600.0,
+) -> int:
+    """Run `target(*args, index, port, ready_queue, log_level)` in `workers` processes.
+
+    `target` must be a module-level function (spawned processes import it by name); it
+    puts its index on the queue once serving. Returns the supervisor's exit status.
+    """
+    context = multiprocessing.get_context("spawn")
+    ready: Any = context.Queue()
+    level = logging.getLogger().getEffectiveLevel()
+    with reserve_port(host, port) as bound:
+        processes = [
+            context.Process(
+                target=target, args=(*args, index, bound, ready, level), name=f"recs-worker-{index}"
+            )
+            for index in range(workers)
+        ]
+        for process in processes:
+            process.start()
+        supervisor = _Supervisor(processes)
+        with supervisor.forwarding_signals():
+            if supervisor.wait_ready(ready, start_timeout):
+                on_ready(bound)
+            return supervisor.wait_stopped()
+
+
+class _Supervisor:
+    """Watches the worker processes: readiness, signals, unexpected exits."""
+
+    def __init__(self, processes: list[BaseProcess]) -> None:
+        self.processes = processes
+        self.stopping = False
+        self.failed_status: int | None = None
+
+    @contextlib.contextmanager
+    def forwarding_signals(self) -> Iterator[None]:
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        for sig in previous:
+            signal.signal(sig, self._on_signal)
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        log.info("%s: stopping %d workers", signal.Signals(signum).name, len(self.processes))
+        self.stop(signum)
+
+    def stop(self, signum: int = signal.SIGTERM) -> None:
+        self.stopping = True
+        for process in self.processes:
+            if process.pid is not None and process.exitcode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signum)
+
+    def wait_ready(self, ready: Any, timeout: float) -> bool:
+        """True once every worker reported SERVING; False if one exited or we are stopping."""
+        pending = {index for index in range(len(self.processes))}
+        deadline = time.monotonic() + timeout
+        while pending and not self.stopping:
+            with contextlib.suppress(queue.Empty):
+                pending.discard(ready.get(timeout=0.1))
+            if self._check_exits() or time.monotonic() > deadline:
+                if not self.stopping:
+                    log.error("a worker did not start; stopping the others")
+                    self.failed_status = self.failed_status or 2
+                    self.stop()
+                return False
+        return not self.stopping
+
+    def wait_stopped(self) -> int:
+        """Wait for every worker to exit; the supervisor's exit status."""
+        while any(process.exitcode is None for process in self.processes):
+            wait([p.sentinel for p in self.processes if p.exitcode is None], timeout=0.5)
+            self._check_exits()
+        for process in self.processes:
+            process.join()
+        if self.failed_status is not None:
+            return self.failed_status
+        return max((abs(p.exitcode or 0) for p in self.processes), default=0)
+
+    def _check_exits(self) -> bool:
+        """Stop everything when a worker exited unasked; True if any worker exited."""
+        exited = [p for p in self.processes if p.exitcode is not None]
+        if exited and not self.stopping:
+            first = exited[0]
+            log.error("%s exited with status %s; stopping the others", first.name, first.exitcode)
+            self.failed_status = first.exitcode or 2
+            self.stop()
+        return bool(exited)
+
+
+def configure_worker_logging(index: int, level: int) -> None:
+    """Log like `recs` does, with the worker's index in each line."""
+    logging.basicConfig(
+        level=level, format=LOG_FORMAT.format(index=index), stream=sys.stderr, force=True
+    )
+
+
+def serve_workers(config: ServeConfig) -> int:
+    """`recs serve` with `config.server.workers` processes; returns the exit status."""
+    from server.app import print_ready
+
+    settings = config.server
+
+    def announce(port: int) -> None:
+        print_ready(settings.host, port, config.backend, settings.workers)
+
+    return run_workers(
+        settings.workers, settings.host, settings.port, _serve_worker, (config,), announce
+    )
+
+
+def _serve_worker(config: ServeConfig, index: int, port: int, ready: Any, level: int) -> None:
+    """One worker: build its own backend and serve on the shared port until signalled."""
+    configure_worker_logging(index, level)
+    import asyncio
+
+    from backends.errors import BackendError
+    from backends.registry import create_backend
+    from server.app import serve
+
+    server = config.server.model_copy(update={"port": port})
+    config = config.model_copy(update={"server": server})
+    try:
+        backend = create_backend(config.backend, config.backend_section())
+    except BackendError as exc:
+        log.error("cannot create backend %r: %s", config.backend, exc)
+        sys.exit(2)
+    sys.exit(asyncio.run(serve(config, backend, on_ready=lambda _port: ready.put(index))))
