@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "pipeline.cli",
     "pipeline.evaluation.cli",
     "backends.local.cli",
+    "backends.local.tune_cli",
     "backends.personalize.cli",
     "server.cli",
     "client.cli",

@@ -53,6 +53,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-progress", action="store_true", help="do not show the progress display"
     )
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="first tune the parameters on validation users of --data (as `recs tune`, "
+        "starting from --params and the options above), then train with the best",
+    )
+    from backends.local.tune_cli import add_tuning_options
+
+    add_tuning_options(parser)
     parser.set_defaults(handler=run_train)
 
 
@@ -67,6 +76,12 @@ def run_train(args: argparse.Namespace) -> int:
     except ParamsError as exc:
         logger.error("%s", exc)
         return 2
+    if args.tune:
+        from backends.local.tune_cli import tuned_params
+
+        params = tuned_params(args, params)
+        if params is None:
+            return 1
     try:
         summary = train(args.data, args.out, params, progress=not args.no_progress)
     except DatasetError as exc:

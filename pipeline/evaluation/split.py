@@ -20,8 +20,9 @@ Details the docs leave open, decided here:
   with a single interaction has no input and is answered as a cold user.
 
 A split directory (`write_split`) holds `train/` (a prepared dataset: trainable with
-`recs train --data SPLIT/train` or uploadable), `holdout/interactions.csv` and
-`split.json` (seed, fractions, counts).
+`recs train --data SPLIT/train` or uploadable), `holdout/interactions.csv`,
+`test_users.csv` (who the test users are, so tuning can leave them out without reading
+the holdout) and `split.json` (seed, fractions, counts).
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from pipeline.dataset import DatasetError, read_interactions
-from pipeline.evaluation.writing import copy_items, write_interactions
+from pipeline.evaluation.writing import copy_items, write_csv, write_interactions
 
 TEST_USER_FRACTION = 0.1
 HOLDOUT_FRACTION = 0.1
@@ -46,6 +48,7 @@ HOLDOUT_FRACTION = 0.1
 TRAIN_DIR = "train"
 HOLDOUT_DIR = "holdout"
 MANIFEST_FILE = "split.json"
+TEST_USERS_FILE = "test_users.csv"
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,8 @@ def write_split(
     if source_dir is not None:
         copy_items(source_dir, out_dir / TRAIN_DIR)
     write_interactions(split.holdout, out_dir / HOLDOUT_DIR)
+    users = pa.table({"USER_ID": pa.array(split.test_users, pa.string())})
+    write_csv(users, out_dir / TEST_USERS_FILE)
     full_manifest = {
         **manifest,
         "train_dir": TRAIN_DIR,
@@ -177,6 +182,30 @@ def read_train(split_dir: str | Path) -> pa.Table:
 def read_holdout(split_dir: str | Path) -> pa.Table:
     """The test users' held-out newest interactions. Only evaluation may read these."""
     return read_interactions(_require_split(split_dir) / HOLDOUT_DIR)
+
+
+def read_test_users(split_dir: str | Path) -> list[str]:
+    """The test users of a split (from `test_users.csv`, not from the holdout)."""
+    path = _require_split(split_dir) / TEST_USERS_FILE
+    if not path.is_file():
+        raise DatasetError(f"{path}: file not found")
+    options = pacsv.ConvertOptions(column_types={"USER_ID": pa.string()})
+    return pacsv.read_csv(path, convert_options=options).column("USER_ID").to_pylist()
+
+
+def read_training_side(path: str | Path) -> tuple[pa.Table, list[str]]:
+    """Training data for tuning, and the users that must not be drawn for validation.
+
+    `path` is a prepared dataset, a split directory (its `train/` is read) or the `train/`
+    of a split. In the last two cases the split's test users are returned so validation
+    users are carved from the training users only; the holdout is never read.
+    """
+    path = Path(path)
+    if is_split_dir(path):
+        return read_train(path), read_test_users(path)
+    if path.name == TRAIN_DIR and is_split_dir(path.parent):
+        return read_interactions(path), read_test_users(path.parent)
+    return read_interactions(path), []
 
 
 def read_manifest(split_dir: str | Path) -> dict[str, Any]:

@@ -39,7 +39,7 @@ def write_interactions(table: pa.Table, out_dir: str | Path) -> Path:
         else:
             columns.append(pa.nulls(table.num_rows, INTERACTION_TYPES[name]))
     ordered = pa.table(columns, names=INTERACTION_COLUMNS)
-    _write_csv(ordered, out_dir / INTERACTIONS_FILE)
+    write_csv(ordered, out_dir / INTERACTIONS_FILE)
     write_schema(interactions_schema(), out_dir / INTERACTIONS_SCHEMA_FILE)
     return out_dir
 
@@ -50,7 +50,7 @@ def write_items(table: pa.Table, out_dir: str | Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     if table.column_names != ITEM_COLUMNS:
         raise ValueError(f"items: columns {table.column_names} differ from {ITEM_COLUMNS}")
-    _write_csv(table, out_dir / ITEMS_FILE)
+    write_csv(table, out_dir / ITEMS_FILE)
     write_schema(items_schema(), out_dir / ITEMS_SCHEMA_FILE)
     return out_dir
 
@@ -67,7 +67,8 @@ def copy_items(source_dir: str | Path, out_dir: str | Path) -> bool:
     return True
 
 
-def _write_csv(table: pa.Table, path: Path) -> None:
+def write_csv(table: pa.Table, path: Path) -> None:
+    """Write a table as CSV the way prepared datasets are written."""
     # The header unquoted: `pipeline.dataset` reads header names by splitting on commas.
     options = pacsv.WriteOptions(quoting_style="needed", quoting_header="none")
     pacsv.write_csv(table, path, write_options=options)

@@ -13,6 +13,7 @@ from pipeline.evaluation.split import (
     read_holdout,
     read_manifest,
     read_train,
+    read_training_side,
     split_interactions,
     write_split,
 )
@@ -99,3 +100,17 @@ def test_written_split_round_trips_and_train_is_a_prepared_dataset(
     assert manifest["seed"] == 4
     assert manifest["counts"]["test_users"] == 6
     assert manifest["counts"]["holdout_interactions"] == split.holdout.num_rows
+
+
+def test_training_side_of_a_split_names_its_test_users_without_the_holdout(
+    interactions: pa.Table, tmp_path
+) -> None:
+    split = split_interactions(interactions, seed=6)
+    out = write_split(split, tmp_path / "split", None, {"seed": 6})
+    (out / "holdout" / "interactions.csv").unlink()
+    for path in (out, out / "train"):
+        train, test_users = read_training_side(path)
+        assert rows(train) == rows(split.train)
+        assert test_users == split.test_users
+    plain = write_interactions(interactions, tmp_path / "plain")
+    assert read_training_side(plain)[1] == []
