@@ -64,6 +64,7 @@ class RunningServer:
         """Report NOT_SERVING, stop accepting, let in-flight calls finish within `grace`."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        self.servicer.dispatcher.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     async def _set_health(self, status: int) -> None:

@@ -36,6 +36,9 @@ class Catalog:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._entries
+
     def get(self, item_id: str) -> CatalogEntry:
         """The entry for `item_id`, or an empty one when the video is not in the catalog."""
         return self._entries.get(item_id, _MISSING)

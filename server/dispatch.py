@@ -4,22 +4,30 @@ A backend that may block on I/O (`Backend.blocking`, e.g. Personalize's HTTP cal
 in a bounded thread pool, within the caller's remaining deadline, so the event loop keeps
 serving other calls meanwhile.
 
-A backend that only computes briefly in memory (`blocking = False`, the local engine)
-is called on the event loop: for sub-millisecond work the hop to a pool thread and back
-costs more than the work, and a call delays others by no more than its own compute,
-just as it would while holding the GIL in a thread. Concurrent GetRecommendations calls
-are batched: calls that arrive while a batch is being scored queue up and are scored
-together by one `Backend.recommend_many` (one matrix product) as soon as the loop is
-free. A lone call is a batch of one, so nothing waits for company.
+A backend that only computes in memory (`blocking = False`, the local engine) is called
+on the event loop for everything but GetRecommendations: those calls take well under a
+millisecond, less than a hop to a pool thread and back costs.
+
+GetRecommendations (milliseconds: a product with every item's factors) goes to one
+scoring thread that batches: calls that arrive while a batch is being scored queue up and
+are scored together by one `Backend.recommend_many` (one matrix product) as soon as the
+thread is free. NumPy releases the GIL while it multiplies, so the event loop keeps
+accepting and answering calls meanwhile, and a lone call is a batch of one: nothing waits
+for company. A call waits at most for the batch before it, never behind a backlog.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import functools
+import queue
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from grpc import aio
 
@@ -28,9 +36,9 @@ from backends.errors import BackendTimeoutError, BackendUnavailableError
 
 T = TypeVar("T")
 
-# Upper bound on one batch: larger batches add latency for their first caller and gain
-# little once the item factors are read once per batch.
-MAX_BATCH = 64
+# Upper bound on one batch: past ~32 users the logits matrix (32 x 50k floats) outgrows
+# the CPU caches and the time per user rises again (measured, bench/bench_service.py).
+MAX_BATCH = 32
 
 
 class BackendDispatcher:
@@ -77,62 +85,110 @@ class BackendDispatcher:
         _check_deadline(context)
         return await self._batcher.submit(backend, user_id, num_results)
 
+    def close(self) -> None:
+        """Stop the scoring thread (after the calls already queued)."""
+        self._batcher.close()
+
 
 class RecommendBatcher:
-    """Collects recommend calls made while the loop is busy and answers them in one batch.
+    """A scoring thread answering queued recommend calls in batches of up to `max_batch`.
 
-    `submit` queues a call and, if no flush is scheduled, schedules one with `call_soon`:
-    it runs after the callbacks already ready (the other calls that arrived meanwhile),
-    so every call queued by then joins the batch. If the batch fails, each call is
-    retried alone so the error reaches only the caller whose request caused it.
+    If a batch fails, each of its calls is retried alone so that the error reaches only
+    the caller whose request caused it.
     """
 
     def __init__(self, max_batch: int = MAX_BATCH) -> None:
         self.max_batch = max_batch
-        self._pending: list[tuple[Backend, tuple[str, int], asyncio.Future]] = []
-        self._scheduled = False
-        self.batch_sizes: list[int] = []  # recent batch sizes, for tests and diagnostics
+        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self.batch_sizes: collections.deque[int] = collections.deque(maxlen=1000)
 
     def submit(self, backend: Backend, user_id: str, num_results: int) -> asyncio.Future:
         """Queue one call; the returned future resolves to its Recommendations."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._pending.append((backend, (user_id, num_results), future))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush)
+        self._ensure_thread()
+        self._queue.put(_Call(backend, (user_id, num_results), future, loop))
         return future
 
-    def _flush(self) -> None:
-        batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-        batch = [entry for entry in batch if not entry[2].done()]  # skip cancelled callers
-        if batch:
-            self._score(batch)
-        if self._pending:
-            asyncio.get_running_loop().call_soon(self._flush)
-        else:
-            self._scheduled = False
+    def close(self) -> None:
+        """Let the scoring thread finish the queued calls and stop."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+            self._thread = None
 
-    def _score(self, batch: list[tuple[Backend, tuple[str, int], asyncio.Future]]) -> None:
-        backend = batch[0][0]
-        if any(entry[0] is not backend for entry in batch):  # a backend swap mid-flight
-            for entry in batch:
-                self._score([entry])
-            return
-        self.batch_sizes = [*self.batch_sizes[-99:], len(batch)]
-        try:
-            answers = backend.recommend_many([request for _, request, _ in batch])
-        except Exception as exc:
-            if len(batch) == 1:
-                if not batch[0][2].done():
-                    batch[0][2].set_exception(exc)
-            else:
-                for entry in batch:
-                    self._score([entry])
-            return
-        for (_, _, future), answer in zip(batch, answers, strict=True):
-            if not future.done():
-                future.set_result(answer)
+    def _ensure_thread(self) -> None:
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="recommend-batcher", daemon=True
+                    )
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch, stop = [first], False
+            while len(batch) < self.max_batch:
+                try:
+                    call = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if call is None:
+                    stop = True
+                    break
+                batch.append(call)
+            self.batch_sizes.append(len(batch))
+            self._answer(batch)
+            if stop:
+                return
+
+    def _answer(self, batch: list[_Call]) -> None:
+        outcomes: list[tuple[asyncio.Future, Any, BaseException | None]] = []
+        by_backend: dict[int, list[_Call]] = {}
+        for call in batch:  # normally one backend; two only across a model swap
+            by_backend.setdefault(id(call.backend), []).append(call)
+        for calls in by_backend.values():
+            outcomes.extend(_score(calls))
+        by_loop: dict[int, tuple[asyncio.AbstractEventLoop, list]] = {}
+        for call, outcome in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(id(call.loop), (call.loop, []))[1].append(outcome)
+        for loop, results in by_loop.values():
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+                loop.call_soon_threadsafe(_settle, results)
+
+
+@dataclass(slots=True)
+class _Call:
+    backend: Backend
+    request: tuple[str, int]
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+
+
+def _score(calls: list[_Call]) -> list[tuple[asyncio.Future, Any, BaseException | None]]:
+    try:
+        answers = calls[0].backend.recommend_many([call.request for call in calls])
+    except Exception as exc:
+        if len(calls) == 1:
+            return [(calls[0].future, None, exc)]
+        return [outcome for call in calls for outcome in _score([call])]
+    return [(call.future, answer, None) for call, answer in zip(calls, answers, strict=True)]
+
+
+def _settle(results: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:
+    for future, answer, error in results:
+        if future.done():  # the caller went away (cancelled, deadline)
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(answer)
 
 
 def _check_deadline(context: aio.ServicerContext) -> None:

@@ -21,6 +21,7 @@ the server calls it on its event loop rather than through a thread pool.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -98,6 +99,11 @@ class LocalBackend(Backend):
 
     def _install(self, model: LocalModel) -> None:
         """Build the per-model lookups, then publish the model (never half-built)."""
+        # Plain ndarray views of memory maps (no copy, pages still shared): np.memmap's
+        # subclass hooks would otherwise run on every slice and product result.
+        model = dataclasses.replace(
+            model, **{name: np.asarray(array) for name, array in model.arrays().items()}
+        )
         user_index = {user: i for i, user in enumerate(model.user_ids.tolist())}
         item_index = {item: i for i, item in enumerate(model.item_ids.tolist())}
         if len(user_index) != model.num_users or len(item_index) != model.num_items:
