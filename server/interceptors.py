@@ -27,21 +27,29 @@ class ErrorMappingInterceptor(aio.ServerInterceptor):
 
     def __init__(self, log_level: int | str = logging.INFO) -> None:
         self._level = logging.getLevelName(log_level) if isinstance(log_level, str) else log_level
+        # Guarded handlers by method path, built on first use: a method's handler never
+        # changes, so later calls skip the lookup and the wrapping.
+        self._guarded_handlers: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
+        path = handler_call_details.method
+        guarded = self._guarded_handlers.get(path)
+        if guarded is not None:
+            return guarded
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        method = handler_call_details.method.rsplit("/", 1)[-1]
-        return grpc.unary_unary_rpc_method_handler(
-            self._guarded(method, handler.unary_unary),
+        guarded = grpc.unary_unary_rpc_method_handler(
+            self._guarded(path.rsplit("/", 1)[-1], handler.unary_unary),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+        self._guarded_handlers[path] = guarded
+        return guarded
 
     def _guarded(self, method: str, behaviour: Handler) -> Handler:
         async def guarded(request: Any, context: aio.ServicerContext) -> Any:

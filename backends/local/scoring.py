@@ -103,27 +103,65 @@ def recommend_batch(
     logits = np.asarray(user_vectors, dtype=item_factors.dtype) @ item_factors.T
     if logits.dtype != np.float32 and logits.dtype != np.float64:
         logits = logits.astype(np.float64)
-    num_items = logits.shape[1]
-    for row, seen_items in zip(logits, seen, strict=True):
-        row[seen_items] = -np.inf
+    num_rows, num_items = logits.shape
+    lengths = [len(items) for items in seen]
+    if sum(lengths):
+        logits[np.repeat(np.arange(num_rows), lengths), np.concatenate(seen)] = -np.inf
     # The softmax normaliser of each row over its candidates (seen items are -inf, so
     # exp gives 0), in the logits' precision with a float64 sum; the heads in float64.
     peaks = logits.max(axis=1, initial=-np.inf)
     peaks[~np.isfinite(peaks)] = 0.0  # every item seen: no candidate, no answer
     shifted = np.subtract(logits, peaks[:, np.newaxis].astype(logits.dtype))
     normalisers = np.exp(shifted, out=shifted).sum(axis=1, dtype=np.float64)
-    maxima = block_maxima_of(logits) if num_items >= _BLOCKED_MIN_LENGTH else [None] * len(ns)
-    answers = []
-    for row, seen_items, n, peak, normaliser, row_maxima in zip(
-        logits, seen, ns, peaks.astype(np.float64), normalisers, maxima, strict=True
-    ):
-        n = min(n, num_items - len(seen_items))
-        if n <= 0:
-            answers.append((np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float64)))
-            continue
-        best = top_n(row, n, row_maxima)
-        answers.append((best, np.exp(row[best].astype(np.float64) - peak) / normaliser))
-    return answers
+    normalisers[normalisers == 0] = 1.0  # rows without candidates (their answer is empty)
+    counts = [max(min(n, num_items - length), 0) for n, length in zip(ns, lengths, strict=True)]
+    best = top_n_rows(logits, max(counts, default=0))
+    heads = np.take_along_axis(logits, best, axis=1).astype(np.float64)
+    scores = np.exp(heads - peaks[:, np.newaxis]) / normalisers[:, np.newaxis]
+    return [(best[r, :k], scores[r, :k]) for r, k in enumerate(counts)]
+
+
+def top_n_rows(rows: np.ndarray, n: int) -> np.ndarray:
+    """`top_n` of every row of a matrix at once: a (rows, n) array of column indices.
+
+    The same selection as `top_n` row by row, in a few whole-matrix operations (a batch
+    of users is scored without a Python loop over its rows).
+    """
+    num_rows, length = rows.shape
+    n = min(max(n, 0), length)
+    if n == 0 or num_rows == 0:
+        return np.empty((num_rows, n), dtype=np.intp)
+    if length < _BLOCKED_MIN_LENGTH or n * BLOCK * 4 > length:
+        return _top_n_positions(rows, n)
+    maxima = block_maxima_of(rows)
+    num_blocks = maxima.shape[1]
+    blocks = np.argpartition(maxima, num_blocks - n, axis=1)[:, num_blocks - n :]
+    blocks.sort(axis=1)  # ascending blocks: candidates in index order
+    whole = num_blocks * BLOCK
+    candidates = (blocks[:, :, np.newaxis] * BLOCK + np.arange(BLOCK)).reshape(num_rows, -1)
+    if whole < length:  # the last, partial block is always a candidate
+        tail = np.broadcast_to(np.arange(whole, length), (num_rows, length - whole))
+        candidates = np.concatenate([candidates, tail], axis=1)
+    values = np.take_along_axis(rows, candidates, axis=1)
+    best = np.take_along_axis(candidates, _top_n_positions(values, n), axis=1)
+    # The n chosen blocks hold the top n unless another block's maximum ties the lowest
+    # chosen one (see _block_candidates); such rows are redone one by one.
+    lowest = np.take_along_axis(maxima, blocks, axis=1).min(axis=1)
+    for r in np.flatnonzero((maxima >= lowest[:, np.newaxis]).sum(axis=1) > n):
+        best[r] = top_n(rows[r], n, maxima[r])
+    return best
+
+
+def _top_n_positions(values: np.ndarray, n: int) -> np.ndarray:
+    """Per row, the columns of the n largest values, best first, ties by column."""
+    num_rows, length = values.shape
+    if n < length:
+        part = np.argpartition(-values, n - 1, axis=1)[:, :n]
+        part.sort(axis=1)  # column order, so the stable sort below breaks ties by column
+    else:
+        part = np.broadcast_to(np.arange(length), (num_rows, length)).copy()
+    order = np.argsort(-np.take_along_axis(values, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
 
 
 def rank_scores(

@@ -7,7 +7,7 @@ import pytest
 
 from backends.local.artifacts import LocalModel
 from backends.local.backend import LocalBackend
-from backends.local.scoring import BLOCK, recommend_batch, recommend_scores, top_n
+from backends.local.scoring import BLOCK, recommend_batch, recommend_scores, top_n, top_n_rows
 
 
 def reference_recommend(
@@ -71,3 +71,18 @@ def test_a_user_who_saw_everything_gets_nothing() -> None:
     assert answers[0][0].tolist() == []
     assert sorted(answers[1][0].tolist()) == [0, 2]
     assert answers[1][1].sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("length", [300, 30 * BLOCK + 5])
+def test_top_n_rows_matches_the_definition_row_by_row(length: int) -> None:
+    rng = np.random.default_rng(length)
+    rows = rng.standard_normal((6, length)).astype(np.float32)
+    rows[3] = np.round(rows[3], 1)  # many ties: the blocked selection must still be exact
+    rows[4, : length // 2] = -np.inf
+    for n in (1, 7, 25):
+        best = top_n_rows(rows, n)
+        for r, row in enumerate(rows):
+            reference = np.lexsort((np.arange(length), -row))[:n]
+            assert row[best[r]].tolist() == row[reference].tolist()
+            if r != 3:
+                assert best[r].tolist() == reference.tolist()
