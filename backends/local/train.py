@@ -53,11 +53,14 @@ def fit_model(
     params: TrainParams,
     items: pa.Table | None = None,
     progress: bool = False,
+    similar: bool = True,
 ) -> LocalModel:
     """Fit a LocalModel on an interactions table (`pipeline.dataset` columns), in memory.
 
     `items` (the catalog), when given, only adds catalog counts to the model's meta: the
     model knows the items that have interactions, as those are all it can score.
+    `similar=False` skips the similar-items neighbours (every item gets none): the tuner
+    scores recommendations only and saves that time on each trial.
     Raises DatasetError when the table is empty or has empty ids.
     """
     started = time.perf_counter()
@@ -79,13 +82,17 @@ def fit_model(
         user_factors, item_factors = _fit_als(
             confidences, params, lambda f: report("ALS iterations", f)
         )
-        similar_indices, similar_scores = similar_neighbours(
-            confidences if params.similar_use_confidence else _binary(confidences),
-            item_factors,
-            params.similar_method,
-            params.similar_neighbours,
-            lambda f: report("similar items", f),
-        )
+        if similar:
+            similar_indices, similar_scores = similar_neighbours(
+                confidences if params.similar_use_confidence else _binary(confidences),
+                item_factors,
+                params.similar_method,
+                params.similar_neighbours,
+                lambda f: report("similar items", f),
+            )
+        else:
+            similar_indices = np.full((len(item_ids), 0), -1, dtype=np.int32)
+            similar_scores = np.zeros((len(item_ids), 0), dtype=np.float32)
     popularity = np.bincount(pairs.indices, minlength=len(item_ids)).astype(np.int64)
     model = LocalModel(
         user_ids=user_ids,

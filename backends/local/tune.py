@@ -1,57 +1,46 @@
-"""Tuning the local engine on a validation split carved from the training users only.
+"""Tuning the local engine on validation users carved from the training users only.
 
-The tuner never sees a test holdout: it receives training data (a split's `train/`),
-draws validation users from it with the same protocol as the evaluation (their newest
-10% held out, at least one), trains on the rest and scores recommendations there.
+The tuner never sees a test holdout: it receives training data (a split's `train/`) and
+measures on *training* users with the evaluation's own protocol (their newest 10% held
+out; see `backends.local.validation`). Users are split into two disjoint halves.
 
-Steps:
-1. **Search** (most of the time budget): optuna's TPE sampler (seeded) proposes
-   factors, regularization, alpha, iterations, a weight per event type, whether
-   EVENT_VALUE scales confidence, and the recency half-life; each proposal is trained
-   with `fit_model` and scored on validation split A. The engine's defaults are the
-   first trial, so the result is never worse than them on validation.
-2. **Confirm**: the best few are re-scored on validation split B (other users, other
-   seed) and the best mean of A and B wins, so one lucky draw of validation users does
-   not decide the outcome.
+1. **Search** (most of the time budget) on the first half: optuna's TPE sampler (seeded)
+   proposes factors, regularization, alpha, iterations, a weight per event type, whether
+   EVENT_VALUE scales confidence, and the recency half-life. The starting parameters
+   (the engine's defaults, or `--params`) are the first trial.
+2. **Confirm** on the second half: the starting parameters and the best few of the
+   search are re-scored on users the search never saw, and the best of these unbiased
+   scores wins (the best of many noisy search scores is always flattered).
 3. **Similar items**: with the winner's ALS settings, each item-item neighbourhood
    (cosine or BM25 co-occurrence, binary or confidence-weighted, or ALS factors) is
-   scored as SIMS is used: the similar items of each validation user's newest input item,
-   against that user's held-out items.
+   scored the way SIMS is used: the neighbours of each validation user's newest input
+   item against that user's held-out items.
 
-The objective is Personalize's `normalized_discounted_cumulative_gain_at_10` (any metric
-of `pipeline.evaluation.metrics.recommendation_metrics` can be chosen).
+The objective is Personalize's `normalized_discounted_cumulative_gain_at_10` (any
+cut-off metric of `pipeline.evaluation.metrics.recommendation_metrics` can be chosen).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import scipy.sparse as sp
 
-from backends.local.backend import LocalBackend
 from backends.local.params import TrainParams
-from backends.local.similar import similar_neighbours
-from backends.local.train import encode_ids, event_confidence, fit_model
-from pipeline.evaluation.metrics import ndcg_at_k, recommendation_metrics
-from pipeline.evaluation.run import BackendRecommender, evaluate, evaluation_data
-from pipeline.evaluation.split import split_interactions
+from backends.local.validation import DEFAULT_METRIC, Validation, carve_validation
+from pipeline.evaluation.metrics import recommendation_metrics
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_METRIC = "normalized_discounted_cumulative_gain_at_10"
-VALIDATION_FRACTION = 0.25  # of the eligible users; the holdout is 10% of theirs
-MAX_VALIDATION_USERS = 5000
-CONFIRM_TOP = 3
+CONFIRM_TOP = 3  # search trials re-scored on the confirmation users
 SEARCH_SHARE = 0.75  # of the time budget; the rest confirms and picks similar items
 MAX_TUNED_EVENT_TYPES = 8  # the most frequent types get a searched weight
 # (similar_method, similar_use_confidence) candidates for the neighbourhood.
@@ -63,29 +52,19 @@ SIMILAR_CHOICES = (
     ("als", False),
 )
 
-# Scoring recommendations does not need neighbours: the cheapest setting keeps fits fast.
-CHEAP_NEIGHBOURS = {"similar_method": "cosine", "similar_neighbours": 1}
-
-# Progress callback: (stage, trials done, best score so far).
+# Progress callback: (stage, steps done, best score so far).
 TuneProgress = Callable[[str, int, float], None]
 
 
 @dataclass
 class Trial:
-    """One scored parameter set."""
+    """One scored parameter set: on the search users, and on the confirmation users."""
 
     number: int
     params: TrainParams
     score: float
     confirm_score: float | None = None
     seconds: float = 0.0
-
-    @property
-    def mean_score(self) -> float:
-        """Mean over the validation splits it was scored on."""
-        if self.confirm_score is None:
-            return self.score
-        return (self.score + self.confirm_score) / 2
 
 
 @dataclass
@@ -101,94 +80,6 @@ class TuneResult:
     validation: dict[str, int] = field(default_factory=dict)
     event_types: list[str] = field(default_factory=list)
     seconds: float = 0.0
-
-
-class Validation:
-    """A validation split of the training data and the scoring of parameters on it."""
-
-    def __init__(
-        self,
-        interactions: pa.Table,
-        seed: int,
-        exclude_users: Iterable[str] = (),
-        fraction: float = VALIDATION_FRACTION,
-        metric: str = DEFAULT_METRIC,
-    ) -> None:
-        users = pc.unique(interactions.column("USER_ID")).to_pylist()
-        excluded = set(exclude_users)
-        eligible = [u for u in users if u not in excluded]
-        if not eligible:
-            raise ValueError("tuning data: no training users to draw validation users from")
-        count = max(1, min(MAX_VALIDATION_USERS, round(fraction * len(eligible))))
-        split = split_interactions(
-            interactions,
-            seed=seed,
-            test_user_fraction=count / len(eligible),
-            eligible_users=eligible,
-        )
-        self.train = split.train
-        self.data = evaluation_data(split.train, split.holdout, negatives=0)
-        self.metric = metric
-        self.ks = sorted({10, *_cutoff(metric)})
-        self.newest_input = _newest_item_per_user(split.train, set(self.data.relevant))
-
-    @property
-    def num_users(self) -> int:
-        return len(self.data.relevant)
-
-    def score(self, params: TrainParams) -> float:
-        """Train on the validation split's training side and score the objective."""
-        backend = LocalBackend.from_model(fit_model(self.train, params))
-        result = evaluate(BackendRecommender(backend, "candidate"), self.data, self.ks, False)
-        return result.metrics[self.metric]
-
-    def similar_scores(
-        self, params: TrainParams, choices: Iterable[tuple[str, bool]], k: int = 10
-    ) -> dict[tuple[str, bool], float]:
-        """Per (similar_method, similar_use_confidence): NDCG@k of the similar items of
-        each validation user's newest input item against their held-out items.
-
-        ALS is fitted once; only the neighbours are recomputed per choice.
-        """
-        model = fit_model(self.train, params.model_copy(update=CHEAP_NEIGHBOURS))
-        weighted = confidence_matrix(self.train, params)
-        binary = weighted.copy()
-        binary.data = np.ones_like(binary.data)
-        scores = {}
-        for method, use_confidence in choices:
-            indices, values = similar_neighbours(
-                weighted if use_confidence else binary,
-                model.item_factors,
-                method,
-                params.similar_neighbours,
-            )
-            backend = LocalBackend.from_model(
-                dataclasses.replace(model, similar_indices=indices, similar_scores=values)
-            )
-            scores[(method, use_confidence)] = self._next_item_ndcg(backend, k)
-        return scores
-
-    def _next_item_ndcg(self, backend: LocalBackend, k: int) -> float:
-        scores = []
-        for user, relevant in self.data.relevant.items():
-            item = self.newest_input.get(user)
-            if item is not None:
-                similar = [i.item_id for i in backend.similar_items(item, k).items]
-                scores.append(ndcg_at_k(similar, relevant, k))
-        return float(np.mean(scores)) if scores else 0.0
-
-
-def confidence_matrix(interactions: pa.Table, params: TrainParams) -> sp.csr_matrix:
-    """The users x items confidence matrix as `fit_model` builds it (zero pairs dropped)."""
-    user_codes, user_ids = encode_ids(interactions, "USER_ID")
-    item_codes, item_ids = encode_ids(interactions, "ITEM_ID")
-    matrix = sp.csr_matrix(
-        (event_confidence(interactions, params), (user_codes, item_codes)),
-        shape=(len(user_ids), len(item_ids)),
-    )
-    matrix.sum_duplicates()
-    matrix.eliminate_zeros()
-    return matrix
 
 
 class SearchSpace:
@@ -266,64 +157,40 @@ def tune(
     base: TrainParams | None = None,
     on_progress: TuneProgress | None = None,
 ) -> TuneResult:
-    """Search the local engine's parameters on validation splits of `interactions`.
+    """Search the local engine's parameters on validation users of `interactions`.
 
     Stops after `trials` search trials or when `SEARCH_SHARE` of `time_budget` seconds is
-    spent, whichever comes first (at least the defaults and one proposal are tried).
+    spent, whichever comes first (at least the base and one proposal are tried).
     `exclude_users` (a split's test users) are never drawn as validation users.
     """
-    import optuna
-
     if trials is None and time_budget is None:
         raise ValueError("give trials, a time budget or both")
     _check_metric(metric)
     started = time.perf_counter()
     base = base or TrainParams()
     exclude_users = list(exclude_users)
-    split_a = Validation(interactions, seed, exclude_users, metric=metric)
-    split_b = Validation(interactions, seed + 1, exclude_users, metric=metric)
+    search_users, confirm_users = carve_validation(interactions, seed, exclude_users, metric)
     space = SearchSpace(interactions, base)
     report = on_progress or (lambda _stage, _done, _best: None)
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
-    study = optuna.create_study(direction="maximize", sampler=sampler)
-    study.enqueue_trial(space.as_trial_values(base))
-    history: list[Trial] = []
     deadline = None if time_budget is None else started + SEARCH_SHARE * time_budget
-
-    def objective(trial: Any) -> float:
-        # Trial 0 is the base itself; its enqueued values only inform the sampler.
-        params = base if trial.number == 0 else space.suggest(trial)
-        trial_started = time.perf_counter()
-        score = split_a.score(params.model_copy(update=CHEAP_NEIGHBOURS))
-        history.append(
-            Trial(trial.number, params, score, seconds=time.perf_counter() - trial_started)
-        )
-        logger.debug("trial %d: %s = %.4f (%s)", trial.number, metric, score, _describe(params))
-        report("search", len(history), max(t.score for t in history))
-        return score
-
-    while trials is None or len(history) < trials:
-        if deadline is not None and len(history) >= 2 and time.perf_counter() >= deadline:
-            break
-        study.optimize(objective, n_trials=1)
+    history = _search(space, search_users, trials, deadline, seed, report)
 
     default = history[0]
-    ranked = sorted(history, key=lambda t: t.score, reverse=True)
-    finalists = ranked[:CONFIRM_TOP]
-    if default not in finalists:
-        finalists.append(default)
+    finalists = [default] + [
+        t for t in sorted(history[1:], key=lambda t: t.score, reverse=True)[:CONFIRM_TOP]
+    ]
     for done, trial in enumerate(finalists, start=1):
-        if time_budget is not None and done > 1 and time.perf_counter() > started + time_budget:
+        out_of_time = time_budget is not None and time.perf_counter() > started + time_budget
+        if out_of_time and done > 2:  # the base and the search's best are always confirmed
             logger.info("time budget spent: confirmed %d of %d finalists", done - 1, len(finalists))
             break
-        trial.confirm_score = split_b.score(trial.params.model_copy(update=CHEAP_NEIGHBOURS))
-        report("confirm", done, max(t.mean_score for t in finalists))
-    confirmed = [t for t in finalists if t.confirm_score is not None]
-    chosen = max(confirmed, key=lambda t: t.mean_score)
-
-    best, similar_scores = _choose_similar(chosen.params, split_a, report)
+        trial.confirm_score = confirm_users.score(trial.params)
+        report("confirm", done, max(t.confirm_score or 0.0 for t in finalists))
+    chosen = max(
+        (t for t in finalists if t.confirm_score is not None),
+        key=lambda t: (t.confirm_score, t.score),
+    )
+    best, similar_scores = _choose_similar(chosen.params, search_users, report)
     return TuneResult(
         best=best,
         chosen=chosen,
@@ -332,13 +199,54 @@ def tune(
         metric=metric,
         similar_scores=similar_scores,
         validation={
-            "users_a": split_a.num_users,
-            "users_b": split_b.num_users,
+            "search_users": search_users.num_users,
+            "confirm_users": confirm_users.num_users,
             "excluded_test_users": len(exclude_users),
         },
         event_types=space.event_types,
         seconds=time.perf_counter() - started,
     )
+
+
+def _search(
+    space: SearchSpace,
+    validation: Validation,
+    trials: int | None,
+    deadline: float | None,
+    seed: int,
+    report: TuneProgress,
+) -> list[Trial]:
+    """Optuna TPE trials scored on `validation`; trial 0 is the base parameters."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        # `multivariate` and `group` (conditional parameters such as the recency half-life
+        # sampled jointly with the rest) are flagged experimental; their behaviour is what
+        # we want, the warning is noise.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.enqueue_trial(space.as_trial_values(space.base))
+    history: list[Trial] = []
+
+    def objective(trial: Any) -> float:
+        # Trial 0 is the base itself; its enqueued values only inform the sampler.
+        params = space.base if trial.number == 0 else space.suggest(trial)
+        trial_started = time.perf_counter()
+        score = validation.score(params)
+        history.append(
+            Trial(trial.number, params, score, seconds=time.perf_counter() - trial_started)
+        )
+        logger.debug("trial %d: %.4f (%s)", trial.number, score, _describe(params))
+        report("search", len(history), max(t.score for t in history))
+        return score
+
+    while trials is None or len(history) < trials:
+        if deadline is not None and len(history) >= 2 and time.perf_counter() >= deadline:
+            break
+        study.optimize(objective, n_trials=1)
+    return history
 
 
 def _choose_similar(
@@ -409,18 +317,3 @@ def _has_varying_values(interactions: pa.Table) -> bool:
         return False
     bounds = pc.min_max(values).as_py()
     return bounds["min"] != bounds["max"]
-
-
-def _newest_item_per_user(table: pa.Table, users: set[str]) -> dict[str, str]:
-    """Each user's newest item in `table` (ties: the later row)."""
-    newest: dict[str, tuple[int, str]] = {}
-    rows = zip(
-        table.column("USER_ID").to_pylist(),
-        table.column("ITEM_ID").to_pylist(),
-        table.column("TIMESTAMP").to_pylist(),
-        strict=True,
-    )
-    for user, item, timestamp in rows:
-        if user in users and (user not in newest or timestamp >= newest[user][0]):
-            newest[user] = (timestamp, item)
-    return {user: item for user, (_, item) in newest.items()}

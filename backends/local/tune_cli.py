@@ -164,31 +164,28 @@ def tune_from_args(args: argparse.Namespace, data: Path, base: TrainParams) -> T
 
 
 def trials_table(result: TuneResult, top: int = 10):
-    """The best trials (and the defaults) with their validation scores."""
+    """The confirmed finalists (base first), then the best other search trials."""
     from rich.table import Table
 
     from pipeline.evaluation.report import short_name
 
     confirmed = [t for t in result.trials if t.confirm_score is not None]
     others = sorted((t for t in result.trials if t.confirm_score is None), key=lambda t: -t.score)
-    shown = sorted(confirmed, key=lambda t: -t.mean_score) + others
-    shown = shown[:top]
-    if result.default not in shown:
-        shown.append(result.default)
+    shown = (confirmed + others)[: max(top, len(confirmed))]
     metric = short_name(result.metric)
     table = Table(
-        title=f"tuning: {metric} on validation users "
-        f"(A: {result.validation['users_a']}, B: {result.validation['users_b']})",
-        caption="B: the finalists re-scored on other validation users; the winner has the "
-        "best mean",
+        title=f"tuning: {metric} of {len(result.trials)} trials on "
+        f"{result.validation['search_users']} search users, finalists confirmed on "
+        f"{result.validation['confirm_users']} other users",
+        caption="* chosen: the best confirmation score (users the search never saw)",
     )
-    for name in ("trial", f"{metric} A", f"{metric} B", "factors", "reg", "alpha", "iters"):
+    for name in ("trial", "search", "confirm", "factors", "reg", "alpha", "iters"):
         table.add_column(name, justify="right")
     for name in ("value", "recency", "event weights"):
         table.add_column(name)
     for trial in shown:
         params = trial.params
-        label = str(trial.number) + (" defaults" if trial is result.default else "")
+        label = str(trial.number) + (" (start)" if trial is result.default else "")
         label += " *" if trial is result.chosen else ""
         table.add_row(
             label,
@@ -221,16 +218,14 @@ def similar_table(result: TuneResult):
 
 
 def summary_line(result: TuneResult, path: Path | None = None) -> str:
-    """One line: the winner against the defaults on validation, trials, time, output."""
+    """One line: the winner against the start on the confirmation users, trials, time."""
     from pipeline.evaluation.report import short_name
 
-    default, chosen = result.default, result.chosen
-    gain = (
-        (chosen.mean_score - default.mean_score) / default.mean_score if default.mean_score else 0
-    )
+    start, chosen = result.default.confirm_score, result.chosen.confirm_score
+    gain = f" ({chosen / start - 1:+.1%})" if start and chosen is not None else ""
     where = f" -> {path}" if path else ""
     return (
-        f"tuned in {len(result.trials)} trials, {result.seconds:.0f}s: validation "
-        f"{short_name(result.metric)} {chosen.mean_score:.4f} vs defaults "
-        f"{default.mean_score:.4f} ({gain:+.1%}){where}"
+        f"tuned in {len(result.trials)} trials, {result.seconds:.0f}s: "
+        f"{short_name(result.metric)} on confirmation users {chosen:.4f} vs start "
+        f"{start:.4f}{gain}{where}"
     )

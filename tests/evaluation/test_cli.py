@@ -65,3 +65,15 @@ def test_movielens_command(tmp_path, capsys) -> None:
         == 0
     )
     assert "converted 2 ratings of 2 users on 1 movies" in capsys.readouterr().out
+
+
+def test_run_with_a_serve_config_file(split_dir, tmp_path, capsys) -> None:
+    model = fit_model(read_interactions(split_dir / "train"), TrainParams(factors=8, iterations=3))
+    save_model(model, tmp_path / "model")
+    config = tmp_path / "serve.toml"
+    config.write_text(f'backend = "local"\n\n[local]\nmodel_dir = "{tmp_path / "model"}"\n')
+    status = main(
+        ["evaluate", "run", "--split", str(split_dir), "--config", str(config), "--no-baselines"]
+    )
+    assert status == 0
+    assert "evaluated 1 recommender(s) on 6 test users: local ndcg@10" in capsys.readouterr().out

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 import backends.local.tune as tune_module
+import backends.local.validation as validation_module
 import pipeline.dataset
 import pipeline.evaluation.split
 from backends.local.params import TrainParams
@@ -48,7 +49,7 @@ def spy(monkeypatch):
     """Records every table the tuner trains on and every user set it validates on."""
     trained: list[pa.Table] = []
     validation_users: list[set[str]] = []
-    real_fit, real_split = tune_module.fit_model, tune_module.split_interactions
+    real_fit, real_split = validation_module.fit_model, validation_module.split_interactions
 
     def fit_model(table, params, *args, **kwargs):
         trained.append(table)
@@ -62,8 +63,8 @@ def spy(monkeypatch):
     def no_holdout(*_args, **_kwargs):
         raise AssertionError("the tuner read the holdout")
 
-    monkeypatch.setattr(tune_module, "fit_model", fit_model)
-    monkeypatch.setattr(tune_module, "split_interactions", split)
+    monkeypatch.setattr(validation_module, "fit_model", fit_model)
+    monkeypatch.setattr(validation_module, "split_interactions", split)
     monkeypatch.setattr(pipeline.evaluation.split, "read_holdout", no_holdout)
     return trained, validation_users
 
@@ -85,18 +86,21 @@ def test_tuner_never_sees_the_holdout_nor_validates_on_test_users(
     held_out = rows(holdout)
     assert trained and all(not rows(table) & held_out for table in trained)
     test_users = set(read_test_users(out))
-    assert len(validation_users) == 2  # validation splits A and B
+    assert len(validation_users) == 4  # two folds of search users, two of confirmation users
     assert all(users and not users & test_users for users in validation_users)
-    assert validation_users[0] != validation_users[1]
+    all_users = [user for users in validation_users for user in users]
+    assert len(all_users) == len(set(all_users))  # disjoint
     TrainParams.from_file(tmp_path / "p.json")  # `recs train --params` accepts it
 
 
-def test_defaults_are_the_first_trial_and_the_winner_is_no_worse_on_validation() -> None:
+def test_start_is_the_first_trial_and_the_winner_is_no_worse_on_confirmation_users() -> None:
     result = tune(make_interactions(), trials=4, base=FAST)
     assert len(result.trials) == 4
     assert result.default is result.trials[0]
     assert result.default.params == FAST
-    assert result.chosen.mean_score >= result.default.mean_score
+    assert result.chosen.confirm_score >= result.default.confirm_score
+    best_searched = max(result.trials[1:], key=lambda t: t.score)
+    assert best_searched.confirm_score is not None
     assert set(result.similar_scores) == {
         "cosine", "cosine+confidence", "bm25", "bm25+confidence", "als"
     }  # fmt: skip
@@ -128,11 +132,11 @@ def test_neighbours_recomputed_by_the_tuner_match_training(use_confidence) -> No
     params = FAST.model_copy(
         update={"similar_use_confidence": use_confidence, "recency_half_life": 3.0}
     )
-    trained = tune_module.fit_model(interactions, params)
-    matrix = tune_module.confidence_matrix(interactions, params)
+    trained = validation_module.fit_model(interactions, params)
+    matrix = validation_module.confidence_matrix(interactions, params)
     if not use_confidence:
         matrix.data[:] = 1.0
-    indices, scores = tune_module.similar_neighbours(
+    indices, scores = validation_module.similar_neighbours(
         matrix, trained.item_factors, "cosine", params.similar_neighbours
     )
     assert (indices == trained.similar_indices).all()
