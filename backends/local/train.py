@@ -144,14 +144,16 @@ def encode_ids(table: pa.Table, column: str) -> tuple[np.ndarray, np.ndarray]:
     Sorted ids make the model independent of row order and give a deterministic
     tie-break (by id) wherever scores are equal.
     """
-    encoded = pc.dictionary_encode(table.column(column)).unify_dictionaries()
-    dictionary = encoded.chunk(0).dictionary if encoded.num_chunks else pa.array([], pa.string())
+    # One chunk, encoded once: unifying per-chunk dictionaries costs ~6x the encoding
+    # itself on a 10M-row CSV read in hundreds of chunks (bench/bench_train.py).
+    encoded = pc.dictionary_encode(table.column(column).combine_chunks())
+    dictionary = encoded.dictionary
     if pc.any(pc.equal(pc.utf8_length(dictionary), 0)).as_py():
         raise DatasetError(f"interactions: column {column} holds empty ids")
     order = pc.sort_indices(dictionary).to_numpy()
     rank = np.empty(len(order), dtype=np.int32)
     rank[order] = np.arange(len(order), dtype=np.int32)
-    codes = np.concatenate([chunk.indices.to_numpy() for chunk in encoded.chunks])
+    codes = encoded.indices.to_numpy()
     ids = np.asarray(dictionary.take(pa.array(order)).to_pylist(), dtype=np.str_)
     return rank[codes], ids
 
@@ -191,8 +193,7 @@ def recency_factors(table: pa.Table, half_life: float) -> np.ndarray:
     A user's newest events weigh 1 whatever their absolute age, so light and heavy users
     are treated alike; events with equal timestamps get the same factor.
     """
-    users = pc.dictionary_encode(table.column("USER_ID")).unify_dictionaries()
-    codes = np.concatenate([chunk.indices.to_numpy() for chunk in users.chunks])
+    codes = pc.dictionary_encode(table.column("USER_ID").combine_chunks()).indices.to_numpy()
     times = table.column("TIMESTAMP").to_numpy()
     order = np.lexsort((-times, codes))  # per user, newest first
     sorted_codes, sorted_times = codes[order], times[order]
