@@ -28,6 +28,7 @@ from server.catalog import Catalog
 from server.config import ServeConfig
 from server.interceptors import ErrorMappingInterceptor
 from server.servicer import RecommendationServicer
+from server.workers import print_ready
 
 log = logging.getLogger("recs.server")
 
@@ -151,13 +152,3 @@ async def serve(
         backend.close()
     log.info("stopped")
     return 0
-
-
-def print_ready(host: str, port: int, backend_name: str, workers: int = 1) -> None:
-    """The one line on stdout telling the operator the service answers, and how to try it."""
-    processes = f" workers={workers}" if workers > 1 else ""
-    print(
-        f"ready: {host}:{port} backend={backend_name}{processes} — try: "
-        f"recs popular --target {host}:{port}",
-        flush=True,
-    )

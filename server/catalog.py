@@ -28,40 +28,56 @@ _MISSING = CatalogEntry()
 
 
 class Catalog:
-    """Item id -> catalog entry; an empty catalog enriches nothing."""
+    """Item id -> catalog entry; an empty catalog enriches nothing.
+
+    A loaded catalog keeps its columns and builds an entry when first asked for it: a
+    server answers about a small part of a big catalog in its first seconds, and every
+    worker process loads its own copy, so start-up pays only for an id -> row index.
+    """
 
     def __init__(self, entries: dict[str, CatalogEntry] | None = None) -> None:
         self._entries = entries or {}
+        self._rows: dict[str, int] = {}
+        self._columns: dict[str, list] = {}
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._entries) + len(self._rows)
 
     def __contains__(self, item_id: object) -> bool:
-        return item_id in self._entries
+        return item_id in self._entries or item_id in self._rows
 
     def get(self, item_id: str) -> CatalogEntry:
         """The entry for `item_id`, or an empty one when the video is not in the catalog."""
-        return self._entries.get(item_id, _MISSING)
+        entry = self._entries.get(item_id)
+        if entry is not None:
+            return entry
+        row = self._rows.get(item_id)
+        return _MISSING if row is None else self._entry_at(row)
+
+    def _entry_at(self, row: int) -> CatalogEntry:
+        columns = self._columns
+        metadata = {
+            name.lower(): str(columns[name][row])
+            for name in METADATA_COLUMNS
+            if name in columns and columns[name][row] is not None
+        }
+        title = columns["TITLE"][row] if "TITLE" in columns else None
+        url = columns["URL"][row] if "URL" in columns else None
+        return CatalogEntry(title or "", url or "", metadata)
 
     @classmethod
     def load(cls, path: str | Path | None) -> Catalog:
         """Load `items.csv` (or a dataset dir holding it); None gives an empty catalog."""
+        catalog = cls()
         if path is None:
-            return cls()
+            return catalog
         table = read_items(path)
         if table is None:
-            return cls()
-        columns = table.to_pydict()
-        ids = columns["ITEM_ID"]
-        titles = columns.get("TITLE") or [""] * len(ids)
-        urls = columns.get("URL") or [""] * len(ids)
-        extra = {name: columns[name] for name in METADATA_COLUMNS if name in columns}
-        entries = {}
-        for row, item_id in enumerate(ids):
-            metadata = {
-                name.lower(): str(values[row])
-                for name, values in extra.items()
-                if values[row] is not None
-            }
-            entries[item_id] = CatalogEntry(titles[row] or "", urls[row] or "", metadata)
-        return cls(entries)
+            return catalog
+        wanted = [
+            n for n in ("ITEM_ID", "TITLE", "URL", *METADATA_COLUMNS) if n in table.column_names
+        ]
+        catalog._columns = table.select(wanted).to_pydict()
+        # The last row of a repeated id wins, as it would in a dict built row by row.
+        catalog._rows = {item_id: row for row, item_id in enumerate(catalog._columns["ITEM_ID"])}
+        return catalog

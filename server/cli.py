@@ -67,13 +67,12 @@ def run(args: argparse.Namespace) -> int:
 
     from backends.errors import BackendError
     from backends.registry import create_backend
-    from server.app import serve
     from server.config import ConfigError, build_config, load_config
 
     overrides = overrides_from_args(args)
     try:
         config = load_config(args.config, overrides) if args.config else build_config(overrides)
-        if config.server.workers > 1:  # each worker process builds its own backend
+        if config.server.workers > 1:  # each worker builds its own backend (and imports gRPC)
             from server.workers import serve_workers
 
             return serve_workers(config)
@@ -81,4 +80,6 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, BackendError) as exc:
         print(f"recs serve: {exc}", file=sys.stderr)
         return 2
+    from server.app import serve
+
     return asyncio.run(serve(config, backend))

@@ -159,10 +159,21 @@ def configure_worker_logging(index: int, level: int) -> None:
     )
 
 
-def serve_workers(config: ServeConfig) -> int:
-    """`recs serve` with `config.server.workers` processes; returns the exit status."""
-    from server.app import print_ready
+def print_ready(host: str, port: int, backend_name: str, workers: int = 1) -> None:
+    """The one line on stdout telling the operator the service answers, and how to try it."""
+    processes = f" workers={workers}" if workers > 1 else ""
+    print(
+        f"ready: {host}:{port} backend={backend_name}{processes} — try: "
+        f"recs popular --target {host}:{port}",
+        flush=True,
+    )
 
+
+def serve_workers(config: ServeConfig) -> int:
+    """`recs serve` with `config.server.workers` processes; returns the exit status.
+
+    The supervisor imports neither gRPC nor the backend: it only starts and watches.
+    """
     settings = config.server
 
     def announce(port: int) -> None:
