@@ -133,12 +133,14 @@ def call_raw(target: str, rpc: str, body: bytes) -> bytes:
 class Server:
     """A server process started with a command that prints a `ready:` line on stdout."""
 
-    def __init__(self, name: str, command: list[str], log_path: Path) -> None:
+    def __init__(
+        self, name: str, command: list[str], log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.log = log_path.open("w")
         started = time.perf_counter()
         self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=self.log, text=True, env=recs_env()
+            command, stdout=subprocess.PIPE, stderr=self.log, text=True, env=env or recs_env()
         )
         line = self.process.stdout.readline() if self.process.stdout else ""
         if not line.startswith("ready:"):
@@ -273,16 +275,21 @@ def bench_workers(
     port, base_port = free_port(), free_port()
     service_command = [
         *recs_command(), "serve", "--backend", "local", "--model", str(model_dir),
-        "--catalog", str(catalog), "--port", str(port), "--workers", str(workers),
+        "--catalog", str(catalog), "--port", str(port),
         "--request-log-level", args.request_log_level,
     ]  # fmt: skip
+    if workers > 1:
+        service_command += ["--workers", str(workers)]
+    service_env = recs_env()
+    if args.service_code:  # another checkout's code for the service only (before/after)
+        service_env["PYTHONPATH"] = str(args.service_code)
     responses_dir = work / "responses"
     responses_dir.mkdir(exist_ok=True)
     baseline_command = [
         sys.executable, str(BENCH_DIR / "baseline_server.py"), "--port", str(base_port),
         "--workers", str(workers), "--responses", str(responses_dir),
     ]  # fmt: skip
-    with Server("service", service_command, work / "service.log") as service:
+    with Server("service", service_command, work / "service.log", service_env) as service:
         print(f"workers={workers}: service SERVING after {service.start_seconds:.2f} s")
         bodies, service_bytes = record_calls(f"127.0.0.1:{port}", args.rpcs, model_dir, work)
         baseline_bytes = {rpc: [sizes[0]] * len(sizes) for rpc, sizes in service_bytes.items()}
@@ -428,6 +435,12 @@ def main() -> int:
     parser.add_argument("--rpcs", nargs="+", default=list(RPCS), choices=RPCS)
     parser.add_argument("--request-log-level", default="INFO")
     parser.add_argument("--model", type=Path, help="model dir (default: the benchmark model)")
+    parser.add_argument(
+        "--service-code",
+        type=Path,
+        help="run the service from this checkout (e.g. a `git worktree` of an older commit) "
+        "to measure a change against the same baseline",
+    )
     parser.add_argument("--catalog", type=Path, help="items.csv for --model")
     parser.add_argument("--json", type=Path, default=BENCH_BUILD / "service.json")
     args = parser.parse_args()
