@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import uuid
 from collections.abc import Mapping
@@ -120,7 +121,7 @@ class PersonalizeRuntimeEmulator:
     def start(self) -> PersonalizeRuntimeEmulator:
         """Listen on a free loopback port and answer in a background thread."""
         handler = type("Handler", (_Handler,), {"emulator": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="personalize-emulator", daemon=True
@@ -320,3 +321,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("emulator: " + format, *args)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Does not print a traceback when a client hangs up first (the timeout tests do)."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
