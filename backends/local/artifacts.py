@@ -37,6 +37,10 @@ ARRAY_SPECS: dict[str, tuple[str, int]] = {
     "similar_indices": ("i", 2),
     "similar_scores": ("f", 2),
 }
+# Arrays a model may lack (models trained before they existed still load and serve).
+OPTIONAL_ARRAY_SPECS: dict[str, tuple[str, int]] = {
+    "user_log_normalizer": ("f", 1),
+}
 
 
 @dataclass
@@ -48,6 +52,10 @@ class LocalModel:
     recommendations) is `history_indices[history_indptr[u]:history_indptr[u + 1]]`, the CSR
     layout of the training matrix. `similar_indices[i]` lists item i's nearest neighbours
     best first, padded with -1; `similar_scores[i]` their similarity in [0, 1].
+    `user_log_normalizer[u]`, when present, is the log of the softmax denominator of user
+    u over their candidates (every item not in their history), so a recommendation's
+    score is `exp(dot - user_log_normalizer[u])` without a pass over the catalog; -inf
+    for a user without candidates.
     """
 
     user_ids: np.ndarray
@@ -60,6 +68,7 @@ class LocalModel:
     similar_indices: np.ndarray
     similar_scores: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
+    user_log_normalizer: np.ndarray | None = None
 
     @property
     def num_users(self) -> int:
@@ -70,8 +79,12 @@ class LocalModel:
         return len(self.item_ids)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The model's arrays by file stem."""
-        return {name: getattr(self, name) for name in ARRAY_SPECS}
+        """The model's arrays by file stem (optional ones only when present)."""
+        arrays = {name: getattr(self, name) for name in ARRAY_SPECS}
+        for name in OPTIONAL_ARRAY_SPECS:
+            if getattr(self, name) is not None:
+                arrays[name] = getattr(self, name)
+        return arrays
 
 
 def save_model(model: LocalModel, out_dir: str | Path) -> int:
@@ -120,6 +133,9 @@ def load_model(model_dir: str | Path, mmap: bool = True) -> LocalModel:
         raise ModelLoadError(f"{model_dir}: model directory not found (run `recs train`)")
     meta = _load_meta(model_dir / META_FILE)
     arrays = {name: _load_array(model_dir / f"{name}.npy", mmap=mmap) for name in ARRAY_SPECS}
+    for name in OPTIONAL_ARRAY_SPECS:
+        if (model_dir / f"{name}.npy").exists():
+            arrays[name] = _load_array(model_dir / f"{name}.npy", mmap=mmap)
     model = LocalModel(**arrays, meta=meta)
     validate_model(model, source=str(model_dir))
     return model
@@ -155,7 +171,9 @@ def _load_array(path: Path, mmap: bool) -> np.ndarray:
 def validate_model(model: LocalModel, source: str) -> None:
     """Check dtypes, shapes and cross-array consistency; ModelLoadError names the array."""
     arrays = model.arrays()
-    for name, (kinds, ndim) in ARRAY_SPECS.items():
+    for name, (kinds, ndim) in {**ARRAY_SPECS, **OPTIONAL_ARRAY_SPECS}.items():
+        if name not in arrays:
+            continue
         array = arrays[name]
         if array.dtype.kind not in kinds or array.ndim != ndim:
             raise ModelLoadError(
@@ -200,3 +218,15 @@ def validate_model(model: LocalModel, source: str) -> None:
         "similar_indices",
         "refers to items outside item_ids",
     )
+    normalizer = model.user_log_normalizer
+    if normalizer is not None:
+        check(
+            normalizer.shape == (n_users,),
+            "user_log_normalizer",
+            f"has shape {normalizer.shape}, expected one value per user ({n_users})",
+        )
+        check(
+            not bool((np.isnan(normalizer) | (normalizer == np.inf)).any()),
+            "user_log_normalizer",
+            "holds NaN or +infinite values",
+        )

@@ -28,15 +28,18 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from backends.base import Backend, ModelInfo, Recommendations, ScoredItem
 from backends.errors import BackendError, BackendUnavailableError, ModelLoadError
 from backends.local.artifacts import LocalModel, load_model
-from backends.local.scoring import rank_scores, recommend_batch
+
+if TYPE_CHECKING:
+    from backends.local.ann import InnerProductIndex
+from backends.local.scoring import candidate_scores, rank_scores, recommend_batch
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +53,12 @@ class LocalBackendConfig(BaseModel):
 
     model_dir: Path
     mmap: bool = True  # memory-map the arrays: pages shared between server processes
+    # Catalogs of at least this many items take their top n from an approximate
+    # inner-product index (backends.local.ann) when the model stores user_log_normalizer;
+    # smaller ones, or None, score every item exactly.
+    ann_min_items: int | None = Field(200_000, ge=0)
+    ann_nprobe: int = Field(64, ge=1)  # index cells scanned per call: recall against speed
+    ann_nlist: int | None = Field(None, ge=1)  # index cells; default sqrt(items)
 
 
 def _domain_errors(method: Callable[..., T]) -> Callable[..., T]:
@@ -80,9 +89,14 @@ class LocalBackend(Backend):
         self._model: LocalModel | None = None
 
     @classmethod
-    def from_model(cls, model: LocalModel, model_dir: str | Path = "<in memory>") -> LocalBackend:
+    def from_model(
+        cls,
+        model: LocalModel,
+        model_dir: str | Path = "<in memory>",
+        config: LocalBackendConfig | None = None,
+    ) -> LocalBackend:
         """A started backend serving an in-memory model (evaluation, tuning, tests)."""
-        backend = cls(LocalBackendConfig(model_dir=Path(model_dir), mmap=False))
+        backend = cls(config or LocalBackendConfig(model_dir=Path(model_dir), mmap=False))
         backend._install(model)
         return backend
 
@@ -114,7 +128,26 @@ class LocalBackend(Backend):
         self._popular_order = np.lexsort((model.item_ids, -popularity))
         self._popular_share = popularity / total if total > 0 else popularity
         self._user_index, self._item_index = user_index, item_index
+        self._ann = self._inner_product_index(model)
         self._model = model
+
+    def _inner_product_index(self, model: LocalModel) -> InnerProductIndex | None:
+        """The approximate top-n index, for large catalogs with stored normalisers only."""
+        threshold = self.config.ann_min_items
+        if threshold is None or model.num_items < threshold:
+            return None
+        if model.user_log_normalizer is None:
+            logger.warning(
+                "%d items but no user_log_normalizer.npy: scoring exactly (retrain to enable "
+                "the approximate index)",
+                model.num_items,
+            )
+            return None
+        from backends.local.ann import InnerProductIndex
+
+        return InnerProductIndex(
+            model.item_factors, nlist=self.config.ann_nlist, nprobe=self.config.ann_nprobe
+        )
 
     def close(self) -> None:
         self._model = None
@@ -151,18 +184,60 @@ class LocalBackend(Backend):
         if known:
             rows = np.array([users[k] for k in known], dtype=np.intp)
             indptr, indices = model.history_indptr, model.history_indices
-            scored = recommend_batch(
-                model.user_factors[rows],
-                model.item_factors,
-                [indices[indptr[u] : indptr[u + 1]] for u in rows],
-                [requests[k][1] for k in known],
-            )
+            seen = [indices[indptr[u] : indptr[u + 1]] for u in rows]
+            counts = [requests[k][1] for k in known]
+            if self._ann is not None:
+                scored = self._recommend_approximate(rows, seen, counts)
+            else:
+                scored = self._recommend_exact(rows, seen, counts)
             for k, (items, scores) in zip(known, scored, strict=True):
                 answers[k] = self._answer(items, scores)
         return [
             answer if answer is not None else self.popular_items(requests[k][1])
             for k, answer in enumerate(answers)
         ]
+
+    def _recommend_exact(
+        self, rows: np.ndarray, seen: list[np.ndarray], counts: list[int]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        model = self.model
+        normalizers = model.user_log_normalizer
+        return recommend_batch(
+            model.user_factors[rows],
+            model.item_factors,
+            seen,
+            counts,
+            log_normalizers=None if normalizers is None else normalizers[rows],
+        )
+
+    def _recommend_approximate(
+        self, rows: np.ndarray, seen: list[np.ndarray], counts: list[int]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Top n from the index: n + len(history) neighbours asked, seen ones dropped.
+
+        A row left with fewer than its n (or all its candidates) is scored exactly.
+        """
+        model = self.model
+        assert self._ann is not None and model.user_log_normalizer is not None
+        wanted = max(n + len(history) for n, history in zip(counts, seen, strict=True))
+        found, dots = self._ann.search(model.user_factors[rows], wanted)
+        scored: list[tuple[np.ndarray, np.ndarray] | None] = []
+        for r, (n, history) in enumerate(zip(counts, seen, strict=True)):
+            keep = (found[r] >= 0) & ~np.isin(found[r], history)
+            items, row_dots = found[r][keep][: max(n, 0)], dots[r][keep][: max(n, 0)]
+            if len(items) < min(max(n, 0), model.num_items - len(history)):
+                scored.append(None)
+                continue
+            normalizer = model.user_log_normalizer[rows[r : r + 1]]
+            scored.append((items, candidate_scores(row_dots[np.newaxis], normalizer)[0]))
+        missing = [r for r, answer in enumerate(scored) if answer is None]
+        if missing:
+            exact = self._recommend_exact(
+                rows[missing], [seen[r] for r in missing], [counts[r] for r in missing]
+            )
+            for r, answer in zip(missing, exact, strict=True):
+                scored[r] = answer
+        return [answer for answer in scored if answer is not None]
 
     @_domain_errors
     def similar_items(self, item_id: str, num_results: int) -> Recommendations:

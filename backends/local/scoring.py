@@ -7,15 +7,19 @@ all candidates. No Python loop touches individual items.
 `recommend_batch` scores several users with one matrix product: the item factors (the
 big array, 12.8 MB for 50k items x 64 factors) stream through the CPU once per batch
 instead of once per user, which is what bounds a single user's matrix-vector product.
-Per user it then does one exp pass for the softmax normaliser (the sum over that user's
-candidates, computed in the batch: it depends on which items the user has seen) and a
-top-n that first keeps only the blocks of 128 items able to hold the best n (one pass of
-block maxima), so the exact selection sorts a few thousand scores, not all of them.
+Per user it then needs the softmax normaliser (the sum over that user's candidates: it
+depends on which items the user has seen). Models trained with `log_normalizers` carry
+it per user, so scoring reads only the top n dot products; older models get one exp pass
+over every candidate in the batch. Then a top-n that first keeps only the blocks of 128
+items able to hold the best n (one pass of block maxima), so the exact selection sorts a
+few thousand scores, not all of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -94,11 +98,14 @@ def recommend_batch(
     item_factors: np.ndarray,
     seen: Sequence[np.ndarray],
     ns: Sequence[int],
+    log_normalizers: np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """`recommend_scores` for each row of `user_vectors` (with its `seen` and `n`), at once.
 
-    A batch of one takes the same path, so an answer does not depend on whether its
-    request was scored alone or with others (up to float rounding in the matrix product).
+    `log_normalizers` (one per row, from `log_normalizers`) spares the exp pass over
+    every candidate: a score is then `exp(dot - log_normalizer)`. A batch of one takes
+    the same path, so an answer does not depend on whether its request was scored alone
+    or with others (up to float rounding in the matrix product).
     """
     logits = np.asarray(user_vectors, dtype=item_factors.dtype) @ item_factors.T
     if logits.dtype != np.float32 and logits.dtype != np.float64:
@@ -107,18 +114,75 @@ def recommend_batch(
     lengths = [len(items) for items in seen]
     if sum(lengths):
         logits[np.repeat(np.arange(num_rows), lengths), np.concatenate(seen)] = -np.inf
-    # The softmax normaliser of each row over its candidates (seen items are -inf, so
-    # exp gives 0), in the logits' precision with a float64 sum; the heads in float64.
-    peaks = logits.max(axis=1, initial=-np.inf)
-    peaks[~np.isfinite(peaks)] = 0.0  # every item seen: no candidate, no answer
-    shifted = np.subtract(logits, peaks[:, np.newaxis].astype(logits.dtype))
-    normalisers = np.exp(shifted, out=shifted).sum(axis=1, dtype=np.float64)
-    normalisers[normalisers == 0] = 1.0  # rows without candidates (their answer is empty)
+    if log_normalizers is None:
+        log_normalizers = _row_log_sum_exp(logits)
     counts = [max(min(n, num_items - length), 0) for n, length in zip(ns, lengths, strict=True)]
     best = top_n_rows(logits, max(counts, default=0))
     heads = np.take_along_axis(logits, best, axis=1).astype(np.float64)
-    scores = np.exp(heads - peaks[:, np.newaxis]) / normalisers[:, np.newaxis]
+    scores = candidate_scores(heads, np.asarray(log_normalizers, dtype=np.float64))
     return [(best[r, :k], scores[r, :k]) for r, k in enumerate(counts)]
+
+
+def candidate_scores(dots: np.ndarray, log_normalizers: np.ndarray) -> np.ndarray:
+    """Softmax probabilities of dot products (rows), given each row's log-normaliser."""
+    with np.errstate(invalid="ignore"):  # -inf - -inf: a user without candidates
+        scores = np.exp(np.asarray(dots, dtype=np.float64) - log_normalizers[:, np.newaxis])
+    return np.nan_to_num(scores, nan=0.0)
+
+
+def _row_log_sum_exp(logits: np.ndarray, overwrite: bool = False) -> np.ndarray:
+    """Per row, log(sum(exp(logits))) in float64, stable; -inf for a row of only -inf.
+
+    The exp runs in the logits' precision (float32: twice the speed), the sum in float64.
+    `logits` is left unchanged unless `overwrite` (which spares a copy).
+    """
+    peaks = logits.max(axis=1, initial=-np.inf)
+    finite = np.isfinite(peaks)
+    peaks[~finite] = 0.0  # no candidate: every entry stays -inf, exp gives 0
+    shifted = logits if overwrite else np.empty_like(logits)
+    np.subtract(logits, peaks[:, np.newaxis].astype(logits.dtype), out=shifted)
+    sums = np.exp(shifted, out=shifted).sum(axis=1, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.where(finite, peaks.astype(np.float64) + np.log(sums), -np.inf)
+
+
+def log_normalizers(
+    user_factors: np.ndarray,
+    item_factors: np.ndarray,
+    history_indptr: np.ndarray,
+    history_indices: np.ndarray,
+    block_users: int = 64,
+    on_progress: Callable[[float], None] | None = None,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Per user, log of the softmax denominator over their candidate items (float64).
+
+    The candidates are every item not in the user's history (CSR `history_*`), exactly
+    what `recommend_batch` normalises over, so storing this with the model lets serving
+    skip the exp pass over the catalog. Blocks of `block_users` users: one float32
+    matrix product, the history masked to -inf, a stable log-sum-exp with a float64 sum.
+    Blocks run on `threads` threads (default: one per CPU; NumPy and BLAS release the
+    GIL), so this costs about a matrix product and an exp per user-item pair, shared out.
+    """
+    num_users = len(user_factors)
+    result = np.empty(num_users, dtype=np.float64)
+    items_t = np.ascontiguousarray(np.asarray(item_factors, dtype=np.float32).T)
+    indptr = np.asarray(history_indptr)
+
+    def block(start: int) -> int:
+        stop = min(start + block_users, num_users)
+        logits = np.asarray(user_factors[start:stop], dtype=np.float32) @ items_t
+        bounds = indptr[start : stop + 1]
+        rows = np.repeat(np.arange(stop - start), np.diff(bounds))
+        logits[rows, history_indices[bounds[0] : bounds[-1]]] = -np.inf
+        result[start:stop] = _row_log_sum_exp(logits, overwrite=True)
+        return stop
+
+    with ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1) as pool:
+        for stop in pool.map(block, range(0, num_users, block_users)):
+            if on_progress is not None:
+                on_progress(stop / num_users)
+    return result
 
 
 def top_n_rows(rows: np.ndarray, n: int) -> np.ndarray:

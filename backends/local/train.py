@@ -9,7 +9,9 @@ Steps, each vectorised so that reading and mapping never dominate ALS itself:
    (user, item) pair into a SciPy CSR matrix;
 3. implicit's ALS on that matrix (users, re-ranking);
 4. popularity = distinct users per item; history = the CSR structure itself;
-5. top-K similar items (see `backends.local.similar`).
+5. top-K similar items (see `backends.local.similar`);
+6. each user's softmax log-normaliser over their unseen items
+   (`backends.local.scoring.log_normalizers`), so serving skips an exp pass per call.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import scipy.sparse as sp
 
 from backends.local.artifacts import LocalModel, save_model
 from backends.local.params import TrainParams
+from backends.local.scoring import log_normalizers
 from backends.local.similar import similar_neighbours
 from pipeline.dataset import (
     INTERACTIONS_FILE,
@@ -93,6 +96,14 @@ def fit_model(
         else:
             similar_indices = np.full((len(item_ids), 0), -1, dtype=np.int32)
             similar_scores = np.zeros((len(item_ids), 0), dtype=np.float32)
+        # Serving then scores only the top n dot products (no exp pass over the catalog).
+        user_log_normalizer = log_normalizers(
+            user_factors,
+            item_factors,
+            pairs.indptr,
+            pairs.indices,
+            on_progress=lambda f: report("softmax normalizers", f),
+        )
     popularity = np.bincount(pairs.indices, minlength=len(item_ids)).astype(np.int64)
     model = LocalModel(
         user_ids=user_ids,
@@ -104,6 +115,7 @@ def fit_model(
         history_indices=pairs.indices.astype(np.int32),
         similar_indices=similar_indices,
         similar_scores=similar_scores,
+        user_log_normalizer=user_log_normalizer,
     )
     model.meta = _meta(model, params, interactions, items, time.perf_counter() - started)
     return model

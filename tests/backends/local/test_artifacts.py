@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from backends.errors import ModelLoadError
-from backends.local.artifacts import ARRAY_SPECS, META_FILE, LocalModel, load_model, save_model
+from backends.local.artifacts import (
+    ARRAY_SPECS,
+    META_FILE,
+    OPTIONAL_ARRAY_SPECS,
+    LocalModel,
+    load_model,
+    save_model,
+)
 
 
 @pytest.fixture
@@ -30,7 +37,7 @@ def test_round_trip(tiny_model: LocalModel, model_dir: Path, mmap: bool) -> None
 
 def test_layout_is_one_npy_per_array_and_meta(model_dir: Path) -> None:
     assert sorted(p.name for p in model_dir.iterdir()) == sorted(
-        [META_FILE, *(f"{name}.npy" for name in ARRAY_SPECS)]
+        [META_FILE, *(f"{name}.npy" for name in [*ARRAY_SPECS, *OPTIONAL_ARRAY_SPECS])]
     )
 
 
