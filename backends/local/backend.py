@@ -129,6 +129,10 @@ class LocalBackend(Backend):
         self._popular_share = popularity / total if total > 0 else popularity
         self._user_index, self._item_index = user_index, item_index
         self._ann = self._inner_product_index(model)
+        # The item factors as (factors, items), C-contiguous: the batch product against
+        # it is several times faster than against item_factors.T (a private copy, 4 bytes
+        # per item and factor, e.g. 12.8 MB for 50k items).
+        self._item_factors_t = np.ascontiguousarray(model.item_factors.T)
         self._model = model
 
     def _inner_product_index(self, model: LocalModel) -> InnerProductIndex | None:
@@ -208,6 +212,7 @@ class LocalBackend(Backend):
             seen,
             counts,
             log_normalizers=None if normalizers is None else normalizers[rows],
+            item_factors_t=self._item_factors_t,
         )
 
     def _recommend_approximate(
