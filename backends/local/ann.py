@@ -31,8 +31,15 @@ class InnerProductIndex:
     """Top-k items by dot product with a query, approximately (faiss IndexIVFFlat)."""
 
     def __init__(
-        self, item_factors: np.ndarray, nlist: int | None = None, nprobe: int = 32, seed: int = 0
+        self,
+        item_factors: np.ndarray,
+        nlist: int | None = None,
+        nprobe: int | None = None,
+        probe_fraction: float = 0.45,
+        seed: int = 0,
     ) -> None:
+        """Cells: `nlist` (default sqrt(items)); scanned per search: `nprobe`, by default
+        `probe_fraction` of the cells."""
         import faiss  # a heavy import, needed only by large catalogs
 
         started = time.perf_counter()
@@ -45,7 +52,7 @@ class InnerProductIndex:
         sample = np.random.default_rng(seed).choice(num_items, sample_size, replace=False)
         index.train(vectors[np.sort(sample)])
         index.add(vectors)
-        index.nprobe = min(nprobe, self.nlist)
+        index.nprobe = min(nprobe or max(1, round(probe_fraction * self.nlist)), self.nlist)
         # Searches run on the server's one scoring thread: OpenMP threads would spin
         # against the event loop for the same two cores. Building used them all.
         faiss.omp_set_num_threads(1)

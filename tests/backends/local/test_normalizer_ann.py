@@ -96,7 +96,7 @@ def test_approximate_path_excludes_seen_items_and_matches_exact(random_model: Lo
     )
     assert approximate._ann is not None
     exact = LocalBackend.from_model(random_model)
-    assert exact._ann is None  # 3,000 items: below the default threshold
+    assert exact._ann is None  # the index is off by default
     requests = [(f"u{user:03d}", 10 + user) for user in range(USERS)]
     for (user_id, _), got, want in zip(
         requests,
