@@ -195,7 +195,8 @@ def run_run(args: argparse.Namespace) -> int:
     if args.json:
         report.write_json(args.json, results, context)
     if args.plot:
-        report.plot(args.plot, results, title=f"{results[0].name} on {args.split.name}")
+        seed = context["split"].get("seed")
+        report.plot(args.plot, results, title=f"{results[0].name} on {args.split} (seed {seed})")
     ndcg = results[0].metrics.get("normalized_discounted_cumulative_gain_at_10")
     headline = f"ndcg@10 {ndcg:.4f}, " if ndcg is not None else ""
     print(
