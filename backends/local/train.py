@@ -97,12 +97,16 @@ def fit_model(
             similar_indices = np.full((len(item_ids), 0), -1, dtype=np.int32)
             similar_scores = np.zeros((len(item_ids), 0), dtype=np.float32)
         # Serving then scores only the top n dot products (no exp pass over the catalog).
-        user_log_normalizer = log_normalizers(
-            user_factors,
-            item_factors,
-            pairs.indptr,
-            pairs.indices,
-            on_progress=lambda f: report("softmax normalizers", f),
+        user_log_normalizer = (
+            log_normalizers(
+                user_factors,
+                item_factors,
+                pairs.indptr,
+                pairs.indices,
+                on_progress=lambda f: report("softmax normalizers", f),
+            )
+            if params.log_normalizers
+            else None
         )
     popularity = np.bincount(pairs.indices, minlength=len(item_ids)).astype(np.int64)
     model = LocalModel(
