@@ -148,15 +148,14 @@ def test_normalizer_of_the_wrong_shape_is_refused(random_model: LocalModel, tmp_
         load_model(tmp_path / "m")
 
 
-def test_training_stores_normalizers_unless_turned_off(tiny_interactions) -> None:
+def test_training_stores_normalizers_only_when_asked(tiny_interactions) -> None:
     from backends.local.params import TrainParams
     from backends.local.train import fit_model
 
     params = TrainParams(factors=4, iterations=2, random_state=0)
-    with_normalizers = fit_model(tiny_interactions, params, similar=False)
+    assert fit_model(tiny_interactions, params, similar=False).user_log_normalizer is None
+    with_normalizers = fit_model(
+        tiny_interactions, params.model_copy(update={"log_normalizers": True}), similar=False
+    )
     assert with_normalizers.user_log_normalizer is not None
     assert with_normalizers.user_log_normalizer.shape == (with_normalizers.num_users,)
-    without = fit_model(
-        tiny_interactions, params.model_copy(update={"log_normalizers": False}), similar=False
-    )
-    assert without.user_log_normalizer is None
