@@ -14,7 +14,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import BaseModel
 
@@ -102,8 +102,3 @@ class Backend(abc.ABC):
 
         Ids the model does not know come last, in input order, with score 0.
         """
-
-
-def describe_config(config: BaseModel) -> dict[str, Any]:
-    """A config as plain data for logs and model info (secrets are not kept in configs)."""
-    return config.model_dump(mode="json")
