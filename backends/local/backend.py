@@ -280,12 +280,12 @@ class LocalBackend(Backend):
     def rerank(self, user_id: str, item_ids: Sequence[str]) -> Recommendations:
         model = self.model
         distinct = list(dict.fromkeys(item_ids))
-        known = [(i, self._item_index[i]) for i in distinct if i in self._item_index]
-        unknown = [i for i in distinct if i not in self._item_index]
-        known_ids = np.array([i for i, _ in known], dtype=object)
-        known_items = np.array([index for _, index in known], dtype=np.intp)
+        positions = [self._item_index.get(i) for i in distinct]
+        known_ids = [i for i, p in zip(distinct, positions, strict=True) if p is not None]
+        unknown = [i for i, p in zip(distinct, positions, strict=True) if p is None]
+        known_items = np.array([p for p in positions if p is not None], dtype=np.intp)
         user = self._user_index.get(user_id)
-        if not known:
+        if not known_ids:
             order, scores = np.empty(0, dtype=np.intp), np.empty(0)
         elif user is None:  # cold user: by popularity, scored by share among these ids
             counts = np.asarray(model.popularity, dtype=np.float64)[known_items]
@@ -294,7 +294,8 @@ class LocalBackend(Backend):
         else:
             order, scores = rank_scores(model.user_factors[user], model.item_factors, known_items)
         ranked = [
-            ScoredItem(str(i), float(s)) for i, s in zip(known_ids[order], scores, strict=True)
+            ScoredItem(known_ids[k], s)
+            for k, s in zip(order.tolist(), scores.tolist(), strict=True)
         ]
         ranked.extend(ScoredItem(i, 0.0) for i in unknown)
         return Recommendations(items=ranked, recommendation_id=str(uuid.uuid4()))
