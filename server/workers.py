@@ -162,9 +162,10 @@ def configure_worker_logging(index: int, level: int) -> None:
 def print_ready(host: str, port: int, backend_name: str, workers: int = 1) -> None:
     """The one line on stdout telling the operator the service answers, and how to try it."""
     processes = f" workers={workers}" if workers > 1 else ""
+    recs = sys.argv[0] if sys.argv[0].endswith("recs") else "recs"  # e.g. .venv/bin/recs
     print(
         f"ready: {host}:{port} backend={backend_name}{processes} — try: "
-        f"recs popular --target {host}:{port}",
+        f"{recs} popular --target {host}:{port}",
         flush=True,
     )
 
