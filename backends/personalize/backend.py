@@ -22,16 +22,9 @@ from typing import Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from backends.base import (
-    MAX_ID_LENGTH,
-    MAX_NUM_RESULTS,
-    MAX_RERANK_ITEMS,
-    Backend,
-    ModelInfo,
-    Recommendations,
-    ScoredItem,
-)
-from backends.errors import BackendMisconfiguredError, BackendUnavailableError, InvalidRequestError
+from backends.base import Backend, ModelInfo, Recommendations, ScoredItem
+from backends.errors import BackendMisconfiguredError, BackendUnavailableError
+from backends.limits import check_id, check_item_ids, check_num_results
 from backends.personalize.client import create_runtime_client
 from backends.personalize.config import CAMPAIGN_KEYS, PersonalizeBackendConfig
 from backends.personalize.errors import CONFIG_SECTION, CallContext, translate_error
@@ -87,8 +80,8 @@ class PersonalizeBackend(Backend):
 
     def recommend(self, user_id: str, num_results: int) -> Recommendations:
         """GetRecommendations on the user-personalization campaign."""
-        _check_id("user_id", user_id)
-        _check_num_results(num_results)
+        check_id("user_id", user_id)
+        check_num_results(num_results)
         response = self._call(
             "get_recommendations",
             "user_personalization",
@@ -100,8 +93,8 @@ class PersonalizeBackend(Backend):
 
     def similar_items(self, item_id: str, num_results: int) -> Recommendations:
         """GetRecommendations on the SIMS campaign; the query item itself is never returned."""
-        _check_id("item_id", item_id)
-        _check_num_results(num_results)
+        check_id("item_id", item_id)
+        check_num_results(num_results)
         response = self._call(
             "get_recommendations",
             "similar_items",
@@ -116,8 +109,8 @@ class PersonalizeBackend(Backend):
     def popular_items(self, num_results: int, user_id: str | None = None) -> Recommendations:
         """GetRecommendations on the popularity-count campaign (which needs some userId)."""
         if user_id is not None:
-            _check_id("user_id", user_id)
-        _check_num_results(num_results)
+            check_id("user_id", user_id)
+        check_num_results(num_results)
         response = self._call(
             "get_recommendations",
             "popularity",
@@ -133,8 +126,8 @@ class PersonalizeBackend(Backend):
         Personalize appends items it was not trained on (with no score) and its answer is
         made a permutation of the distinct input here: every input id exactly once.
         """
-        _check_id("user_id", user_id)
-        distinct = _check_item_ids(item_ids)
+        check_id("user_id", user_id)
+        distinct = list(dict.fromkeys(check_item_ids(item_ids)))
         response = self._call(
             "get_personalized_ranking",
             "personalized_ranking",
@@ -177,29 +170,6 @@ class PersonalizeBackend(Backend):
 
 def _operation_name(method: str) -> str:
     return "".join(part.capitalize() for part in method.split("_"))
-
-
-def _check_id(field: str, value: str) -> None:
-    if not value:
-        raise InvalidRequestError(field, "is required")
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidRequestError(field, f"is longer than {MAX_ID_LENGTH} characters")
-
-
-def _check_num_results(num_results: int) -> None:
-    if not 1 <= num_results <= MAX_NUM_RESULTS:
-        raise InvalidRequestError("num_results", f"must be between 1 and {MAX_NUM_RESULTS}")
-
-
-def _check_item_ids(item_ids: Sequence[str]) -> list[str]:
-    """The distinct ids in input order, after checking Personalize's inputList limits."""
-    if not item_ids:
-        raise InvalidRequestError("item_ids", "must hold at least one id")
-    if len(item_ids) > MAX_RERANK_ITEMS:
-        raise InvalidRequestError("item_ids", f"holds more than {MAX_RERANK_ITEMS} ids")
-    for position, item_id in enumerate(item_ids):
-        _check_id(f"item_ids[{position}]", item_id)
-    return list(dict.fromkeys(item_ids))
 
 
 def _recommendations(response: Mapping[str, Any], list_key: str) -> Recommendations:
