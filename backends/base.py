@@ -12,7 +12,7 @@ Limits are Amazon Personalize's; the server validates them before calling a back
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -34,10 +34,35 @@ class ScoredItem:
 
 @dataclass(frozen=True, slots=True)
 class Recommendations:
-    """An ordered answer, best first, with the id that identifies this answer."""
+    """An ordered answer, best first: item ids and their scores, and the answer's id.
 
-    items: list[ScoredItem]
+    Held as two parallel lists rather than ScoredItem objects: the server answers
+    thousands of these per second and turns them straight into wire bytes, so the
+    answer should cost one list per column, not one object per item.
+    """
+
+    item_ids: list[str]
+    scores: list[float]
     recommendation_id: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.item_ids) != len(self.scores):
+            raise ValueError(
+                f"{len(self.item_ids)} item ids but {len(self.scores)} scores in an answer"
+            )
+
+    @classmethod
+    def of(cls, items: Iterable[ScoredItem], recommendation_id: str = "") -> Recommendations:
+        """An answer from (item id, score) pairs."""
+        pairs = list(items)
+        return cls(
+            [item.item_id for item in pairs], [item.score for item in pairs], recommendation_id
+        )
+
+    @property
+    def items(self) -> list[ScoredItem]:
+        """The answer as ScoredItem pairs, best first."""
+        return [ScoredItem(i, s) for i, s in zip(self.item_ids, self.scores, strict=True)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,8 @@ def check_item_ids(values: Sequence[str]) -> list[str]:
         raise InvalidRequestError("item_ids", "must hold at least one id")
     if len(values) > MAX_RERANK_ITEMS:
         raise InvalidRequestError("item_ids", f"holds more than {MAX_RERANK_ITEMS} ids")
-    for position, value in enumerate(values):
-        check_id(f"item_ids[{position}]", value)
-    return list(values)
+    ids = list(values)
+    if not all(0 < len(value) <= MAX_ID_LENGTH for value in ids):  # name the first bad one
+        for position, value in enumerate(ids):
+            check_id(f"item_ids[{position}]", value)
+    return ids

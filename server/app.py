@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -22,17 +23,16 @@ from grpc_reflection.v1alpha import reflection
 
 from backends.base import Backend
 from backends.errors import BackendError
-from recs.v1 import recommendation_service_pb2 as pb
-from recs.v1 import recommendation_service_pb2_grpc as pb_grpc
 from server.catalog import Catalog
 from server.config import ServeConfig
-from server.interceptors import ErrorMappingInterceptor
+from server.handlers import SERVICE, add_service
+from server.request_log import lighten_records
 from server.servicer import RecommendationServicer
 from server.workers import print_ready
 
 log = logging.getLogger("recs.server")
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RecommendationService"].full_name
+SERVICE_NAME = SERVICE.full_name
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -81,11 +81,10 @@ async def build_server(config: ServeConfig, catalog: Catalog | None = None) -> R
     )
     servicer = RecommendationServicer(catalog or Catalog(), executor)
     server = aio.server(
-        interceptors=[ErrorMappingInterceptor(settings.request_log_level)],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         options=server_options(settings.workers),
     )
-    pb_grpc.add_RecommendationServiceServicer_to_server(servicer, server)
+    add_service(server, servicer, settings.request_log_level)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -108,6 +107,7 @@ async def serve(
     `on_ready(port)` is called once the server reports SERVING (worker processes use it to
     tell their supervisor); without it the "ready" line is printed for the operator.
     """
+    lighten_records()
     catalog = Catalog.load(config.catalog)
     if config.catalog is not None:
         log.info("catalog: %d videos from %s", len(catalog), config.catalog)
@@ -132,6 +132,11 @@ async def serve(
         log.exception("backend %r failed to start", backend.name)
         await running.stop(grace=0)
         return 2
+    # The model, catalog and id maps live as long as the process: move them out of the
+    # garbage collector's sight so that its collections, triggered by every request's
+    # short-lived objects, do not keep traversing them (pauses of 10-40 ms, measured).
+    gc.collect()
+    gc.freeze()
     await running.mark_ready(backend)
     info = backend.info()
     log.info(

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from backends.base import Backend, ModelInfo, Recommendations, ScoredItem
+from backends.base import Backend, ModelInfo, Recommendations
 from backends.errors import BackendError, BackendUnavailableError, ModelLoadError
 from backends.local.artifacts import LocalModel, load_model
 
@@ -279,11 +279,11 @@ class LocalBackend(Backend):
     @_domain_errors
     def rerank(self, user_id: str, item_ids: Sequence[str]) -> Recommendations:
         model = self.model
+        item_index = self._item_index
         distinct = list(dict.fromkeys(item_ids))
-        positions = [self._item_index.get(i) for i in distinct]
-        known_ids = [i for i, p in zip(distinct, positions, strict=True) if p is not None]
-        unknown = [i for i, p in zip(distinct, positions, strict=True) if p is None]
-        known_items = np.array([p for p in positions if p is not None], dtype=np.intp)
+        known_ids = [i for i in distinct if i in item_index]
+        unknown = [i for i in distinct if i not in item_index]
+        known_items = np.fromiter((item_index[i] for i in known_ids), np.intp, len(known_ids))
         user = self._user_index.get(user_id)
         if not known_ids:
             order, scores = np.empty(0, dtype=np.intp), np.empty(0)
@@ -293,16 +293,14 @@ class LocalBackend(Backend):
             scores = counts[order] / counts.sum()
         else:
             order, scores = rank_scores(model.user_factors[user], model.item_factors, known_items)
-        ranked = [
-            ScoredItem(known_ids[k], s)
-            for k, s in zip(order.tolist(), scores.tolist(), strict=True)
-        ]
-        ranked.extend(ScoredItem(i, 0.0) for i in unknown)
-        return Recommendations(items=ranked, recommendation_id=str(uuid.uuid4()))
+        ranked_ids = [known_ids[k] for k in order.tolist()]
+        return Recommendations(
+            ranked_ids + unknown,
+            scores.tolist() + [0.0] * len(unknown),
+            recommendation_id=str(uuid.uuid4()),
+        )
 
     def _answer(self, items: np.ndarray, scores: np.ndarray) -> Recommendations:
-        ids = self.model.item_ids[items].tolist()
         return Recommendations(
-            items=[ScoredItem(i, float(s)) for i, s in zip(ids, scores.tolist(), strict=True)],
-            recommendation_id=str(uuid.uuid4()),
+            self.model.item_ids[items].tolist(), scores.tolist(), str(uuid.uuid4())
         )

@@ -237,7 +237,10 @@ def _top_n_positions(values: np.ndarray, n: int) -> np.ndarray:
 def rank_scores(
     user_vector: np.ndarray, item_factors: np.ndarray, items: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Order `items` (item indices) best first for a user, with the softmax over them."""
-    probabilities = softmax(item_factors[items] @ user_vector)
-    order = top_n(probabilities, len(items))
-    return order, probabilities[order]
+    """Order `items` (item indices) best first for a user, with the softmax over them.
+
+    Equal scores keep their input order. At most a few hundred items: one stable sort.
+    """
+    dots = item_factors[items] @ user_vector
+    order = np.argsort(-dots, kind="stable")
+    return order, softmax(dots[order])

@@ -104,7 +104,7 @@ class PersonalizeBackend(Backend):
         )
         result = _recommendations(response, "itemList")
         items = [item for item in result.items if item.item_id != item_id]
-        return Recommendations(items, result.recommendation_id)
+        return Recommendations.of(items, result.recommendation_id)
 
     def popular_items(self, num_results: int, user_id: str | None = None) -> Recommendations:
         """GetRecommendations on the popularity-count campaign (which needs some userId)."""
@@ -136,7 +136,7 @@ class PersonalizeBackend(Backend):
             inputList=distinct,
         )
         ranked = _recommendations(response, "personalizedRanking")
-        return Recommendations(_as_permutation(ranked.items, distinct), ranked.recommendation_id)
+        return Recommendations.of(_as_permutation(ranked.items, distinct), ranked.recommendation_id)
 
     def _call(self, operation: str, rpc: str, *, input_field: str, **params: Any) -> Any:
         """Call `operation` on the campaign (and filter) configured for `rpc`."""
@@ -186,7 +186,7 @@ def _recommendations(response: Mapping[str, Any], list_key: str) -> Recommendati
     ]
     if len(items) != len(entries):
         logger.warning("left out %d %s entries without itemId", len(entries) - len(items), list_key)
-    return Recommendations(items, response.get("recommendationId", ""))
+    return Recommendations.of(items, response.get("recommendationId", ""))
 
 
 def _as_permutation(ranked: list[ScoredItem], distinct_input: list[str]) -> list[ScoredItem]:

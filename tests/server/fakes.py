@@ -47,7 +47,7 @@ class FakeBackend(Backend):
         if self.error is not None:
             raise self.error
         n = len(item_ids)
-        return Recommendations(
+        return Recommendations.of(
             [ScoredItem(i, (n - k) / (n * (n + 1) / 2)) for k, i in enumerate(item_ids)],
             recommendation_id="rid-1",
         )

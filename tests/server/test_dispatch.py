@@ -41,7 +41,7 @@ class InMemoryBackend(FakeBackend):
         if any(user == "bad" for user, _ in requests):
             raise InvalidRequestError("user_id", "is bad")
         return [
-            Recommendations([ScoredItem(f"{user}-{k}", 1.0) for k in range(n)], f"rid-{user}")
+            Recommendations.of([ScoredItem(f"{user}-{k}", 1.0) for k in range(n)], f"rid-{user}")
             for user, n in requests
         ]
 

@@ -87,7 +87,7 @@ class FixedBackend(Backend):
 
     def _answer(self, num_results: int) -> Recommendations:
         ids = self.item_ids[:num_results]
-        return Recommendations([ScoredItem(i, 1.0 / (k + 1)) for k, i in enumerate(ids)], "fixed")
+        return Recommendations(ids, [1.0 / (k + 1) for k in range(len(ids))], "fixed")
 
     def info(self) -> ModelInfo:
         return ModelInfo("fixed", {"trained_at": "never", "params.ids": str(len(self.item_ids))})
@@ -102,7 +102,7 @@ class FixedBackend(Backend):
         return self._answer(num_results)
 
     def rerank(self, user_id: str, item_ids: Sequence[str]) -> Recommendations:
-        return Recommendations([ScoredItem(i, 0.0) for i in dict.fromkeys(item_ids)], "fixed")
+        return Recommendations.of([ScoredItem(i, 0.0) for i in dict.fromkeys(item_ids)], "fixed")
 
 
 def free_port() -> int:

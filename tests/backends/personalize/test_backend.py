@@ -27,7 +27,7 @@ def test_recommend_calls_the_user_personalization_campaign_and_passes_scores_thr
             {"campaignArn": UP, "userId": "u1", "numResults": 2},
         )
         result = backend.recommend("u1", 2)
-    assert result == Recommendations([ScoredItem("v7", 0.61), ScoredItem("v3", 0.2)], "RID-up")
+    assert result == Recommendations.of([ScoredItem("v7", 0.61), ScoredItem("v3", 0.2)], "RID-up")
 
 
 def test_recommend_sends_the_configured_filter():
@@ -70,7 +70,7 @@ def test_popular_items_without_user_sends_the_anonymous_user_id():
             {"campaignArn": POPULAR, "userId": "guest", "numResults": 2},
         )
         result = backend.popular_items(2)
-    assert result == Recommendations([ScoredItem("v5", 0.0), ScoredItem("v6", 0.0)], "RID-pop")
+    assert result == Recommendations.of([ScoredItem("v5", 0.0), ScoredItem("v6", 0.0)], "RID-pop")
 
 
 def test_popular_items_with_user_sends_that_user():
@@ -105,7 +105,7 @@ def test_rerank_sends_distinct_ids_and_returns_a_permutation_of_them():
             },
         )
         result = backend.rerank("u1", ["a", "b", "a", "new", "gone"])
-    assert result == Recommendations(
+    assert result == Recommendations.of(
         [
             ScoredItem("b", 0.7),
             ScoredItem("a", 0.3),

@@ -36,19 +36,19 @@ class ScriptedBackend(Backend):
         if user_id == "bad":
             raise InvalidRequestError("user_id", "bad user")
         items = [ScoredItem("v2", 0.625), ScoredItem("v1", 0.25), ScoredItem("v3", 0.125)]
-        return Recommendations(items[:num_results], "rid-up")
+        return Recommendations.of(items[:num_results], "rid-up")
 
     def similar_items(self, item_id: str, num_results: int) -> Recommendations:
-        return Recommendations([ScoredItem("v3", 0.9), ScoredItem("v1", 0.1)][:num_results], "")
+        return Recommendations.of([ScoredItem("v3", 0.9), ScoredItem("v1", 0.1)][:num_results], "")
 
     def popular_items(self, num_results: int, user_id: str | None = None) -> Recommendations:
-        return Recommendations([ScoredItem("v1", 0.5), ScoredItem("v2", 0.3)][:num_results])
+        return Recommendations.of([ScoredItem("v1", 0.5), ScoredItem("v2", 0.3)][:num_results])
 
     def rerank(self, user_id: str, item_ids: Sequence[str]) -> Recommendations:
         known = [i for i in item_ids if i.startswith("v")]
         unknown = [i for i in item_ids if not i.startswith("v")]
         ranked = [ScoredItem(i, 1.0 / len(known)) for i in sorted(known, reverse=True)]
-        return Recommendations(ranked + [ScoredItem(i, 0.0) for i in unknown], "rid-rank")
+        return Recommendations.of(ranked + [ScoredItem(i, 0.0) for i in unknown], "rid-rank")
 
 
 @pytest.fixture
@@ -72,13 +72,13 @@ def backend_for(emulator: PersonalizeRuntimeEmulator, **overrides: Any) -> Perso
 
 def test_the_four_rpcs_round_trip_on_the_wire(emulator):
     backend = backend_for(emulator, similar_items_filter_arn=FILTER)
-    assert backend.recommend("u1", 2) == Recommendations(
+    assert backend.recommend("u1", 2) == Recommendations.of(
         [ScoredItem("v2", 0.625), ScoredItem("v1", 0.25)], "rid-up"
     )
     assert backend.similar_items("v9", 5).items == [ScoredItem("v3", 0.0), ScoredItem("v1", 0.0)]
     assert backend.popular_items(1).items == [ScoredItem("v1", 0.0)]
     ranked = backend.rerank("u1", ["x-new", "v1", "v2", "v1"])
-    assert ranked == Recommendations(
+    assert ranked == Recommendations.of(
         [ScoredItem("v2", 0.5), ScoredItem("v1", 0.5), ScoredItem("x-new", 0.0)], "rid-rank"
     )
     config = emulator.campaign_config()
