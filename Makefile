@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,ui]'
+	$(BIN)/python -c 'from backends.local.kernels import warm_up; warm_up()'  # compile once, cached
 	touch $@
 
 test: install

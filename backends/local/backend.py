@@ -36,10 +36,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from backends.base import Backend, ModelInfo, Recommendations
 from backends.errors import BackendError, BackendUnavailableError, ModelLoadError
 from backends.local.artifacts import LocalModel, load_model
+from backends.local.kernels import warm_up
 
 if TYPE_CHECKING:
     from backends.local.ann import InnerProductIndex
-from backends.local.scoring import candidate_scores, rank_scores, recommend_batch
+from backends.local.scoring import candidate_scores, rank_scores, recommend_rows
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +139,8 @@ class LocalBackend(Backend):
         # The item factors as (factors, items), C-contiguous: the batch product against
         # it is several times faster than against item_factors.T (a private copy, 4 bytes
         # per item and factor, e.g. 12.8 MB for 50k items).
-        self._item_factors_t = np.ascontiguousarray(model.item_factors.T)
+        self._item_factors_t = np.ascontiguousarray(model.item_factors.T, dtype=np.float32)
+        warm_up()  # compile or load the scoring kernel now, not on the first request
         self._model = model
 
     def _inner_product_index(self, model: LocalModel) -> InnerProductIndex | None:
@@ -190,19 +192,17 @@ class LocalBackend(Backend):
     @_domain_errors
     def recommend_many(self, requests: Sequence[tuple[str, int]]) -> list[Recommendations]:
         """Known users scored together in one matrix product; unknown ones get popular items."""
-        model = self.model
+        _ = self.model  # BackendUnavailableError until start()
         users = [self._user_index.get(user_id) for user_id, _ in requests]
         known = [k for k, user in enumerate(users) if user is not None]
         answers: list[Recommendations | None] = [None] * len(requests)
         if known:
             rows = np.array([users[k] for k in known], dtype=np.intp)
-            indptr, indices = model.history_indptr, model.history_indices
-            seen = [indices[indptr[u] : indptr[u + 1]] for u in rows]
             counts = [requests[k][1] for k in known]
             if self._ann is not None:
-                scored = self._recommend_approximate(rows, seen, counts)
+                scored = self._recommend_approximate(rows, counts)
             else:
-                scored = self._recommend_exact(rows, seen, counts)
+                scored = self._recommend_exact(rows, counts)
             for k, (items, scores) in zip(known, scored, strict=True):
                 answers[k] = self._answer(items, scores)
         return [
@@ -211,21 +211,22 @@ class LocalBackend(Backend):
         ]
 
     def _recommend_exact(
-        self, rows: np.ndarray, seen: list[np.ndarray], counts: list[int]
+        self, rows: np.ndarray, counts: list[int]
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         model = self.model
         normalizers = model.user_log_normalizer
-        return recommend_batch(
+        return recommend_rows(
             model.user_factors[rows],
-            model.item_factors,
-            seen,
+            self._item_factors_t,
+            rows,
+            model.history_indptr,
+            model.history_indices,
             counts,
             log_normalizers=None if normalizers is None else normalizers[rows],
-            item_factors_t=self._item_factors_t,
         )
 
     def _recommend_approximate(
-        self, rows: np.ndarray, seen: list[np.ndarray], counts: list[int]
+        self, rows: np.ndarray, counts: list[int]
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Top n from the index: n + len(history) neighbours asked, seen ones dropped.
 
@@ -233,6 +234,8 @@ class LocalBackend(Backend):
         """
         model = self.model
         assert self._ann is not None and model.user_log_normalizer is not None
+        indptr, indices = model.history_indptr, model.history_indices
+        seen = [indices[indptr[u] : indptr[u + 1]] for u in rows]
         wanted = max(n + len(history) for n, history in zip(counts, seen, strict=True))
         found, dots = self._ann.search(model.user_factors[rows], wanted)
         scored: list[tuple[np.ndarray, np.ndarray] | None] = []
@@ -246,9 +249,7 @@ class LocalBackend(Backend):
             scored.append((items, candidate_scores(row_dots[np.newaxis], normalizer)[0]))
         missing = [r for r, answer in enumerate(scored) if answer is None]
         if missing:
-            exact = self._recommend_exact(
-                rows[missing], [seen[r] for r in missing], [counts[r] for r in missing]
-            )
+            exact = self._recommend_exact(rows[missing], [counts[r] for r in missing])
             for r, answer in zip(missing, exact, strict=True):
                 scored[r] = answer
         return [answer for answer in scored if answer is not None]
@@ -279,11 +280,16 @@ class LocalBackend(Backend):
     @_domain_errors
     def rerank(self, user_id: str, item_ids: Sequence[str]) -> Recommendations:
         model = self.model
-        item_index = self._item_index
+        lookup = self._item_index.get
         distinct = list(dict.fromkeys(item_ids))
-        known_ids = [i for i in distinct if i in item_index]
-        unknown = [i for i in distinct if i not in item_index]
-        known_items = np.fromiter((item_index[i] for i in known_ids), np.intp, len(known_ids))
+        positions = [lookup(i, -1) for i in distinct]
+        if -1 in positions:
+            known_ids = [i for i, p in zip(distinct, positions, strict=True) if p >= 0]
+            unknown = [i for i, p in zip(distinct, positions, strict=True) if p < 0]
+            positions = [p for p in positions if p >= 0]
+        else:
+            known_ids, unknown = distinct, []
+        known_items = np.array(positions, dtype=np.int64)
         user = self._user_index.get(user_id)
         if not known_ids:
             order, scores = np.empty(0, dtype=np.intp), np.empty(0)

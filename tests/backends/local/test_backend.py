@@ -111,7 +111,7 @@ def test_unexpected_failures_surface_as_backend_errors(
     def broken(*_args: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("backends.local.backend.recommend_batch", broken)
+    monkeypatch.setattr("backends.local.backend.recommend_rows", broken)
     with pytest.raises(BackendError) as caught:
         backend.recommend("u01", 3)
     assert "boom" not in str(caught.value)

@@ -7,7 +7,8 @@ import pytest
 
 from backends.local.artifacts import LocalModel
 from backends.local.backend import LocalBackend
-from backends.local.scoring import BLOCK, recommend_batch, recommend_scores, top_n, top_n_rows
+from backends.local.kernels import BLOCK, GEMM_FROM_ROWS
+from backends.local.scoring import recommend_batch, recommend_rows, recommend_scores
 
 
 def reference_recommend(
@@ -35,12 +36,13 @@ def test_recommend_many_matches_recommend_one_by_one(tiny_model: LocalModel) -> 
 
 
 @pytest.mark.parametrize("num_items", [40, 20 * BLOCK + 17])  # short rows and blocked top-n
-def test_recommend_batch_follows_the_definition(num_items: int) -> None:
-    rng = np.random.default_rng(num_items)
+@pytest.mark.parametrize("num_users", [9, GEMM_FROM_ROWS + 3])  # per-user products, one product
+def test_recommend_batch_follows_the_definition(num_items: int, num_users: int) -> None:
+    rng = np.random.default_rng(num_items + num_users)
     items = rng.standard_normal((num_items, 16)).astype(np.float32)
-    users = rng.standard_normal((9, 16)).astype(np.float32)
-    seen = [rng.choice(num_items, size=k, replace=False) for k in range(0, 27, 3)]
-    ns = [1, 5, 25, 7, 40, 3, 25, 25, 2]
+    users = rng.standard_normal((num_users, 16)).astype(np.float32)
+    seen = [rng.choice(num_items, size=3 * k % 27, replace=False) for k in range(num_users)]
+    ns = [[1, 5, 25, 7, 40, 3, 25, 25, 2][k % 9] for k in range(num_users)]
     batched = recommend_batch(users, items, seen, ns)
     for k in range(len(users)):
         expected_items, expected_scores = reference_recommend(users[k], items, seen[k], ns[k])
@@ -52,15 +54,49 @@ def test_recommend_batch_follows_the_definition(num_items: int) -> None:
         np.testing.assert_allclose(alone_scores, got_scores, rtol=1e-5)  # float32 products
 
 
-def test_blocked_top_n_keeps_every_tie_in_index_order() -> None:
+def test_ties_come_in_index_order_and_the_blocked_search_misses_none(num_items: int) -> None:
     rng = np.random.default_rng(3)
-    scores = np.round(rng.standard_normal(30 * BLOCK), 1).astype(np.float32)  # many ties
-    scores[rng.choice(len(scores), 500, replace=False)] = -np.inf
-    for n in (1, 10, 25):
-        best = top_n(scores, n)
-        reference = np.lexsort((np.arange(len(scores)), -scores))[:n]
-        assert scores[best].tolist() == scores[reference].tolist()
-        assert np.all(np.diff(scores[best]) <= 0)
+    # one factor: the dot product is the item's value times the user's; rounded values
+    # make many exact ties, spread over blocks the top-n search may skip
+    values = np.round(rng.standard_normal(num_items), 1).astype(np.float32)
+    items = values[:, np.newaxis]
+    users = np.array([[1.0], [2.0], [-1.0]], dtype=np.float32)
+    seen = [rng.choice(num_items, 40, replace=False), np.array([], dtype=np.int64)] * 2
+    for n in (1, 10, 25, 60):
+        batched = recommend_batch(users, items, seen[:3], [n] * 3)
+        for k, (got_items, got_scores) in enumerate(batched):
+            expected_items, expected_scores = reference_recommend(users[k], items, seen[k], n)
+            assert got_items.tolist() == expected_items.tolist()
+            np.testing.assert_allclose(got_scores, expected_scores, rtol=1e-5)
+
+
+def test_stored_normalizers_give_the_computed_scores() -> None:
+    rng = np.random.default_rng(5)
+    items = rng.standard_normal((5 * BLOCK + 3, 8)).astype(np.float32)
+    users = rng.standard_normal((4, 8)).astype(np.float32)
+    indptr = np.array([0, 3, 3, 10, 12])
+    indices = rng.choice(len(items), 12, replace=False).astype(np.int32)
+    items_t = np.ascontiguousarray(items.T)
+    rows = np.arange(4)
+    computed = recommend_rows(users, items_t, rows, indptr, indices, [7] * 4)
+    normalizers = np.array(
+        [
+            np.log(
+                np.exp(reference_logits(users[r], items, indices[indptr[r] : indptr[r + 1]])).sum()
+            )
+            for r in rows
+        ]
+    )
+    given = recommend_rows(users, items_t, rows, indptr, indices, [7] * 4, normalizers)
+    for (a_items, a_scores), (b_items, b_scores) in zip(computed, given, strict=True):
+        assert a_items.tolist() == b_items.tolist()
+        np.testing.assert_allclose(a_scores, b_scores, rtol=1e-5)
+
+
+def reference_logits(user: np.ndarray, items: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """The user's float64 dot products with every item outside `seen`."""
+    logits = items.astype(np.float64) @ user.astype(np.float64)
+    return np.delete(logits, seen)
 
 
 def test_a_user_who_saw_everything_gets_nothing() -> None:
@@ -71,18 +107,3 @@ def test_a_user_who_saw_everything_gets_nothing() -> None:
     assert answers[0][0].tolist() == []
     assert sorted(answers[1][0].tolist()) == [0, 2]
     assert answers[1][1].sum() == pytest.approx(1.0)
-
-
-@pytest.mark.parametrize("length", [300, 30 * BLOCK + 5])
-def test_top_n_rows_matches_the_definition_row_by_row(length: int) -> None:
-    rng = np.random.default_rng(length)
-    rows = rng.standard_normal((6, length)).astype(np.float32)
-    rows[3] = np.round(rows[3], 1)  # many ties: the blocked selection must still be exact
-    rows[4, : length // 2] = -np.inf
-    for n in (1, 7, 25):
-        best = top_n_rows(rows, n)
-        for r, row in enumerate(rows):
-            reference = np.lexsort((np.arange(length), -row))[:n]
-            assert row[best[r]].tolist() == row[reference].tolist()
-            if r != 3:
-                assert best[r].tolist() == reference.tolist()

@@ -1,11 +1,11 @@
-"""Serve-time maths: softmax, top-n selection and the two scoring entry points."""
+"""Serve-time maths: softmax and the two scoring entry points."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from backends.local.scoring import rank_scores, recommend_scores, softmax, top_n
+from backends.local.scoring import rank_scores, recommend_scores, softmax
 
 
 def test_softmax_is_stable_for_large_logits() -> None:
@@ -20,10 +20,16 @@ def test_softmax_matches_the_definition() -> None:
 
 
 @pytest.mark.parametrize("n", [0, 1, 3, 5, 9])
-def test_top_n_best_first_ties_by_index(n: int) -> None:
-    scores = np.array([0.2, 0.5, 0.2, 0.9, 0.5])
-    expected = [3, 1, 4, 0, 2][:n]
-    assert top_n(scores, n).tolist() == expected
+def test_recommend_scores_best_first_ties_by_index(n: int) -> None:
+    item_factors = np.array([[0.2], [0.5], [0.2], [0.9], [0.5]], dtype=np.float32)
+    items, _ = recommend_scores(np.ones(1, dtype=np.float32), item_factors, np.array([]), n)
+    assert items.tolist() == [3, 1, 4, 0, 2][:n]
+
+
+def test_rank_scores_keeps_input_order_for_ties() -> None:
+    item_factors = np.array([[0.2], [0.5], [0.2], [0.9], [0.5]], dtype=np.float32)
+    order, _ = rank_scores(np.ones(1, dtype=np.float32), item_factors, np.arange(5))
+    assert order.tolist() == [3, 1, 4, 0, 2]
 
 
 def test_recommend_scores_exclude_seen_and_sum_to_one_over_candidates() -> None:
