@@ -54,6 +54,7 @@ def test_recommend_batch_follows_the_definition(num_items: int, num_users: int) 
         np.testing.assert_allclose(alone_scores, got_scores, rtol=1e-5)  # float32 products
 
 
+@pytest.mark.parametrize("num_items", [300, 30 * BLOCK + 5])
 def test_ties_come_in_index_order_and_the_blocked_search_misses_none(num_items: int) -> None:
     rng = np.random.default_rng(3)
     # one factor: the dot product is the item's value times the user's; rounded values
