@@ -108,6 +108,9 @@ async def serve(
     tell their supervisor); without it the "ready" line is printed for the operator.
     """
     lighten_records()
+    # The backend loads on a thread while the catalog loads and the port is bound: start-up
+    # takes the longer of the two, not their sum.
+    starting = asyncio.ensure_future(asyncio.to_thread(backend.start))
     catalog = Catalog.load(config.catalog)
     if config.catalog is not None:
         log.info("catalog: %d videos from %s", len(catalog), config.catalog)
@@ -123,7 +126,7 @@ async def serve(
         loop.add_signal_handler(sig, stop_requested.set)
 
     try:
-        await asyncio.to_thread(backend.start)
+        await starting
     except BackendError as exc:
         log.error("backend %r cannot serve: %s", backend.name, exc)
         await running.stop(grace=0)
