@@ -2,9 +2,9 @@
 
 Nothing here knows about protobuf or gRPC: the server translates requests into these
 calls and these results into responses. Methods are synchronous on purpose: the local
-engine is NumPy work that releases the GIL and Personalize is blocking boto3 I/O, so the
-server runs both in a bounded thread pool, and offline evaluation can call a backend
-directly without an event loop.
+engine computes in memory (its heavy parts release the GIL) and Personalize is blocking
+boto3 I/O; the server decides where each runs (`server.dispatch`), and offline evaluation
+can call a backend directly without an event loop.
 
 Limits are Amazon Personalize's; the server validates them before calling a backend.
 """
@@ -108,7 +108,7 @@ class Backend(abc.ABC):
     def recommend_many(self, requests: Sequence[tuple[str, int]]) -> list[Recommendations]:
         """`recommend(user_id, num_results)` for each pair, in order.
 
-        Backends that answer several users faster together (one matrix product) override
+        Backends that answer several users faster together (one pass over the items) override
         this; the server batches concurrent GetRecommendations calls through it.
         """
         return [self.recommend(user_id, n) for user_id, n in requests]

@@ -10,10 +10,10 @@ millisecond, less than a hop to a pool thread and back costs.
 
 GetRecommendations (milliseconds: a product with every item's factors) goes to one
 scoring thread that batches: calls that arrive while a batch is being scored queue up and
-are scored together by one `Backend.recommend_many` (one matrix product) as soon as the
-thread is free. NumPy releases the GIL while it multiplies, so the event loop keeps
-accepting and answering calls meanwhile, and a lone call is a batch of one: nothing waits
-for company. A call waits at most for the batch before it, never behind a backlog.
+are scored together by one `Backend.recommend_many` as soon as the thread is free. The
+local engine scores a batch in one compiled call that releases the GIL, so the event loop
+keeps accepting and answering calls meanwhile, and a lone call is a batch of one: nothing
+waits for company. A call waits at most for the batch before it, never behind a backlog.
 """
 
 from __future__ import annotations

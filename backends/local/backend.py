@@ -13,8 +13,9 @@ Emulates Amazon Personalize's four recipes:
   popularity and scored by their share of the known ids' popularity.
 
 Everything that does not depend on the request (id maps, the popularity order) is built
-once in `start()`. `recommend_many` scores a batch of users with one matrix product (the
-server batches concurrent GetRecommendations calls); a single `recommend` is a batch of one.
+once in `start()`. `recommend_many` scores a batch of users in one compiled call
+(`backends.local.kernels`; the server batches concurrent GetRecommendations calls); a
+single `recommend` is a batch of one.
 Every call computes in memory without I/O, so the backend declares `blocking = False` and
 the server calls it on its event loop rather than through a thread pool.
 """
@@ -191,7 +192,7 @@ class LocalBackend(Backend):
 
     @_domain_errors
     def recommend_many(self, requests: Sequence[tuple[str, int]]) -> list[Recommendations]:
-        """Known users scored together in one matrix product; unknown ones get popular items."""
+        """Known users scored together in one kernel call; unknown ones get popular items."""
         _ = self.model  # BackendUnavailableError until start()
         users = [self._user_index.get(user_id) for user_id, _ in requests]
         known = [k for k, user in enumerate(users) if user is not None]

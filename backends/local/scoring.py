@@ -23,16 +23,6 @@ from backends.local.kernels import rank_items, score_rows
 _NO_NORMALIZERS = np.empty(0, dtype=np.float64)
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Numerically stable softmax in float64; entries of -inf get probability 0."""
-    logits = np.asarray(logits, dtype=np.float64)
-    if logits.size == 0:
-        return logits
-    shifted = logits - logits.max()
-    weights = np.exp(shifted)
-    return weights / weights.sum()
-
-
 def recommend_scores(
     user_vector: np.ndarray, item_factors: np.ndarray, seen: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray]:

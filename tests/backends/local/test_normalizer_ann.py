@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.special import softmax
 
 from backends.errors import ModelLoadError
 from backends.local.artifacts import LocalModel, load_model, save_model
 from backends.local.backend import LocalBackend, LocalBackendConfig
-from backends.local.scoring import log_normalizers, softmax
+from backends.local.scoring import log_normalizers
 
 USERS, ITEMS, FACTORS, SEEN = 40, 3_000, 8, 30
 
