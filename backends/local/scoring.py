@@ -41,7 +41,11 @@ def recommend_batch(
     ns: Sequence[int],
     log_normalizers: np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """`recommend_scores` for each row of `user_vectors` (with its `seen` and `n`), at once."""
+    """`recommend_scores` for each row of `user_vectors` (with its `seen` and `n`), at once.
+
+    For callers holding each history as its own array (tests, scripts); the backend passes
+    the model's history CSR to `recommend_rows` directly.
+    """
     lengths = np.fromiter((len(items) for items in seen), np.int64, len(seen))
     indptr = np.concatenate([[0], np.cumsum(lengths)])
     indices = np.concatenate([np.asarray(items, dtype=np.int32) for items in seen] or [[]])
@@ -131,7 +135,7 @@ def log_normalizers(
     """Per user, log of the softmax denominator over their candidate items (float64).
 
     The candidates are every item not in the user's history (CSR `history_*`), exactly
-    what `recommend_batch` normalises over, so storing this with the model lets serving
+    what `recommend_rows` normalises over, so storing this with the model lets serving
     skip the exp pass over the catalog. Blocks of `block_users` users: one float32
     matrix product, the history masked to -inf, a stable log-sum-exp with a float64 sum.
     Blocks run on `threads` threads (default: one per CPU; NumPy and BLAS release the
