@@ -23,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 
 from backends.base import Backend
 from backends.errors import BackendError
+from pipeline.dataset import DatasetError
 from server.catalog import Catalog
 from server.config import ServeConfig
 from server.handlers import SERVICE, add_service
@@ -102,7 +103,7 @@ async def build_server(config: ServeConfig, catalog: Catalog | None = None) -> R
 async def serve(
     config: ServeConfig, backend: Backend, on_ready: Callable[[int], None] | None = None
 ) -> int:
-    """Serve until SIGTERM/SIGINT; returns the exit status (0 clean, 2 backend failed).
+    """Serve until SIGTERM/SIGINT; returns the exit status (0 clean, 2 backend or catalog failed).
 
     `on_ready(port)` is called once the server reports SERVING (worker processes use it to
     tell their supervisor); without it the "ready" line is printed for the operator.
@@ -111,7 +112,12 @@ async def serve(
     # The backend loads on a thread while the catalog loads and the port is bound: start-up
     # takes the longer of the two, not their sum.
     starting = asyncio.ensure_future(asyncio.to_thread(backend.start))
-    catalog = Catalog.load(config.catalog)
+    try:
+        catalog = Catalog.load(config.catalog)
+    except DatasetError as exc:
+        log.error("catalog cannot be read: %s", exc)
+        await asyncio.gather(starting, return_exceptions=True)  # its thread cannot be stopped
+        return 2
     if config.catalog is not None:
         log.info("catalog: %d videos from %s", len(catalog), config.catalog)
     running = await build_server(config, catalog)

@@ -140,3 +140,14 @@ def test_a_bad_model_stops_start_up(model_dir: Path, tmp_path: Path, damage: str
     assert done.returncode == 2
     assert str(broken) in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_an_unreadable_catalog_stops_start_up(model_dir: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "items.csv"
+    done = run_recs(
+        "serve", "--backend", "local", "--model", str(model_dir), "--catalog", str(missing),
+        "--port", "0",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert str(missing) in done.stderr
+    assert "Traceback" not in done.stderr
