@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "pipeline.evaluation.cli",
     "backends.local.cli",
     "backends.local.tune_cli",
+    "backends.local.index_cli",
     "backends.personalize.cli",
     "server.cli",
     "client.cli",

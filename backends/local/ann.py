@@ -1,4 +1,4 @@
-"""Approximate top-n by inner product for large catalogs (a faiss IVF index).
+"""Approximate top-n by inner product for large catalogs (faiss IVF or HNSW indexes).
 
 Exact scoring reads every item's factors per batch: at 1M items x 64 factors that is
 256 MB per matrix product, tens of milliseconds. With the softmax normaliser stored per
@@ -6,18 +6,27 @@ user (`user_log_normalizer`), a recommendation needs only the n best dot product
 an inverted-file index finds by scanning the `nprobe` cells (of `nlist` k-means cells)
 whose centroids score best for the user: a few percent of the catalog.
 
-The index lives in memory, built when the model loads (seconds at 1M items; only for
-catalogs above `LocalBackendConfig.ann_min_items`). The distances faiss returns for an
-IVF-Flat index are the exact dot products of the items it found, so scores match exact
-scoring for those items; only which items are found is approximate (measure recall with
-bench/bench_catalog_scale.py).
+The IVF index lives in memory, built when the model loads (seconds at 1M items; only for
+catalogs above `LocalBackendConfig.ann_min_items`). On ALS and random factors it needs a
+large share of its cells for recall 0.95 (README "Catalog size"), so there is a second
+kind: an HNSW graph (`HnswIndex`), which walks from item to item towards the best dot
+products and reaches that recall reading a few thousand items. Building it takes minutes
+at 1M items, so `recs index` builds it once and stores it in the model directory, where
+the server loads it (`ann_index = "hnsw"`).
+
+Both store the item vectors themselves, so the distances faiss returns are the exact dot
+products of the items found: scores match exact scoring for those items; only which items
+are found is approximate (measure recall with bench/bench_catalog_scale.py).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -70,4 +79,68 @@ class InnerProductIndex:
         """(item indices, dot products), each (queries, k), best first; -1 pads misses."""
         k = min(max(k, 1), self.num_items)
         dots, items = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return items, dots
+
+
+HNSW_FILE = "ann_hnsw.faiss"
+
+
+class HnswIndex:
+    """Top-k items by dot product with a query, approximately (faiss IndexHNSWFlat)."""
+
+    def __init__(self, index: object, ef_search: int) -> None:
+        self._index = index
+        self.ef_search = ef_search
+        self.num_items = int(index.ntotal)  # type: ignore[attr-defined]
+        self.dim = int(index.d)  # type: ignore[attr-defined]
+
+    @classmethod
+    def build(
+        cls,
+        item_factors: np.ndarray,
+        neighbours: int = 32,
+        ef_construction: int = 80,
+        ef_search: int = 512,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> HnswIndex:
+        """Link every item into the graph (`neighbours` links per item), on every core."""
+        import faiss
+
+        vectors = np.ascontiguousarray(item_factors, dtype=np.float32)
+        index = faiss.IndexHNSWFlat(vectors.shape[1], neighbours, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = ef_construction
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        step = max(1, len(vectors) // 20)
+        for start in range(0, len(vectors), step):
+            index.add(vectors[start : start + step])
+            if on_progress is not None:
+                on_progress(min(start + step, len(vectors)) / len(vectors))
+        faiss.omp_set_num_threads(1)
+        return cls(index, ef_search)
+
+    def save(self, path: Path) -> None:
+        """Write the index to `path` atomically (a reader never sees half a file)."""
+        import faiss
+
+        partial = path.with_name(path.name + ".partial")
+        faiss.write_index(self._index, str(partial))
+        partial.replace(path)
+
+    @classmethod
+    def load(cls, path: Path, ef_search: int = 512) -> HnswIndex:
+        """The index stored at `path` (memory-mapped by faiss where it can)."""
+        import faiss
+
+        faiss.omp_set_num_threads(1)  # searches run on the server's one scoring thread
+        return cls(faiss.read_index(str(path)), ef_search)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(item indices, dot products), each (queries, k), best first; -1 pads misses."""
+        import faiss
+
+        k = min(max(k, 1), self.num_items)
+        params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k))
+        dots, items = self._index.search(  # type: ignore[attr-defined]
+            np.ascontiguousarray(queries, dtype=np.float32), k, params=params
+        )
         return items, dots

@@ -29,7 +29,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,7 +40,7 @@ from backends.local.artifacts import LocalModel, load_model
 from backends.local.kernels import warm_up
 
 if TYPE_CHECKING:
-    from backends.local.ann import InnerProductIndex
+    from backends.local.ann import HnswIndex, InnerProductIndex
 from backends.local.scoring import candidate_scores, rank_scores, recommend_rows
 
 logger = logging.getLogger(__name__)
@@ -61,12 +61,18 @@ class LocalBackendConfig(BaseModel):
     # 1M items of random factors the index needed 45 % of its cells for recall@10 0.95
     # and then served no faster than exact scoring (README "Catalog size").
     ann_min_items: int | None = Field(None, ge=0)
-    # Share of the index cells scanned per call: recall against speed. 0.45 measured
+    # Which index: "ivf" (built at load; scans cells) or "hnsw" (a graph `recs index`
+    # builds once into the model directory; the server only loads it).
+    ann_index: Literal["ivf", "hnsw"] = "ivf"
+    # IVF: share of the index cells scanned per call: recall against speed. 0.45 measured
     # recall@10 0.95 at 1M items of isotropic random factors (no cluster structure: the
-    # hard case); trained factors cluster and need less. ann_nprobe sets a cell count.
+    # hard case); trained ALS factors did no better. ann_nprobe sets a cell count.
     ann_probe_fraction: float = Field(0.45, gt=0.0, le=1.0)
     ann_nprobe: int | None = Field(None, ge=1)
     ann_nlist: int | None = Field(None, ge=1)  # index cells; default sqrt(items)
+    # HNSW: candidates kept while walking the graph (at least the k asked for): recall
+    # against speed.
+    ann_ef_search: int = Field(512, ge=1)
 
 
 def _domain_errors(method: Callable[..., T]) -> Callable[..., T]:
@@ -144,7 +150,7 @@ class LocalBackend(Backend):
         warm_up()  # compile or load the scoring kernel now, not on the first request
         self._model = model
 
-    def _inner_product_index(self, model: LocalModel) -> InnerProductIndex | None:
+    def _inner_product_index(self, model: LocalModel) -> InnerProductIndex | HnswIndex | None:
         """The approximate top-n index, for large catalogs with stored normalisers only."""
         threshold = self.config.ann_min_items
         if threshold is None or model.num_items < threshold:
@@ -156,6 +162,8 @@ class LocalBackend(Backend):
                 model.num_items,
             )
             return None
+        if self.config.ann_index == "hnsw":
+            return self._stored_hnsw_index(model)
         from backends.local.ann import InnerProductIndex
 
         return InnerProductIndex(
@@ -164,6 +172,32 @@ class LocalBackend(Backend):
             nprobe=self.config.ann_nprobe,
             probe_fraction=self.config.ann_probe_fraction,
         )
+
+    def _stored_hnsw_index(self, model: LocalModel) -> HnswIndex | None:
+        """The HNSW index `recs index` stored with the model, if it fits this model."""
+        from backends.local.ann import HNSW_FILE, HnswIndex
+
+        path = self.config.model_dir / HNSW_FILE
+        if not path.is_file():
+            logger.warning(
+                "no %s: scoring exactly (build it with `recs index --model %s`)",
+                path,
+                self.config.model_dir,
+            )
+            return None
+        index = HnswIndex.load(path, ef_search=self.config.ann_ef_search)
+        if (index.num_items, index.dim) != model.item_factors.shape:
+            logger.warning(
+                "%s holds %d items x %d factors, the model %d x %d: scoring exactly "
+                "(rebuild it with `recs index`)",
+                path,
+                index.num_items,
+                index.dim,
+                *model.item_factors.shape,
+            )
+            return None
+        logger.info("HNSW index loaded from %s (ef_search %d)", path, index.ef_search)
+        return index
 
     def close(self) -> None:
         self._model = None

@@ -10,9 +10,11 @@ import pytest
 from scipy.special import softmax
 
 from backends.errors import ModelLoadError
+from backends.local.ann import HNSW_FILE, HnswIndex
 from backends.local.artifacts import LocalModel, load_model, save_model
 from backends.local.backend import LocalBackend, LocalBackendConfig
 from backends.local.scoring import log_normalizers
+from cli.main import main
 
 USERS, ITEMS, FACTORS, SEEN = 40, 3_000, 8, 30
 
@@ -160,3 +162,47 @@ def test_training_stores_normalizers_only_when_asked(tiny_interactions) -> None:
     )
     assert with_normalizers.user_log_normalizer is not None
     assert with_normalizers.user_log_normalizer.shape == (with_normalizers.num_users,)
+
+
+def test_hnsw_index_built_by_recs_index_serves_the_exact_answers(
+    random_model: LocalModel, tmp_path: Path
+) -> None:
+    save_model(random_model, tmp_path / "m")
+    assert main(["index", "--model", str(tmp_path / "m")]) == 0
+    assert (tmp_path / "m" / HNSW_FILE).is_file()
+    # ef_search above the catalog size: the graph walk sees every item, so it is exact.
+    config = LocalBackendConfig(
+        model_dir=tmp_path / "m", ann_min_items=0, ann_index="hnsw", ann_ef_search=ITEMS
+    )
+    approximate = LocalBackend(config)
+    approximate.start()
+    assert isinstance(approximate._ann, HnswIndex)
+    exact = LocalBackend.from_model(random_model)
+    requests = [(f"u{user:03d}", 10 + user) for user in range(USERS)]
+    for got, want in zip(
+        approximate.recommend_many(requests), exact.recommend_many(requests), strict=True
+    ):
+        assert got.item_ids == want.item_ids
+        np.testing.assert_allclose(got.scores, want.scores, rtol=1e-5)
+
+
+def test_without_a_fitting_hnsw_index_the_server_scores_exactly(
+    random_model: LocalModel, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    save_model(random_model, tmp_path / "m")
+    config = LocalBackendConfig(model_dir=tmp_path / "m", ann_min_items=0, ann_index="hnsw")
+    missing = LocalBackend(config)
+    missing.start()
+    assert missing._ann is None
+    assert "recs index --model" in caplog.text
+    # An index of another catalog (fewer items) is not used either.
+    HnswIndex.build(random_model.item_factors[:-1]).save(tmp_path / "m" / HNSW_FILE)
+    stale = LocalBackend(config)
+    stale.start()
+    assert stale._ann is None
+    assert "rebuild it with `recs index`" in caplog.text
+    got, want = (
+        stale.recommend("u003", 5),
+        LocalBackend.from_model(random_model).recommend("u003", 5),
+    )
+    assert (got.item_ids, got.scores) == (want.item_ids, want.scores)
