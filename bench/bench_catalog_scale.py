@@ -7,12 +7,13 @@ real `save_model` (with the per-user softmax log-normalisers under catalog-N-nor
 served by `recs serve`, and loaded by h2load (see bench_service.py) at concurrency 1 (one
 caller: pure latency) and 8 (calls batched into one matrix product).
 
-Three scoring modes per catalog: `exact` (every item's dot product and the softmax
+Four scoring modes per catalog: `exact` (every item's dot product and the softmax
 normaliser computed per call: how a default `recs train` model is served),
 `exact-normalised` (the normalisers `recs train` stores with `log_normalizers = true`:
-no exp pass per call) and `ann` (the faiss IVF index of backends.local.ann over a normalised model,
-forced on whatever the size). For `ann` the recall@10 against exact is measured in process
-on 500 users: |approximate top 10 & exact top 10| / 10, averaged.
+no exp pass per call), `ann` (the faiss IVF index of backends.local.ann over a normalised
+model, forced on whatever the size) and `hnsw` (the HNSW graph `recs index` stores, built here
+once per model). For the indexes the recall@10 against exact is measured in process on
+500 users: |approximate top 10 & exact top 10| / 10, averaged.
 
 Goal: p99 under 50 ms at 1M items, exact or with recall@10 >= 0.95.
 
@@ -40,6 +41,7 @@ from bench_service import (
 from big_model import BENCH_BUILD, machine_line, recs_command
 
 from backends.errors import ModelLoadError
+from backends.local.ann import HNSW_FILE, HnswIndex
 from backends.local.artifacts import LocalModel, load_model, save_model
 from backends.local.backend import LocalBackend, LocalBackendConfig
 from backends.local.scoring import log_normalizers
@@ -47,7 +49,7 @@ from recs.v1 import recommendation_service_pb2 as pb
 
 USERS, FACTORS, SEEN = 4_000, 64, 20
 GOAL_P99_MS, GOAL_RECALL = 50.0, 0.95
-MODES = ("exact", "exact-normalised", "ann")
+MODES = ("exact", "exact-normalised", "ann", "hnsw")
 RECALL_USERS, RECALL_AT = 500, 10
 
 
@@ -100,22 +102,34 @@ def ensure_synthetic(num_items: int, normalizers: bool) -> Path:
     return model_dir
 
 
-def local_section(mode: str, num_items: int, nprobe: int | None) -> dict[str, object]:
-    """The `[local]` settings of a mode: the index forced on (ann) or off (exact)."""
-    threshold = 0 if mode == "ann" else num_items + 1
-    return {"ann_min_items": threshold} | ({"ann_nprobe": nprobe} if nprobe else {})
+def local_section(mode: str, num_items: int, tuning: argparse.Namespace) -> dict[str, object]:
+    """The `[local]` settings of a mode: an index forced on (ann, hnsw) or none (exact)."""
+    if mode == "ann":
+        return {"ann_min_items": 0} | ({"ann_nprobe": tuning.nprobe} if tuning.nprobe else {})
+    if mode == "hnsw":
+        return {"ann_min_items": 0, "ann_index": "hnsw", "ann_ef_search": tuning.ef_search}
+    return {"ann_min_items": num_items + 1}
 
 
-def measure_recall(model_dir: Path, nprobe: int | None) -> tuple[float, float]:
-    """(mean recall@10 of the index against exact scoring, index build seconds)."""
+def ensure_hnsw(model_dir: Path) -> None:
+    """The HNSW index in `model_dir`, built as `recs index` does unless already there."""
+    if (model_dir / HNSW_FILE).is_file():
+        return
+    started = time.perf_counter()
+    HnswIndex.build(load_model(model_dir).item_factors).save(model_dir / HNSW_FILE)
+    print(f"{model_dir.name}: HNSW index built in {time.perf_counter() - started:.0f} s")
+
+
+def measure_recall(model_dir: Path, mode: str, tuning: argparse.Namespace) -> tuple[float, float]:
+    """(mean recall@10 of the index against exact scoring, index load or build seconds)."""
     model = load_model(model_dir)
     base = {"model_dir": model_dir}
     exact = LocalBackend.from_model(
-        model, config=LocalBackendConfig(**base, **local_section("exact", model.num_items, nprobe))
+        model, config=LocalBackendConfig(**base, **local_section("exact", model.num_items, tuning))
     )
     started = time.perf_counter()
     approximate = LocalBackend.from_model(
-        model, config=LocalBackendConfig(**base, **local_section("ann", model.num_items, nprobe))
+        model, config=LocalBackendConfig(**base, **local_section(mode, model.num_items, tuning))
     )
     build_seconds = time.perf_counter() - started
     requests = [(f"u{k:06d}", RECALL_AT) for k in range(RECALL_USERS)]
@@ -138,7 +152,10 @@ def main() -> int:
         help="scoring modes to serve (see the module docstring)",
     )  # fmt: skip
     parser.add_argument(
-        "--nprobe", type=int, help="index cells scanned per call (default: the service's)"
+        "--nprobe", type=int, help="ann: index cells scanned per call (default: the service's)"
+    )
+    parser.add_argument(
+        "--ef-search", type=int, default=1024, help="hnsw: candidates kept per search (1024)"
     )
     args = parser.parse_args()
     h2load = ensure_h2load()
@@ -151,14 +168,21 @@ def main() -> int:
         (num_items, mode): ensure_synthetic(num_items, normalizers=mode != "exact")
         for num_items, mode in itertools.product(args.items, args.modes)
     }
-    recalls: dict[int, str] = {}
-    if "ann" in args.modes:
-        for num_items in args.items:
-            recall, build = measure_recall(model_dirs[num_items, "ann"], args.nprobe)
-            recalls[num_items] = f"{recall:.3f}"
+    recalls: dict[tuple[int, str], str] = {}
+    for (num_items, mode), model_dir in model_dirs.items():
+        if mode == "hnsw":
+            ensure_hnsw(model_dir)
+        if mode in ("ann", "hnsw"):
+            recall, build = measure_recall(model_dir, mode, args)
+            recalls[num_items, mode] = f"{recall:.3f}"
+            setting = (
+                f"nprobe {args.nprobe or 'default'}"
+                if mode == "ann"
+                else (f"ef_search {args.ef_search}")
+            )
             print(
-                f"{num_items:>10,} items: recall@{RECALL_AT} {recall:.3f} over {RECALL_USERS} "
-                f"users (nprobe {args.nprobe or 'default'}); index built in {build:.1f} s",
+                f"{num_items:>10,} items, {mode}: recall@{RECALL_AT} {recall:.3f} over "
+                f"{RECALL_USERS} users ({setting}); index ready in {build:.1f} s",
                 flush=True,
             )
     print(f"{'items':>10} {'mode':>6} {'c':>3} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} recall")
@@ -169,7 +193,7 @@ def main() -> int:
         config = work / f"{mode}.toml"
         config.write_text(
             tomli_w.dumps({"local": {"model_dir": str(model_dir),
-                                     **local_section(mode, num_items, args.nprobe)}})
+                                     **local_section(mode, num_items, args)}})
         )  # fmt: skip
         command = [
             *recs_command(), "serve", "--config", str(config), "--backend", "local",
@@ -194,7 +218,7 @@ def main() -> int:
                 print(
                     f"{num_items:>10,} {mode:>6} {concurrency:>3} {result.throughput:>8,.0f} "
                     f"{result.p50_ms:>8.2f} {result.p99_ms:>8.2f} "
-                    f"{recalls.get(num_items, '-') if mode == 'ann' else '1 (exact)'}",
+                    f"{recalls.get((num_items, mode), '1 (exact)')}",
                     flush=True,
                 )
     print(

@@ -100,7 +100,7 @@ class HnswIndex:
         item_factors: np.ndarray,
         neighbours: int = 32,
         ef_construction: int = 80,
-        ef_search: int = 512,
+        ef_search: int = 1024,
         on_progress: Callable[[float], None] | None = None,
     ) -> HnswIndex:
         """Link every item into the graph (`neighbours` links per item), on every core."""
@@ -127,7 +127,7 @@ class HnswIndex:
         partial.replace(path)
 
     @classmethod
-    def load(cls, path: Path, ef_search: int = 512) -> HnswIndex:
+    def load(cls, path: Path, ef_search: int = 1024) -> HnswIndex:
         """The index stored at `path` (memory-mapped by faiss where it can)."""
         import faiss
 

@@ -71,8 +71,9 @@ class LocalBackendConfig(BaseModel):
     ann_nprobe: int | None = Field(None, ge=1)
     ann_nlist: int | None = Field(None, ge=1)  # index cells; default sqrt(items)
     # HNSW: candidates kept while walking the graph (at least the k asked for): recall
-    # against speed.
-    ann_ef_search: int = Field(512, ge=1)
+    # against speed. At 1M random items (32 links, ef_construction 80) 512 gave recall@10
+    # 0.917, 1024 gave 0.973 (p99 17.8 ms), 2048 gave 0.994 (p99 28.9 ms).
+    ann_ef_search: int = Field(1024, ge=1)
 
 
 def _domain_errors(method: Callable[..., T]) -> Callable[..., T]:
