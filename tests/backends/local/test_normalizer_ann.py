@@ -206,3 +206,10 @@ def test_without_a_fitting_hnsw_index_the_server_scores_exactly(
         LocalBackend.from_model(random_model).recommend("u003", 5),
     )
     assert (got.item_ids, got.scores) == (want.item_ids, want.scores)
+
+
+def test_recs_index_refuses_a_missing_model(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert main(["index", "--model", str(tmp_path / "nowhere")]) == 2
+    assert str(tmp_path / "nowhere") in caplog.text
