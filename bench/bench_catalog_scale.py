@@ -115,6 +115,7 @@ def ensure_hnsw(model_dir: Path) -> None:
     """The HNSW index in `model_dir`, built as `recs index` does unless already there."""
     if (model_dir / HNSW_FILE).is_file():
         return
+    print(f"{model_dir.name}: building the HNSW index (minutes at 1M items)", flush=True)
     started = time.perf_counter()
     HnswIndex.build(load_model(model_dir).item_factors).save(model_dir / HNSW_FILE)
     print(f"{model_dir.name}: HNSW index built in {time.perf_counter() - started:.0f} s")
