@@ -45,31 +45,14 @@ def run_child(args: list[str]) -> tuple[float, float, int, str]:
 
 def fit_only(data_dir: Path) -> None:
     """Child mode: build the training matrix untimed, then time implicit's fit alone."""
-    import numpy as np
-    import scipy.sparse as sp
-    from implicit.cpu.als import AlternatingLeastSquares
-
     from backends.local.params import TrainParams
-    from backends.local.train import encode_ids, event_confidence
+    from backends.local.train import interaction_matrix, new_als
     from pipeline.dataset import read_interactions
 
     params = TrainParams()
-    table = read_interactions(data_dir)
-    users, user_ids = encode_ids(table, "USER_ID")
-    items, item_ids = encode_ids(table, "ITEM_ID")
-    matrix = sp.csr_matrix(
-        (event_confidence(table, params), (users, items)), shape=(len(user_ids), len(item_ids))
-    )
-    matrix.sum_duplicates()
-    matrix.eliminate_zeros()
-    als = AlternatingLeastSquares(
-        factors=params.factors,
-        regularization=params.regularization,
-        alpha=params.alpha,
-        iterations=params.iterations,
-        random_state=params.random_state,
-        dtype=np.float32,
-    )
+    matrix, _, _ = interaction_matrix(read_interactions(data_dir), params)
+    matrix.eliminate_zeros()  # what `recs train` fits on
+    als = new_als(params)
     started = time.perf_counter()
     als.fit(matrix, show_progress=False)
     print(json.dumps({"fit_seconds": time.perf_counter() - started, "nnz": matrix.nnz}))

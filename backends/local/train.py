@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -37,6 +37,9 @@ from backends.local.artifacts import LocalModel, save_model
 from backends.local.params import TrainParams
 from backends.local.scoring import log_normalizers
 from backends.local.similar import similar_neighbours
+
+if TYPE_CHECKING:
+    from implicit.cpu.als import AlternatingLeastSquares
 from pipeline.dataset import (
     INTERACTIONS_FILE,
     ITEMS_FILE,
@@ -71,13 +74,7 @@ def fit_model(
         raise DatasetError("interactions: no rows to train on")
     with _progress_display(progress) as report:
         report("encoding ids", 0.0)
-        user_codes, user_ids = encode_ids(interactions, "USER_ID")
-        item_codes, item_ids = encode_ids(interactions, "ITEM_ID")
-        weights = event_confidence(interactions, params)
-        pairs = sp.csr_matrix(
-            (weights, (user_codes, item_codes)), shape=(len(user_ids), len(item_ids))
-        )
-        pairs.sum_duplicates()
+        pairs, user_ids, item_ids = interaction_matrix(interactions, params)
         report("encoding ids", 1.0)
 
         confidences = pairs.copy()
@@ -152,6 +149,36 @@ def train(
         "model_bytes": model_bytes,
         "out_dir": str(out_dir),
     }
+
+
+def interaction_matrix(
+    interactions: pa.Table, params: TrainParams
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """(users x items confidence matrix, user ids, item ids) of an interactions table.
+
+    Repeated (user, item) events are summed; entries whose weights sum to zero are kept
+    (they still count as history).
+    """
+    user_codes, user_ids = encode_ids(interactions, "USER_ID")
+    item_codes, item_ids = encode_ids(interactions, "ITEM_ID")
+    weights = event_confidence(interactions, params)
+    pairs = sp.csr_matrix((weights, (user_codes, item_codes)), shape=(len(user_ids), len(item_ids)))
+    pairs.sum_duplicates()
+    return pairs, user_ids, item_ids
+
+
+def new_als(params: TrainParams) -> AlternatingLeastSquares:
+    """implicit's ALS model configured by `params` (float32 factors)."""
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    return AlternatingLeastSquares(
+        factors=params.factors,
+        regularization=params.regularization,
+        alpha=params.alpha,
+        iterations=params.iterations,
+        random_state=params.random_state,
+        dtype=np.float32,
+    )
 
 
 def encode_ids(table: pa.Table, column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -233,16 +260,7 @@ def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
 def _fit_als(
     confidences: sp.csr_matrix, params: TrainParams, on_progress: Callable[[float], None]
 ) -> tuple[np.ndarray, np.ndarray]:
-    from implicit.cpu.als import AlternatingLeastSquares
-
-    als = AlternatingLeastSquares(
-        factors=params.factors,
-        regularization=params.regularization,
-        alpha=params.alpha,
-        iterations=params.iterations,
-        random_state=params.random_state,
-        dtype=np.float32,
-    )
+    als = new_als(params)
 
     def after_iteration(iteration: int, _seconds: float, _loss: float | None) -> None:
         on_progress((iteration + 1) / params.iterations)
