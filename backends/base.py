@@ -113,6 +113,12 @@ class Backend(abc.ABC):
         """
         return [self.recommend(user_id, n) for user_id, n in requests]
 
+    def recommend_without_scoring(self, user_id: str, num_results: int) -> Recommendations | None:
+        """`recommend`'s answer when it is at hand without computing (precomputed, or a
+        cold user's popular items), else None. Must cost microseconds: the server calls
+        it on its event loop before queueing the call for scoring."""
+        return None
+
     @abc.abstractmethod
     def similar_items(self, item_id: str, num_results: int) -> Recommendations:
         """Items like `item_id`, never the item itself; unknown items get popular items."""

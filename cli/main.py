@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "backends.local.cli",
     "backends.local.tune_cli",
     "backends.local.index_cli",
+    "backends.local.precompute_cli",
     "backends.personalize.cli",
     "server.cli",
     "client.cli",

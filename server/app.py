@@ -27,7 +27,7 @@ from pipeline.dataset import DatasetError
 from server.catalog import Catalog
 from server.config import ServeConfig
 from server.handlers import SERVICE, add_service
-from server.request_log import lighten_records
+from server.request_log import RequestLog, lighten_records
 from server.servicer import RecommendationServicer
 from server.workers import print_ready
 
@@ -56,6 +56,7 @@ class RunningServer:
     servicer: RecommendationServicer
     health: health.aio.HealthServicer
     executor: ThreadPoolExecutor
+    request_log: RequestLog
 
     async def mark_ready(self, backend: Backend) -> None:
         """Install a started backend and report SERVING."""
@@ -85,7 +86,8 @@ async def build_server(config: ServeConfig, catalog: Catalog | None = None) -> R
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         options=server_options(settings.workers),
     )
-    add_service(server, servicer, settings.request_log_level)
+    request_log = RequestLog(settings.request_log, settings.request_log_level)
+    add_service(server, servicer, request_log)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -95,7 +97,7 @@ async def build_server(config: ServeConfig, catalog: Catalog | None = None) -> R
     if port == 0:
         raise OSError(f"cannot bind {settings.host}:{settings.port}")
     await server.start()
-    running = RunningServer(server, port, servicer, health_servicer, executor)
+    running = RunningServer(server, port, servicer, health_servicer, executor, request_log)
     await running._set_health(NOT_SERVING)
     return running
 
@@ -158,10 +160,15 @@ async def serve(
     else:
         print_ready(config.server.host, running.port, info.backend)
 
+    summaries = asyncio.ensure_future(
+        running.request_log.summarise_every(config.server.request_log_interval)
+    )
     await stop_requested.wait()
     grace = config.server.grace_seconds
     log.info("stopping: draining in-flight calls for up to %.1fs", grace)
     await running.stop(grace)
+    summaries.cancel()
+    await asyncio.gather(summaries, return_exceptions=True)  # the last summary
     with contextlib.suppress(Exception):
         backend.close()
     log.info("stopped")

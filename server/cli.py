@@ -25,8 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, help="port to listen on (default 50051; 0 = any free)")
     parser.add_argument("--grace", type=float, help="seconds to drain in-flight calls on stop")
     parser.add_argument(
-        "--request-log-level", help="level of the one-line-per-request log (default INFO)"
+        "--request-log",
+        choices=("summary", "each"),
+        help="summary: per-method counts and latency percentiles every 10 s, failed calls "
+        "one by one (default); each: one line per call",
     )
+    parser.add_argument("--request-log-level", help="level of the request log (default INFO)")
     parser.add_argument(
         "--workers",
         type=int,
@@ -50,6 +54,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         ("host", "host"),
         ("port", "port"),
         ("grace", "grace_seconds"),
+        ("request_log", "request_log"),
         ("request_log_level", "request_log_level"),
         ("workers", "workers"),
     ):

@@ -49,6 +49,12 @@ class ServerSettings(BaseModel):
     max_concurrent_rpcs: int | None = Field(
         None, ge=1, description="calls beyond this are rejected RESOURCE_EXHAUSTED"
     )
+    request_log: Literal["summary", "each"] = Field(
+        "summary",
+        description="summary: per-method counts and latencies every request_log_interval "
+        "seconds, failed calls one by one; each: one line per call (server.request_log)",
+    )
+    request_log_interval: float = Field(10.0, gt=0, description="seconds between summaries")
     request_log_level: LogLevel = "INFO"
     workers: int = Field(
         1,

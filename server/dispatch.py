@@ -8,7 +8,9 @@ A backend that only computes in memory (`blocking = False`, the local engine) is
 on the event loop for everything but GetRecommendations: those calls take well under a
 millisecond, less than a hop to a pool thread and back costs.
 
-GetRecommendations (milliseconds: a product with every item's factors) goes to one
+GetRecommendations is answered on the event loop too when the backend has the answer at
+hand (`Backend.recommend_without_scoring`: precomputed, or a cold user's popular items).
+Otherwise (milliseconds: a product with every item's factors) it goes to one
 scoring thread that batches: calls that arrive while a batch is being scored queue up and
 are scored together by one `Backend.recommend_many` as soon as the thread is free. The
 local engine scores a batch in one compiled call that releases the GIL, so the event loop
@@ -83,6 +85,9 @@ class BackendDispatcher:
         if backend.blocking:
             return await self.call(context, lambda b: b.recommend(user_id, num_results))
         _check_deadline(context)
+        ready = backend.recommend_without_scoring(user_id, num_results)
+        if ready is not None:
+            return ready
         return await self._batcher.submit(backend, user_id, num_results)
 
     def close(self) -> None:

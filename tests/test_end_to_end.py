@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -125,8 +126,11 @@ def test_sigterm_drains_and_exits_zero(served: tuple[str, subprocess.Popen]) -> 
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
     assert "stopped" in stderr
-    # one request log line per call: method, status, latency
-    assert any("GetPopularItems OK" in line and "ms" in line for line in stderr.splitlines())
+    # the request log's last summary, written on the way out: calls per status, latency
+    summaries = [line for line in stderr.splitlines() if "recs.requests: GetPopularItems" in line]
+    assert summaries, stderr
+    summary = re.compile(r"GetPopularItems [1-9][\d,]* calls in .* OK [1-9].*p99 [\d.]+ ms")
+    assert summary.search(summaries[-1]), summaries
 
 
 @pytest.mark.parametrize("damage", ["missing", "corrupt"])

@@ -26,7 +26,6 @@ import dataclasses
 import functools
 import json
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
@@ -36,7 +35,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from backends.base import Backend, ModelInfo, Recommendations
 from backends.errors import BackendError, BackendUnavailableError, ModelLoadError
+from backends.local.answers import AnswerTable, load_answers
 from backends.local.artifacts import LocalModel, load_model
+from backends.local.ids import RecommendationIds
 from backends.local.kernels import warm_up
 
 if TYPE_CHECKING:
@@ -74,6 +75,9 @@ class LocalBackendConfig(BaseModel):
     # against speed. At 1M random items (32 links, ef_construction 80) 512 gave recall@10
     # 0.917, 1024 gave 0.973 (p99 17.8 ms), 2048 gave 0.994 (p99 28.9 ms).
     ann_ef_search: int = Field(1024, ge=1)
+    # Answer GetRecommendations from the top-K table `recs precompute` stores with the
+    # model (backends.local.answers) when num_results <= K; off: score every call.
+    precomputed_answers: bool = True
 
 
 def _domain_errors(method: Callable[..., T]) -> Callable[..., T]:
@@ -102,6 +106,7 @@ class LocalBackend(Backend):
     def __init__(self, config: LocalBackendConfig) -> None:
         self.config = config
         self._model: LocalModel | None = None
+        self._ids = RecommendationIds()
 
     @classmethod
     def from_model(
@@ -144,12 +149,29 @@ class LocalBackend(Backend):
         self._popular_share = popularity / total if total > 0 else popularity
         self._user_index, self._item_index = user_index, item_index
         self._ann = self._inner_product_index(model)
+        self._answers = self._precomputed_answers(model)
         # The item factors as (factors, items), C-contiguous: the batch product against
         # it is several times faster than against item_factors.T (a private copy, 4 bytes
         # per item and factor, e.g. 12.8 MB for 50k items).
         self._item_factors_t = np.ascontiguousarray(model.item_factors.T, dtype=np.float32)
         warm_up()  # compile or load the scoring kernel now, not on the first request
         self._model = model
+
+    def _precomputed_answers(self, model: LocalModel) -> AnswerTable | None:
+        """The top-K table stored with the model, when enabled and computed from it."""
+        model_dir = self.config.model_dir
+        if not self.config.precomputed_answers or not model_dir.is_dir():
+            return None
+        table = load_answers(model_dir, model)
+        if table is not None:
+            logger.info(
+                "precomputed answers loaded: top %d for %d users (num_results above %d "
+                "is scored per request)",
+                table.top,
+                model.num_users,
+                table.top,
+            )
+        return table
 
     def _inner_product_index(self, model: LocalModel) -> InnerProductIndex | HnswIndex | None:
         """The approximate top-n index, for large catalogs with stored normalisers only."""
@@ -224,6 +246,19 @@ class LocalBackend(Backend):
     @_domain_errors
     def recommend(self, user_id: str, num_results: int) -> Recommendations:
         return self.recommend_many([(user_id, num_results)])[0]
+
+    @_domain_errors
+    def recommend_without_scoring(self, user_id: str, num_results: int) -> Recommendations | None:
+        """From the precomputed table, or popular items for an unknown user; else None."""
+        user = self._user_index.get(user_id)
+        if user is None:
+            return self.popular_items(num_results)
+        table = self._answers
+        if table is None or num_results > table.top:
+            return None
+        items = table.items[user, : max(num_results, 0)]
+        items = items[items >= 0]
+        return self._answer(items, table.scores[user, : len(items)])
 
     @_domain_errors
     def recommend_many(self, requests: Sequence[tuple[str, int]]) -> list[Recommendations]:
@@ -339,10 +374,10 @@ class LocalBackend(Backend):
         return Recommendations(
             ranked_ids + unknown,
             scores.tolist() + [0.0] * len(unknown),
-            recommendation_id=str(uuid.uuid4()),
+            recommendation_id=self._ids.next(),
         )
 
     def _answer(self, items: np.ndarray, scores: np.ndarray) -> Recommendations:
         return Recommendations(
-            self.model.item_ids[items].tolist(), scores.tolist(), str(uuid.uuid4())
+            self.model.item_ids[items].tolist(), scores.tolist(), self._ids.next()
         )
