@@ -56,7 +56,11 @@ $(SERVE_DIR)/dataset/interactions.csv: $(SERVE_DIR)/raw/watch_log.csv
 $(SERVE_DIR)/model/meta.json: $(SERVE_DIR)/dataset/interactions.csv
 	$(BIN)/recs train --data $(SERVE_DIR)/dataset --out $(SERVE_DIR)/model
 
-serve: install $(SERVE_DIR)/model/meta.json
+# Every user's top 25, stored with the model: GetRecommendations answers by lookup.
+$(SERVE_DIR)/model/answers.json: $(SERVE_DIR)/model/meta.json
+	$(BIN)/recs precompute --model $(SERVE_DIR)/model
+
+serve: install $(SERVE_DIR)/model/answers.json
 	$(BIN)/recs serve --backend local --model $(SERVE_DIR)/model \
 	  --catalog $(SERVE_DIR)/dataset/items.csv --host $(HOST) --port $(PORT)
 

@@ -13,10 +13,14 @@ Answers are checked: h2load counts HTTP status only, so the DATA bytes received 
 a whole number of recorded OK responses, at least one per answered request (a gRPC error
 has no DATA frame; the warm-up's answers are in the byte count but not the request
 count); any failed, errored or timed-out request fails the run; and at the end the
-service's one-line-per-request log must show no status other than OK.
+service's request log must show no status other than OK.
+
+GetRecommendations is answered from the model's precomputed top-25 answers (big_model.py
+runs `recs precompute`); --exact-scoring measures the service scoring every call instead.
 
 Usage: python bench/bench_service.py [--workers 1 2] [--concurrency 1 4 16 64]
-       [--duration 4] [--rpcs GetRecommendations ...] [--json build/bench/service.json]
+       [--duration 4] [--rpcs GetRecommendations ...] [--exact-scoring]
+       [--request-log summary|each] [--json build/bench/service.json]
 """
 
 from __future__ import annotations
@@ -273,10 +277,15 @@ def bench_workers(
     work = BENCH_BUILD / f"service-w{workers}"
     work.mkdir(parents=True, exist_ok=True)
     port, base_port = free_port(), free_port()
+    config = work / "serve.toml"  # what flags cannot say: whether to use precomputed answers
+    config.write_text(
+        f'backend = "local"\n[local]\nmodel_dir = "{model_dir}"\n'
+        f"precomputed_answers = {'false' if args.exact_scoring else 'true'}\n"
+    )
     service_command = [
-        *recs_command(), "serve", "--backend", "local", "--model", str(model_dir),
+        *recs_command(), "serve", "--config", str(config),
         "--catalog", str(catalog), "--port", str(port),
-        "--request-log-level", args.request_log_level,
+        "--request-log", args.request_log, "--request-log-level", "INFO",
     ]  # fmt: skip
     if workers > 1:
         service_command += ["--workers", str(workers)]
@@ -383,12 +392,18 @@ def half_saturation(
 
 
 def logged_statuses(log_path: Path) -> dict[str, int]:
-    """Calls per status in the service's request log (`<Method> <STATUS> <ms>ms` lines)."""
-    pattern = re.compile(r"recs\.requests(?:\[worker \d+\])?: \w+ (\w+) [\d.]+ms$")
+    """Calls per status in the service's request log: its summaries (`<Method> N calls in
+    T s (R/s): OK n, ...`) or, with --request-log each, its `<Method> <STATUS> <ms>ms` lines."""
+    prefix = r"recs\.requests(?:\[worker \d+\])?: \w+ "
+    summary = re.compile(prefix + r"[\d,]+ calls in [\d.]+ s \([\d,]+/s\): ([^;]+)")
+    each = re.compile(prefix + r"(\w+) [\d.]+ms")
     counts: dict[str, int] = {}
     for line in log_path.read_text().splitlines():
-        found = pattern.search(line)
-        if found:
+        if found := summary.search(line):
+            for part in found.group(1).split(", "):
+                status, calls = part.rsplit(" ", 1)
+                counts[status] = counts.get(status, 0) + int(calls.replace(",", ""))
+        elif found := each.search(line):
             counts[found.group(1)] = counts.get(found.group(1), 0) + 1
     return counts
 
@@ -433,7 +448,14 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=4.0, help="seconds measured per run")
     parser.add_argument("--warm-up", type=float, default=1.0, help="seconds before measuring")
     parser.add_argument("--rpcs", nargs="+", default=list(RPCS), choices=RPCS)
-    parser.add_argument("--request-log-level", default="INFO")
+    parser.add_argument(
+        "--request-log", default="summary", choices=("summary", "each"), help="as recs serve's"
+    )
+    parser.add_argument(
+        "--exact-scoring",
+        action="store_true",
+        help="score every GetRecommendations call (precomputed_answers = false)",
+    )
     parser.add_argument("--model", type=Path, help="model dir (default: the benchmark model)")
     parser.add_argument(
         "--service-code",
