@@ -58,8 +58,8 @@ class AnswerTable:
 def model_fingerprint(model: LocalModel) -> str:
     """A digest of what the answers depend on: the model's metadata (data hashes,
     parameters, training time) and its shape."""
-    described = {
-        "meta": model.meta,
+    described = {  # format_version: added by save_model, so a model fits before and after
+        "meta": {key: value for key, value in model.meta.items() if key != "format_version"},
         "users": model.num_users,
         "items": model.num_items,
         "factors": int(model.user_factors.shape[1]),
@@ -103,7 +103,9 @@ def compute_answers(
     with ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1) as pool:
         for stop in pool.map(score, range(0, num_users, batch)):
             if on_progress is not None:
-                on_progress(stop / max(num_users, 1))
+                on_progress(stop / num_users)
+    if on_progress is not None and num_users == 0:
+        on_progress(1.0)
     return AnswerTable(items, scores)
 
 
@@ -136,7 +138,7 @@ def load_answers(model_dir: Path, model: LocalModel) -> AnswerTable | None:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         items = np.load(model_dir / ITEMS_FILE, mmap_mode="r", allow_pickle=False)
         scores = np.load(model_dir / SCORES_FILE, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+    except (OSError, ValueError, EOFError) as exc:  # JSON and Unicode errors are ValueErrors
         logger.warning(
             "precomputed answers in %s unreadable (%s): scoring per request; %s",
             model_dir,
@@ -172,9 +174,15 @@ def load_answers(model_dir: Path, model: LocalModel) -> AnswerTable | None:
         )
         return None
     items, scores = np.asarray(items), np.asarray(scores)
-    if items.size and (items.min() < -1 or items.max() >= model.num_items):
+    found = items >= 0
+    if items.size and (
+        items.min() < -1
+        or items.max() >= model.num_items
+        or bool((found[:, 1:] & ~found[:, :-1]).any())  # padding only after a row's items
+    ):
         logger.warning(
-            "precomputed answers in %s name items outside the model: scoring per request; %s",
+            "precomputed answers in %s name items outside the model or pad rows in the "
+            "middle: scoring per request; %s",
             model_dir,
             hint,
         )

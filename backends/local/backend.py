@@ -234,6 +234,8 @@ class LocalBackend(Backend):
     def info(self) -> ModelInfo:
         meta = self.model.meta
         details: dict[str, str] = {"model_dir": str(self.config.model_dir)}
+        answers = self._answers
+        details["precomputed_answers"] = f"top {answers.top}" if answers is not None else "none"
         for key in ("trained_at", "training_seconds"):
             if key in meta:
                 details[key] = str(meta[key])
@@ -250,6 +252,7 @@ class LocalBackend(Backend):
     @_domain_errors
     def recommend_without_scoring(self, user_id: str, num_results: int) -> Recommendations | None:
         """From the precomputed table, or popular items for an unknown user; else None."""
+        _ = self.model  # BackendUnavailableError until start()
         user = self._user_index.get(user_id)
         if user is None:
             return self.popular_items(num_results)

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from backends.base import Recommendations, ScoredItem
-from backends.errors import InvalidRequestError
+from backends.errors import BackendTimeoutError, InvalidRequestError
 from backends.local.backend import LocalBackend
 from backends.local.params import TrainParams
 from backends.local.train import fit_model
 from client import AsyncRecsClient
 from pipeline.dataset import read_interactions
 from server.app import build_server
-from server.dispatch import RecommendBatcher
+from server.dispatch import BackendDispatcher, RecommendBatcher
 from tests.backends.contract import TINY_DATASET
 from tests.server.conftest import CATALOG, make_config
 from tests.server.fakes import FakeBackend
@@ -121,3 +122,90 @@ async def test_concurrent_calls_get_the_answers_of_the_backend_alone(
         assert [i.score for i in answer.items] == pytest.approx(
             [i.score for i in alone.items], rel=1e-5
         )
+
+
+class PrecomputedBackend(InMemoryBackend):
+    """An in-memory fake with answers at hand for users named "ready-*" only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release.set()  # no batch is held
+        self.asked: list[tuple[str, int]] = []
+
+    def recommend_without_scoring(self, user_id: str, num_results: int) -> Recommendations | None:
+        self.asked.append((user_id, num_results))
+        if not user_id.startswith("ready-"):
+            return None
+        return Recommendations(
+            [f"{user_id}-table-{k}" for k in range(num_results)], [0.5] * num_results, "rid-table"
+        )
+
+
+class NoDeadline:
+    """The part of a ServicerContext the dispatcher reads."""
+
+    def __init__(self, remaining: float | None = None) -> None:
+        self.remaining = remaining
+
+    def time_remaining(self) -> float | None:
+        return self.remaining
+
+
+@pytest.fixture
+def dispatcher() -> Iterator[BackendDispatcher]:
+    executor = ThreadPoolExecutor(max_workers=1)
+    dispatcher = BackendDispatcher(executor)
+    yield dispatcher
+    dispatcher.close()
+    executor.shutdown()
+
+
+def test_backends_have_no_answers_without_scoring_by_default() -> None:
+    # FakeBackend does not override Backend.recommend_without_scoring.
+    assert FakeBackend().recommend_without_scoring("u1", 3) is None
+
+
+async def test_answers_at_hand_skip_the_scoring_thread(dispatcher: BackendDispatcher) -> None:
+    backend = PrecomputedBackend()
+    dispatcher.install_backend(backend)
+    users = ["ready-1", "u1", "ready-2", "u2", "ready-3"]
+    answers = await asyncio.gather(
+        *(dispatcher.recommend(NoDeadline(), user, 2) for user in users)  # type: ignore[arg-type]
+    )
+    assert backend.asked == [(user, 2) for user in users]
+    assert [answer.item_ids for answer in answers] == [
+        ["ready-1-table-0", "ready-1-table-1"],
+        ["u1-0", "u1-1"],
+        ["ready-2-table-0", "ready-2-table-1"],
+        ["u2-0", "u2-1"],
+        ["ready-3-table-0", "ready-3-table-1"],
+    ]
+    assert [answer.recommendation_id for answer in answers] == [
+        "rid-table", "rid-u1", "rid-table", "rid-u2", "rid-table",
+    ]  # fmt: skip
+    scored = [request for batch in backend.batches for request in batch]
+    assert sorted(scored) == [("u1", 2), ("u2", 2)]
+    assert sum(dispatcher._batcher.batch_sizes) == 2
+
+
+async def test_no_scoring_thread_when_every_answer_is_at_hand(
+    dispatcher: BackendDispatcher,
+) -> None:
+    backend = PrecomputedBackend()
+    dispatcher.install_backend(backend)
+    for k in range(3):
+        answer = await dispatcher.recommend(NoDeadline(), f"ready-{k}", 1)  # type: ignore[arg-type]
+        assert answer.item_ids == [f"ready-{k}-table-0"]
+    assert backend.batches == []
+    assert list(dispatcher._batcher.batch_sizes) == []
+    assert dispatcher._batcher._thread is None  # never started
+
+
+async def test_an_expired_deadline_fails_before_the_table_is_read(
+    dispatcher: BackendDispatcher,
+) -> None:
+    backend = PrecomputedBackend()
+    dispatcher.install_backend(backend)
+    with pytest.raises(BackendTimeoutError):
+        await dispatcher.recommend(NoDeadline(remaining=0.0), "ready-1", 1)  # type: ignore[arg-type]
+    assert backend.asked == []
