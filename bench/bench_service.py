@@ -5,7 +5,8 @@ For each worker count, `recs serve` runs on the benchmark model (see big_model.p
 same size) runs beside it. For each of the four RPCs and each concurrency, h2load
 (nghttp2's load generator, in C, not sharing the server's interpreter) drives closed-loop
 load over h2c against both, one after the other; then the service again at half of its
-best throughput (h2load --rps) for the p99 a caller sees below saturation.
+best throughput (h2load --rps) for the p99 a caller sees below saturation, and the baseline
+at the same offered rate (the stack's own tail there: on a shared 2-core machine it is not 0).
 
 Requests: h2load posts one body per process, so the load at concurrency C is split over
 up to 4 h2load processes, each with a different user (or item) and C/4 connections.
@@ -326,9 +327,12 @@ def bench_workers(
                     if rpc == "GetRecommendations" and concurrency == max(args.concurrency):
                         memory = service.memory()
                     _print_pair(results[-2], results[-1])
-                results.append(
-                    half_saturation(h2load, port, rpc, bodies, service_bytes, results, args)
-                )
+                results.extend(
+                    half_saturation(
+                        h2load, (port, base_port), rpc, bodies, (service_bytes, baseline_bytes),
+                        results, args,
+                    )
+                )  # fmt: skip
     print(f"  stopped: service exit {service.status}, baseline exit {baseline.status}")
     statuses = logged_statuses(work / "service.log")
     print(f"  request log: {', '.join(f'{n:,} {s}' for s, n in statuses.items()) or 'off'}")
@@ -369,26 +373,32 @@ def record_calls(
 
 def half_saturation(
     h2load: str,
-    port: int,
+    ports: tuple[int, int],
     rpc: str,
     bodies: dict[str, list[Path]],
-    sizes: dict[str, list[int]],
+    sizes: tuple[dict[str, list[int]], dict[str, list[int]]],
     results: list[LoadResult],
     args: argparse.Namespace,
-) -> LoadResult:
-    """The service at half its best closed-loop throughput: the p99 below saturation."""
+) -> list[LoadResult]:
+    """The service at half its best closed-loop throughput: the p99 below saturation; then
+    the baseline at the same offered rate, for the stack's own tail at that rate."""
     best = max(r.throughput for r in results if r.rpc == rpc and r.server == "service")
-    half = run_load(
-        h2load, port, rpc, bodies[rpc], sizes[rpc], args.half_concurrency,
-        args.duration, args.warm_up, "service", target_rps=best / 2,
-    )  # fmt: skip
+    runs = [
+        run_load(
+            h2load, port, rpc, bodies[rpc], expected[rpc], args.half_concurrency,
+            args.duration, args.warm_up, server, target_rps=best / 2,
+        )
+        for server, port, expected in zip(("service", "baseline"), ports, sizes, strict=True)
+    ]  # fmt: skip
+    service, baseline = runs
     print(
         f"  {rpc} at half saturation ({best / 2:,.0f} req/s offered, "
-        f"{half.throughput:,.0f} served, c={args.half_concurrency}): "
-        f"p50 {half.p50_ms:.2f} ms, p99 {half.p99_ms:.2f} ms",
+        f"{service.throughput:,.0f} served, c={args.half_concurrency}): "
+        f"p50 {service.p50_ms:.2f} ms, p99 {service.p99_ms:.2f} ms | "
+        f"baseline at that rate: p50 {baseline.p50_ms:.2f} ms, p99 {baseline.p99_ms:.2f} ms",
         flush=True,
     )
-    return half
+    return runs
 
 
 def logged_statuses(log_path: Path) -> dict[str, int]:
@@ -422,8 +432,9 @@ def _print_pair(service: LoadResult, baseline: LoadResult) -> None:
 def summary_table(runs: list[dict]) -> str:
     """Markdown: per workers and RPC, best throughput of service and baseline, and ratio."""
     lines = [
-        "| workers | RPC | service req/s | baseline req/s | ratio | p99 at half saturation |",
-        "|---|---|---|---|---|---|",
+        "| workers | RPC | service req/s | baseline req/s | ratio | p99 at half saturation "
+        "| baseline p99 at that rate |",
+        "|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         results = [LoadResult(**r) for r in run["results"]]
@@ -431,11 +442,14 @@ def summary_table(runs: list[dict]) -> str:
             closed = [r for r in results if r.rpc == rpc and r.target_rps is None]
             best_service = max(r.throughput for r in closed if r.server == "service")
             best_base = max(r.throughput for r in closed if r.server == "baseline")
-            half = next(r for r in results if r.rpc == rpc and r.target_rps is not None)
+            half, base_half = (
+                next(r for r in results if r.rpc == rpc and r.target_rps and r.server == server)
+                for server in ("service", "baseline")
+            )
             lines.append(
                 f"| {run['workers']} | {rpc} | {best_service:,.0f} | {best_base:,.0f} | "
                 f"{best_service / best_base:.2f} | "
-                f"{half.p99_ms:.1f} ms at {half.throughput:,.0f}/s |"
+                f"{half.p99_ms:.1f} ms at {half.throughput:,.0f}/s | {base_half.p99_ms:.1f} ms |"
             )
     return "\n".join(lines)
 
