@@ -165,6 +165,49 @@ def _log_normalizer(maxima, sums, peak):
 
 
 @njit(nogil=True, cache=True)
+def _masked_logits(user_vectors, item_factors_t, history_rows, history_indptr, history_indices):
+    """The rows' dot products with every item, -inf at each row's history."""
+    num_rows = user_vectors.shape[0]
+    length = item_factors_t.shape[1]
+    cached = item_factors_t.size * 4 <= CACHED_FACTOR_BYTES
+    if num_rows >= (GEMM_FROM_ROWS if cached else GEMM_FROM_ROWS_UNCACHED):
+        logits = user_vectors @ item_factors_t
+    else:
+        logits = np.empty((num_rows, length), dtype=np.float32)
+        for r in range(num_rows):
+            np.dot(user_vectors[r], item_factors_t, logits[r])
+    for r in range(num_rows):
+        user = history_rows[r]
+        for j in range(history_indptr[user], history_indptr[user + 1]):
+            logits[r, history_indices[j]] = -np.inf
+    return logits
+
+
+@njit(nogil=True, cache=True)
+def log_normalizer_rows(
+    user_vectors, item_factors_t, history_rows, history_indptr, history_indices, out
+):
+    """out[r] := log of row r's softmax denominator over its candidates (-inf: none).
+
+    The same masked product and block pass as `score_rows`, so a stored normaliser is
+    the one serving would compute. Arguments as in `score_rows`; out is float64.
+    """
+    logits = _masked_logits(
+        user_vectors, item_factors_t, history_rows, history_indptr, history_indices
+    )
+    num_blocks = (item_factors_t.shape[1] + BLOCK - 1) // BLOCK
+    maxima = np.empty(num_blocks, dtype=np.float32)
+    sums = np.empty(num_blocks, dtype=np.float32)
+    for r in range(logits.shape[0]):
+        _block_stats(logits[r], maxima, sums, True)
+        peak = maxima.max() if num_blocks > 0 else -np.inf
+        if peak == -np.inf:
+            out[r] = -np.inf
+        else:
+            out[r] = _log_normalizer(maxima, sums, np.float64(peak))
+
+
+@njit(nogil=True, cache=True)
 def score_rows(
     user_vectors,
     item_factors_t,
@@ -187,15 +230,10 @@ def score_rows(
     candidates (every item outside its history).
     """
     num_rows = user_vectors.shape[0]
-    length = item_factors_t.shape[1]
-    cached = item_factors_t.size * 4 <= CACHED_FACTOR_BYTES
-    if num_rows >= (GEMM_FROM_ROWS if cached else GEMM_FROM_ROWS_UNCACHED):
-        logits = user_vectors @ item_factors_t
-    else:
-        logits = np.empty((num_rows, length), dtype=np.float32)
-        for r in range(num_rows):
-            np.dot(user_vectors[r], item_factors_t, logits[r])
-    num_blocks = (length + BLOCK - 1) // BLOCK
+    logits = _masked_logits(
+        user_vectors, item_factors_t, history_rows, history_indptr, history_indices
+    )
+    num_blocks = (item_factors_t.shape[1] + BLOCK - 1) // BLOCK
     maxima = np.empty(num_blocks, dtype=np.float32)
     sums = np.empty(num_blocks, dtype=np.float32)
     values = np.empty(out_items.shape[1], dtype=np.float32)
@@ -204,9 +242,6 @@ def score_rows(
     given_normalizers = log_normalizers.shape[0] > 0
     for r in range(num_rows):
         row = logits[r]
-        user = history_rows[r]
-        for j in range(history_indptr[user], history_indptr[user + 1]):
-            row[history_indices[j]] = -np.inf
         n = counts[r]
         if n <= 0:
             continue
@@ -272,6 +307,14 @@ def warm_up() -> None:
         np.empty(0, dtype=np.float64),
         np.empty((1, 1), dtype=np.int64),
         np.empty((1, 1), dtype=np.float64),
+    )
+    log_normalizer_rows(
+        users,
+        items_t,
+        np.zeros(1, dtype=np.int64),
+        np.zeros(2, dtype=np.int64),
+        np.zeros(0, dtype=np.int32),
+        np.empty(1, dtype=np.float64),
     )
     rank_items(
         np.zeros(2, dtype=np.float32),

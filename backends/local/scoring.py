@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from backends.local.kernels import rank_items, score_rows
+from backends.local.kernels import log_normalizer_rows, rank_items, score_rows
 
 _NO_NORMALIZERS = np.empty(0, dtype=np.float64)
 
@@ -107,22 +107,6 @@ def candidate_scores(dots: np.ndarray, log_normalizers: np.ndarray) -> np.ndarra
     return np.nan_to_num(scores, nan=0.0)
 
 
-def _row_log_sum_exp(logits: np.ndarray, overwrite: bool = False) -> np.ndarray:
-    """Per row, log(sum(exp(logits))) in float64, stable; -inf for a row of only -inf.
-
-    The exp runs in the logits' precision (float32: twice the speed), the sum in float64.
-    `logits` is left unchanged unless `overwrite` (which spares a copy).
-    """
-    peaks = logits.max(axis=1, initial=-np.inf)
-    finite = np.isfinite(peaks)
-    peaks[~finite] = 0.0  # no candidate: every entry stays -inf, exp gives 0
-    shifted = logits if overwrite else np.empty_like(logits)
-    np.subtract(logits, peaks[:, np.newaxis].astype(logits.dtype), out=shifted)
-    sums = np.exp(shifted, out=shifted).sum(axis=1, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        return np.where(finite, peaks.astype(np.float64) + np.log(sums), -np.inf)
-
-
 def log_normalizers(
     user_factors: np.ndarray,
     item_factors: np.ndarray,
@@ -135,24 +119,27 @@ def log_normalizers(
     """Per user, log of the softmax denominator over their candidate items (float64).
 
     The candidates are every item not in the user's history (CSR `history_*`), exactly
-    what `recommend_rows` normalises over, so storing this with the model lets serving
-    skip the exp pass over the catalog. Blocks of `block_users` users: one float32
-    matrix product, the history masked to -inf, a stable log-sum-exp with a float64 sum.
-    Blocks run on `threads` threads (default: one per CPU; NumPy and BLAS release the
-    GIL), so this costs about a matrix product and an exp per user-item pair, shared out.
+    what `recommend_rows` normalises over, and the compiled pass is the one serving runs
+    (`kernels.log_normalizer_rows`), so storing this with the model lets serving skip it
+    with the same result. Blocks of `block_users` users run on `threads` threads
+    (default: one per CPU; the kernel releases the GIL).
     """
     num_users = len(user_factors)
     result = np.empty(num_users, dtype=np.float64)
     items_t = np.ascontiguousarray(np.asarray(item_factors, dtype=np.float32).T)
-    indptr = np.asarray(history_indptr)
+    indptr = np.asarray(history_indptr, dtype=np.int64)
+    indices = np.asarray(history_indices, dtype=np.int32)
 
     def block(start: int) -> int:
         stop = min(start + block_users, num_users)
-        logits = np.asarray(user_factors[start:stop], dtype=np.float32) @ items_t
-        bounds = indptr[start : stop + 1]
-        rows = np.repeat(np.arange(stop - start), np.diff(bounds))
-        logits[rows, history_indices[bounds[0] : bounds[-1]]] = -np.inf
-        result[start:stop] = _row_log_sum_exp(logits, overwrite=True)
+        log_normalizer_rows(
+            np.ascontiguousarray(user_factors[start:stop], dtype=np.float32),
+            items_t,
+            np.arange(start, stop, dtype=np.int64),
+            indptr,
+            indices,
+            result[start:stop],
+        )
         return stop
 
     with ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1) as pool:
