@@ -34,6 +34,9 @@ log = logging.getLogger("recs.requests")
 
 RequestLogMode = Literal["summary", "each"]
 MAX_FAILURES_LOGGED = 20  # per interval; the summary counts every failure
+# Latencies kept per method and interval (the percentiles come from the first ones); calls
+# beyond are still counted. Bounds the memory if summaries stop being written.
+MAX_LATENCIES = 200_000
 _QUIET_STATUSES = ("OK", "CANCELLED")  # CANCELLED: the caller went away, not our failure
 
 
@@ -57,6 +60,7 @@ class RequestLog:
         self.level = logging.getLevelName(level) if isinstance(level, str) else level
         self._latencies: dict[str, list[float]] = {}  # per method, seconds, OK calls
         self._other: dict[tuple[str, str], int] = {}  # (method, status) -> calls
+        self._ok_unsampled: dict[str, int] = {}  # OK calls beyond MAX_LATENCIES
         self._failures_logged = 0
         self._since = time.monotonic()
 
@@ -66,7 +70,10 @@ class RequestLog:
             latencies = self._latencies.get(method)
             if latencies is None:
                 latencies = self._latencies[method] = []
-            latencies.append(seconds)
+            if len(latencies) < MAX_LATENCIES:
+                latencies.append(seconds)
+            else:
+                self._ok_unsampled[method] = self._ok_unsampled.get(method, 0) + 1
         elif log.isEnabledFor(self.level):
             log.log(self.level, "%s OK %.2fms", method, seconds * 1000)
 
@@ -91,12 +98,13 @@ class RequestLog:
         elapsed, self._since = now - self._since, now
         latencies, self._latencies = self._latencies, {}
         other, self._other = self._other, {}
+        unsampled, self._ok_unsampled = self._ok_unsampled, {}
         unlogged = sum(n for (_, s), n in other.items() if s not in _QUIET_STATUSES)
         unlogged -= self._failures_logged
         self._failures_logged = 0
         for method in sorted({*latencies, *(m for m, _ in other)}):
             ok = latencies.get(method, [])
-            counts = {"OK": len(ok)} if ok else {}
+            counts = {"OK": len(ok) + unsampled.get(method, 0)} if ok else {}
             counts.update({s: n for (m, s), n in other.items() if m == method})
             calls = sum(counts.values())
             line = (

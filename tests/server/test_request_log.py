@@ -13,6 +13,7 @@ from grpc import aio
 
 from recs.v1 import recommendation_service_pb2 as pb
 from recs.v1 import recommendation_service_pb2_grpc as pb_grpc
+from server import request_log
 from server.app import RunningServer
 from server.request_log import MAX_FAILURES_LOGGED, RequestLog
 from tests.server.fakes import FakeBackend
@@ -276,3 +277,17 @@ async def test_the_server_logs_an_invalid_request_with_its_status(
     running.request_log.summarise()
     assert summary_of(caplog, "GetRecommendations").endswith(": INVALID_ARGUMENT 1")
     assert "OK 1;" in summary_of(caplog, "GetPopularItems")
+
+
+def test_latencies_beyond_the_cap_are_counted_not_kept(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without summaries (a server built but never run by `serve`) memory stays bounded.
+    monkeypatch.setattr(request_log, "MAX_LATENCIES", 3)
+    recorder = RequestLog()
+    for _ in range(5):
+        recorder.ok("GetX", 0.001)
+    assert len(recorder._latencies["GetX"]) == 3
+    with caplog.at_level(logging.INFO, logger="recs.requests"):
+        recorder.summarise()
+    assert "GetX 5 calls" in caplog.text and "OK 5" in caplog.text
