@@ -405,7 +405,7 @@ def logged_statuses(log_path: Path) -> dict[str, int]:
     """Calls per status in the service's request log: its summaries (`<Method> N calls in
     T s (R/s): OK n, ...`) or, with --request-log each, its `<Method> <STATUS> <ms>ms` lines."""
     prefix = r"recs\.requests(?:\[worker \d+\])?: \w+ "
-    summary = re.compile(prefix + r"[\d,]+ calls in [\d.]+ s \([\d,]+/s\): ([^;]+)")
+    summary = re.compile(prefix + r"[\d,]+ calls in [\d.]+ s \([\d,.]+/s\): ([^;]+)")
     each = re.compile(prefix + r"(\w+) [\d.]+ms")
     counts: dict[str, int] = {}
     for line in log_path.read_text().splitlines():

@@ -107,8 +107,10 @@ class RequestLog:
             counts = {"OK": len(ok) + unsampled.get(method, 0)} if ok else {}
             counts.update({s: n for (m, s), n in other.items() if m == method})
             calls = sum(counts.values())
+            rate = calls / elapsed
             line = (
-                f"{method} {calls:,} calls in {elapsed:.1f} s ({calls / elapsed:,.0f}/s): "
+                f"{method} {calls:,} calls in {elapsed:.1f} s "
+                + (f"({rate:,.0f}/s): " if rate >= 10 else f"({rate:.1f}/s): ")
                 + ", ".join(f"{status} {n:,}" for status, n in counts.items())
             )
             if ok:

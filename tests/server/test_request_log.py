@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import re
 
@@ -291,3 +292,15 @@ def test_latencies_beyond_the_cap_are_counted_not_kept(
     with caplog.at_level(logging.INFO, logger="recs.requests"):
         recorder.summarise()
     assert "GetX 5 calls" in caplog.text and "OK 5" in caplog.text
+
+
+def test_low_rates_keep_a_decimal(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = itertools.chain([100.0], itertools.repeat(110.0))  # 10 s between the two
+    monkeypatch.setattr(request_log.time, "monotonic", lambda: next(clock))
+    recorder = RequestLog()
+    recorder.ok("GetX", 0.001)
+    with caplog.at_level(logging.INFO, logger="recs.requests"):
+        recorder.summarise()
+    assert "GetX 1 calls in 10.0 s (0.1/s): OK 1;" in caplog.text
