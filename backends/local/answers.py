@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from backends.local.artifacts import LocalModel
+from backends.errors import ModelLoadError
+from backends.local.artifacts import LocalModel, load_array
 from backends.local.scoring import recommend_rows
 
 logger = logging.getLogger(__name__)
@@ -136,9 +137,9 @@ def load_answers(model_dir: Path, model: LocalModel) -> AnswerTable | None:
     hint = f"recompute them with `recs precompute --model {model_dir}`"
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        items = np.load(model_dir / ITEMS_FILE, mmap_mode="r", allow_pickle=False)
-        scores = np.load(model_dir / SCORES_FILE, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:  # JSON and Unicode errors are ValueErrors
+        items = load_array(model_dir / ITEMS_FILE, mmap=True)
+        scores = load_array(model_dir / SCORES_FILE, mmap=True)
+    except (OSError, ValueError, ModelLoadError) as exc:  # JSON, Unicode: ValueErrors
         logger.warning(
             "precomputed answers in %s unreadable (%s): scoring per request; %s",
             model_dir,

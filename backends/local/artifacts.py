@@ -132,10 +132,10 @@ def load_model(model_dir: str | Path, mmap: bool = True) -> LocalModel:
     if not model_dir.is_dir():
         raise ModelLoadError(f"{model_dir}: model directory not found (run `recs train`)")
     meta = _load_meta(model_dir / META_FILE)
-    arrays = {name: _load_array(model_dir / f"{name}.npy", mmap=mmap) for name in ARRAY_SPECS}
+    arrays = {name: load_array(model_dir / f"{name}.npy", mmap=mmap) for name in ARRAY_SPECS}
     for name in OPTIONAL_ARRAY_SPECS:
         if (model_dir / f"{name}.npy").exists():
-            arrays[name] = _load_array(model_dir / f"{name}.npy", mmap=mmap)
+            arrays[name] = load_array(model_dir / f"{name}.npy", mmap=mmap)
     model = LocalModel(**arrays, meta=meta)
     validate_model(model, source=str(model_dir))
     return model
@@ -159,7 +159,8 @@ def _load_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
-def _load_array(path: Path, mmap: bool) -> np.ndarray:
+def load_array(path: Path, mmap: bool) -> np.ndarray:
+    """One `.npy` file, never unpickling; ModelLoadError naming it when missing or corrupt."""
     try:
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except FileNotFoundError:
