@@ -45,6 +45,7 @@ def run_index(args: argparse.Namespace) -> int:
     from backends.errors import ModelLoadError
     from backends.local.ann import HNSW_FILE, HnswIndex
     from backends.local.artifacts import load_model
+    from pipeline.progress import every_step
 
     if args.neighbours < 2 or args.ef_construction < 1:
         logger.error("--neighbours must be at least 2 and --ef-construction at least 1")
@@ -61,12 +62,9 @@ def run_index(args: argparse.Namespace) -> int:
             args.model,
         )
     started = time.perf_counter()
-    reported = [0.0]
-
-    def report(done: float) -> None:
-        if done - reported[0] >= 0.1 or done == 1.0:
-            reported[0] = done
-            logger.info("linked %3.0f%% of %d items", 100 * done, model.num_items)
+    report = every_step(
+        lambda done: logger.info("linked %3.0f%% of %d items", 100 * done, model.num_items)
+    )
 
     index = HnswIndex.build(
         model.item_factors,

@@ -44,6 +44,7 @@ def run_precompute(args: argparse.Namespace) -> int:
     from backends.local.answers import compute_answers, save_answers
     from backends.local.artifacts import load_model
     from backends.local.kernels import warm_up
+    from pipeline.progress import every_step
 
     if args.top < 1 or (args.threads is not None and args.threads < 1):
         logger.error("--top and --threads must be at least 1")
@@ -55,12 +56,9 @@ def run_precompute(args: argparse.Namespace) -> int:
         return 2
     warm_up()
     started = time.perf_counter()
-    reported = [0.0]
-
-    def report(done: float) -> None:
-        if done - reported[0] >= 0.1 or done == 1.0:
-            reported[0] = done
-            logger.info("scored %3.0f%% of %d users", 100 * done, model.num_users)
+    report = every_step(
+        lambda done: logger.info("scored %3.0f%% of %d users", 100 * done, model.num_users)
+    )
 
     table = compute_answers(model, top=args.top, threads=args.threads, on_progress=report)
     size = save_answers(table, model, args.model)
