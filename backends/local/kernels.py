@@ -295,27 +295,23 @@ def warm_up() -> None:
     The first compilation takes seconds; the server calls this while loading the model
     so that no request waits for it, and `make install` calls it to fill the cache.
     """
-    users = np.zeros((1, 2), dtype=np.float32)
-    items_t = np.zeros((2, 3), dtype=np.float32)
-    score_rows(
-        users,
-        items_t,
+    # One user, three items, no history: (user_vectors, item_factors_t, history_rows,
+    # history_indptr, history_indices), the arguments both batch kernels start with.
+    batch = (
+        np.zeros((1, 2), dtype=np.float32),
+        np.zeros((2, 3), dtype=np.float32),
         np.zeros(1, dtype=np.int64),
         np.zeros(2, dtype=np.int64),
         np.zeros(0, dtype=np.int32),
+    )
+    score_rows(
+        *batch,
         np.ones(1, dtype=np.int64),
         np.empty(0, dtype=np.float64),
         np.empty((1, 1), dtype=np.int64),
         np.empty((1, 1), dtype=np.float64),
     )
-    log_normalizer_rows(
-        users,
-        items_t,
-        np.zeros(1, dtype=np.int64),
-        np.zeros(2, dtype=np.int64),
-        np.zeros(0, dtype=np.int32),
-        np.empty(1, dtype=np.float64),
-    )
+    log_normalizer_rows(*batch, np.empty(1, dtype=np.float64))
     rank_items(
         np.zeros(2, dtype=np.float32),
         np.zeros((3, 2), dtype=np.float32),
