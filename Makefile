@@ -19,11 +19,12 @@ UI_PORT ?= 8501
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Two distributions, both editable: recs-client (client/: recs.v1, recs.client) and recs.
+$(STAMP): pyproject.toml client/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,ui]'
-	$(BIN)/python -c 'from backends.local.kernels import warm_up; warm_up()'  # compile once, cached
+	$(BIN)/python -m pip install --quiet -e ./client -e '.[dev,ui]'
+	$(BIN)/python -c 'from recs.backends.local.kernels import warm_up; warm_up()'  # compile once, cached
 	touch $@
 
 test: install
@@ -39,8 +40,8 @@ format: install
 
 # Regenerate the committed gRPC code from the proto (pinned grpcio-tools: no diff expected).
 proto: install
-	cd protos && ../$(BIN)/python -m grpc_tools.protoc -I . \
-	  --python_out=. --pyi_out=. --grpc_python_out=. recs/v1/recommendation_service.proto
+	cd protos && ../$(BIN)/python -m grpc_tools.protoc -I . --python_out=../client/src \
+	  --pyi_out=../client/src --grpc_python_out=../client/src recs/v1/recommendation_service.proto
 
 proto-check: install
 	$(BIN)/python -m pytest -q tests/test_proto_generated.py

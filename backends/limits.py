@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from backends.base import MAX_ID_LENGTH, MAX_NUM_RESULTS, MAX_RERANK_ITEMS
-from backends.errors import InvalidRequestError
+from recs.backends.base import MAX_ID_LENGTH, MAX_NUM_RESULTS, MAX_RERANK_ITEMS
+from recs.backends.errors import InvalidRequestError
 
 
 def check_id(field: str, value: str) -> str:

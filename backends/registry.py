@@ -11,12 +11,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from backends.base import Backend
-from backends.errors import BackendMisconfiguredError
+from recs.backends.base import Backend
+from recs.backends.errors import BackendMisconfiguredError
 
 BACKENDS: dict[str, str] = {
-    "local": "backends.local.backend:LocalBackend",
-    "personalize": "backends.personalize.backend:PersonalizeBackend",
+    "local": "recs.backends.local.backend:LocalBackend",
+    "personalize": "recs.backends.personalize.backend:PersonalizeBackend",
 }
 
 

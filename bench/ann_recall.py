@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from big_model import ensure_model, machine_line
 
-from backends.local.artifacts import load_model
-from backends.local.backend import LocalBackend, LocalBackendConfig
+from recs.backends.local.artifacts import load_model
+from recs.backends.local.backend import LocalBackend, LocalBackendConfig
 
 AT = 10
 

@@ -21,11 +21,11 @@ from typing import Any
 
 from grpc import aio
 
+from recs.config import ServerSettings
+from recs.server.app import server_options
+from recs.server.workers import configure_worker_logging, run_workers
 from recs.v1 import recommendation_service_pb2 as pb
 from recs.v1 import recommendation_service_pb2_grpc as pb_grpc
-from server.app import server_options
-from server.config import ServerSettings
-from server.workers import configure_worker_logging, run_workers
 
 RESPONSE_TYPES = {
     "GetRecommendations": pb.GetRecommendationsResponse,

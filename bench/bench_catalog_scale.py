@@ -43,12 +43,12 @@ from bench_service import (
 )
 from big_model import BENCH_BUILD, machine_line, recs_command
 
-from backends.errors import ModelLoadError
-from backends.local.ann import HNSW_FILE, HnswIndex
-from backends.local.answers import compute_answers, load_answers, save_answers
-from backends.local.artifacts import LocalModel, load_model, save_model
-from backends.local.backend import LocalBackend, LocalBackendConfig
-from backends.local.scoring import log_normalizers
+from recs.backends.errors import ModelLoadError
+from recs.backends.local.ann import HNSW_FILE, HnswIndex
+from recs.backends.local.answers import compute_answers, load_answers, save_answers
+from recs.backends.local.artifacts import LocalModel, load_model, save_model
+from recs.backends.local.backend import LocalBackend, LocalBackendConfig
+from recs.backends.local.scoring import log_normalizers
 from recs.v1 import recommendation_service_pb2 as pb
 
 USERS, FACTORS, SEEN = 4_000, 64, 20

@@ -24,7 +24,7 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from pipeline.synth import SynthConfig, synthesize
+from recs.pipeline.synth import SynthConfig, synthesize
 
 GOAL_ROWS_PER_SECOND = 1_000_000
 GOAL_PEAK_BYTES = 2 << 30
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--keep", type=Path, help="work here and keep the files")
     args = parser.parse_args()
-    recs = [sys.executable, "-m", "cli.main"]
+    recs = [sys.executable, "-m", "recs.cli.main"]
 
     startup, startup_cpu, _ = run_child([*recs, "prepare", "--help"])
     print(

@@ -33,7 +33,7 @@ def free_port() -> int:
 
 
 def wait_ready(target: str, seconds: float = 60) -> None:
-    from client import RecsClient, RecsError
+    from recs.client import RecsClient, RecsError
 
     deadline = time.monotonic() + seconds
     with RecsClient(target, timeout=1, max_attempts=1) as client:
@@ -78,7 +78,7 @@ def main() -> int:
     )
     try:
         wait_ready(target)
-        from client import RecsClient
+        from recs.client import RecsClient
 
         users = np.load(MODEL / "user_ids.npy").tolist()
         items = np.load(MODEL / "item_ids.npy").tolist()

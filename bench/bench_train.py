@@ -45,9 +45,9 @@ def run_child(args: list[str]) -> tuple[float, float, int, str]:
 
 def fit_only(data_dir: Path) -> None:
     """Child mode: build the training matrix untimed, then time implicit's fit alone."""
-    from backends.local.params import TrainParams
-    from backends.local.train import interaction_matrix, new_als
-    from pipeline.dataset import read_interactions
+    from recs.backends.local.params import TrainParams
+    from recs.backends.local.train import interaction_matrix, new_als
+    from recs.pipeline.dataset import read_interactions
 
     params = TrainParams()
     matrix, _, _ = interaction_matrix(read_interactions(data_dir), params)

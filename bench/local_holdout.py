@@ -27,8 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from backends.base import Recommendations
-from pipeline.dataset import read_interactions
+from recs.backends.base import Recommendations
+from recs.pipeline.dataset import read_interactions
 
 # The shared real dataset beside the checkout (read-only; not needed by the tests).
 MOVIELENS_RATINGS = (

@@ -14,9 +14,9 @@ import sys
 
 from local_holdout import describe, evaluate, leave_last_out, load_dataset, table_row
 
-from backends.local.backend import LocalBackend
-from backends.local.params import TrainParams
-from backends.local.train import fit_model
+from recs.backends.local.backend import LocalBackend
+from recs.backends.local.params import TrainParams
+from recs.backends.local.train import fit_model
 
 SETTINGS: list[dict[str, object]] = [
     {},

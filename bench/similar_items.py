@@ -16,9 +16,9 @@ import time
 
 from local_holdout import describe, evaluate, leave_last_out, load_dataset, table_row
 
-from backends.local.backend import LocalBackend
-from backends.local.params import TrainParams
-from backends.local.train import fit_model
+from recs.backends.local.backend import LocalBackend
+from recs.backends.local.params import TrainParams
+from recs.backends.local.train import fit_model
 
 # (label, TrainParams overrides); ALS runs 1 iteration unless its factors are measured.
 METHODS: list[tuple[str, dict[str, object]]] = [

@@ -33,7 +33,7 @@ WATCHED_WEIGHT = 4.0  # confidence of a `watched` event; `clicked` counts 1
 def recs(*args: str) -> None:
     """Run the `recs` command of this environment."""
     subprocess.run(
-        [sys.executable, "-m", "cli.main", *args, "--no-progress"],
+        [sys.executable, "-m", "recs.cli.main", *args, "--no-progress"],
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -75,7 +75,7 @@ def main() -> None:
 
     from implicit.als import AlternatingLeastSquares
 
-    from pipeline.dataset import read_interactions
+    from recs.pipeline.dataset import read_interactions
 
     with tempfile.TemporaryDirectory(prefix="synth-quality-") as tmp:
         raw, data = Path(tmp, "raw"), Path(tmp, "dataset")

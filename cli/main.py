@@ -18,16 +18,16 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 # Modules exposing `register(subparsers)`; each adds one or more subcommands.
 COMMAND_MODULES = [
-    "pipeline.cli",
-    "pipeline.evaluation.cli",
-    "backends.local.cli",
-    "backends.local.tune_cli",
-    "backends.local.index_cli",
-    "backends.local.precompute_cli",
-    "backends.personalize.cli",
-    "server.cli",
-    "client.cli",
-    "ui.cli",
+    "recs.cli.data",
+    "recs.cli.evaluate",
+    "recs.cli.train",
+    "recs.cli.tune",
+    "recs.cli.index",
+    "recs.cli.precompute",
+    "recs.cli.personalize",
+    "recs.cli.serve",
+    "recs.cli.query",
+    "recs.cli.ui",
 ]
 
 

@@ -28,11 +28,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pipeline.dataset import ITEM_COLUMNS, ITEM_TYPES
-from pipeline.output import write_csv
-from pipeline.parsing import parse_epoch_seconds, parse_float
-from pipeline.rejects import Reject, RejectLog
-from pipeline.watchlog import (
+from recs.pipeline.dataset import ITEM_COLUMNS, ITEM_TYPES
+from recs.pipeline.output import write_csv
+from recs.pipeline.parsing import parse_epoch_seconds, parse_float
+from recs.pipeline.rejects import Reject, RejectLog
+from recs.pipeline.watchlog import (
     LATEST_TIMESTAMP,
     MAX_ID_LENGTH,
     SECONDS_PER_DURATION_UNIT,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from pipeline.dataset import EVENT_CLICKED, EVENT_WATCHED
+from recs.pipeline.dataset import EVENT_CLICKED, EVENT_WATCHED
 
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_MAX_EVENT_VALUE = 5.0

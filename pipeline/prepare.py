@@ -24,14 +24,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from pipeline.dataset import (
+from recs.pipeline.dataset import (
     INTERACTION_TYPES,
     INTERACTIONS_FILE,
     INTERACTIONS_SCHEMA_FILE,
     ITEMS_FILE,
     ITEMS_SCHEMA_FILE,
 )
-from pipeline.hashing import (
+from recs.pipeline.hashing import (
     CountedSet,
     HashSet,
     combine,
@@ -39,12 +39,12 @@ from pipeline.hashing import (
     first_occurrences,
     hash_strings,
 )
-from pipeline.items import CatalogFormat, read_catalog, write_items
-from pipeline.labels import DEFAULT_MAX_EVENT_VALUE, DEFAULT_THRESHOLD, label
-from pipeline.output import BackgroundWriter, CsvFileWriter
-from pipeline.rejects import RejectLog
-from pipeline.schemas import interactions_schema, items_schema, write_schema
-from pipeline.watchlog import ValidRows, WatchLogFormat, WatchLogReader
+from recs.pipeline.items import CatalogFormat, read_catalog, write_items
+from recs.pipeline.labels import DEFAULT_MAX_EVENT_VALUE, DEFAULT_THRESHOLD, label
+from recs.pipeline.output import BackgroundWriter, CsvFileWriter
+from recs.pipeline.rejects import RejectLog
+from recs.pipeline.schemas import interactions_schema, items_schema, write_schema
+from recs.pipeline.watchlog import ValidRows, WatchLogFormat, WatchLogReader
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.dataset import INTERACTION_COLUMNS, ITEM_COLUMNS
+from recs.pipeline.dataset import INTERACTION_COLUMNS, ITEM_COLUMNS
 
 NAMESPACE = "com.amazonaws.personalize.schema"
 

@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.output import CsvFileWriter, write_csv
+from recs.pipeline.output import CsvFileWriter, write_csv
 
 WATCH_LOG_FILE = "watch_log.csv"
 CATALOG_FILE = "items.csv"

@@ -39,9 +39,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pipeline.parsing import parse_epoch_seconds, parse_float
-from pipeline.prefetch import prefetched
-from pipeline.rejects import Reject, RejectLog
+from recs.pipeline.parsing import parse_epoch_seconds, parse_float
+from recs.pipeline.prefetch import prefetched
+from recs.pipeline.rejects import Reject, RejectLog
 
 MAX_ID_LENGTH = 256
 LATEST_TIMESTAMP = 4_102_444_800  # 2100-01-01T00:00:00Z

@@ -21,15 +21,15 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from backends.base import Backend
-from backends.errors import BackendError
-from pipeline.dataset import DatasetError
-from server.catalog import Catalog
-from server.config import ServeConfig
-from server.handlers import SERVICE, add_service
-from server.request_log import RequestLog, lighten_records
-from server.servicer import RecommendationServicer
-from server.workers import print_ready
+from recs.backends.base import Backend
+from recs.backends.errors import BackendError
+from recs.config import ServeConfig
+from recs.pipeline.dataset import DatasetError
+from recs.server.catalog import Catalog
+from recs.server.handlers import SERVICE, add_service
+from recs.server.request_log import RequestLog, lighten_records
+from recs.server.servicer import RecommendationServicer
+from recs.server.workers import print_ready
 
 log = logging.getLogger("recs.server")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.dataset import read_items
+from recs.pipeline.dataset import read_items
 
 # Catalog columns copied into the response's metadata map (title and url have own fields).
 METADATA_COLUMNS = ("CATEGORIES", "DURATION", "CREATION_TIMESTAMP")

@@ -33,8 +33,8 @@ from typing import Any, TypeVar
 
 from grpc import aio
 
-from backends.base import Backend, Recommendations
-from backends.errors import BackendTimeoutError, BackendUnavailableError
+from recs.backends.base import Backend, Recommendations
+from recs.backends.errors import BackendTimeoutError, BackendUnavailableError
 
 T = TypeVar("T")
 

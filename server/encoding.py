@@ -20,8 +20,8 @@ from collections.abc import Sequence
 
 from google.protobuf.descriptor import FieldDescriptor
 
+from recs.server.catalog import Catalog
 from recs.v1 import recommendation_service_pb2 as pb
-from server.catalog import Catalog
 
 # Wire types (protobuf encoding spec): 1 = 64-bit, 2 = length-delimited.
 _FIXED64, _LENGTH_DELIMITED = 1, 2

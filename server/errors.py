@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import grpc
 
-from backends.errors import (
+from recs.backends.errors import (
     BackendError,
     BackendMisconfiguredError,
     BackendTimeoutError,

@@ -20,9 +20,9 @@ from typing import Any
 import grpc
 from grpc import aio
 
+from recs.server.errors import status_for
+from recs.server.request_log import RequestLog, log
 from recs.v1 import recommendation_service_pb2 as pb
-from server.errors import status_for
-from server.request_log import RequestLog, log
 
 SERVICE = pb.DESCRIPTOR.services_by_name["RecommendationService"]
 

@@ -13,12 +13,12 @@ from concurrent.futures import Executor
 
 from grpc import aio
 
-from backends.base import Backend, Recommendations
+from recs.backends.base import Backend, Recommendations
+from recs.server import validation
+from recs.server.catalog import Catalog
+from recs.server.dispatch import BackendDispatcher
+from recs.server.encoding import ResponseEncoder
 from recs.v1 import recommendation_service_pb2 as pb
-from server import validation
-from server.catalog import Catalog
-from server.dispatch import BackendDispatcher
-from server.encoding import ResponseEncoder
 
 
 class RecommendationServicer:

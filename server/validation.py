@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from backends.base import DEFAULT_NUM_RESULTS
-from backends.limits import check_id, check_item_ids, check_num_results
+from recs.backends.base import DEFAULT_NUM_RESULTS
+from recs.backends.limits import check_id, check_item_ids, check_num_results
 
 
 def num_results(value: int) -> int:

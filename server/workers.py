@@ -31,7 +31,7 @@ from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from server.config import ServeConfig
+    from recs.config import ServeConfig
 
 log = logging.getLogger("recs.server")
 
@@ -190,9 +190,9 @@ def _serve_worker(config: ServeConfig, index: int, port: int, ready: Any, level:
     configure_worker_logging(index, level)
     import asyncio
 
-    from backends.errors import BackendError
-    from backends.registry import create_backend
-    from server.app import serve
+    from recs.backends.errors import BackendError
+    from recs.backends.registry import create_backend
+    from recs.server.app import serve
 
     server = config.server.model_copy(update={"port": port})
     config = config.model_copy(update={"server": server})

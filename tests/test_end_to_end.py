@@ -21,7 +21,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from client import RecsClient
+from recs.client import RecsClient
 from tests.backends.contract import TINY_DATASET
 
 RECS = [str(Path(sys.executable).parent / "recs")]  # the installed console command

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+GENERATED_ROOT = ROOT / "client" / "src"  # the recs-client distribution ships the code
 PROTO = "recs/v1/recommendation_service.proto"
 GENERATED = [
     "recs/v1/recommendation_service_pb2.py",
@@ -36,8 +37,8 @@ def test_regenerating_the_grpc_code_gives_no_diff(tmp_path: Path) -> None:
     )
     for name in GENERATED:
         fresh = (tmp_path / name).read_text()
-        committed = (ROOT / "protos" / name).read_text()
-        assert fresh == committed, f"protos/{name} is stale: run `make proto` and commit"
+        committed = (GENERATED_ROOT / name).read_text()
+        assert fresh == committed, f"client/src/{name} is stale: run `make proto` and commit"
 
 
 def test_api_package_is_versioned() -> None:

@@ -18,12 +18,12 @@ from typing import TypeVar
 import pandas as pd
 import streamlit as st
 
-from client import Item, ModelInfo, RecsClient, RecsError, Result
-from pipeline.dataset import DatasetError
-from ui import logic
-from ui.evaluation import EvaluationFileError, chart_bars, load_figures, short_metric_name
-from ui.history import History
-from ui.settings import UiSettings
+from recs.client import Item, ModelInfo, RecsClient, RecsError, Result
+from recs.pipeline.dataset import DatasetError
+from recs.ui import logic
+from recs.ui.evaluation import EvaluationFileError, chart_bars, load_figures, short_metric_name
+from recs.ui.history import History
+from recs.ui.settings import UiSettings
 
 T = TypeVar("T")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.dataset import INTERACTIONS_FILE, read_interactions, read_items
+from recs.pipeline.dataset import INTERACTIONS_FILE, read_interactions, read_items
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,10 +16,10 @@ from urllib.parse import quote, urlsplit
 
 import grpc
 
-from client import Item, RecsError
+from recs.client import Item, RecsError
 
 if TYPE_CHECKING:
-    from ui.history import HistoryEntry
+    from recs.ui.history import HistoryEntry
 
 # The page's views, in the order the sidebar lists them, with their labels.
 VIEWS: dict[str, str] = {

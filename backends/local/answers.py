@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from backends.errors import ModelLoadError
-from backends.local.artifacts import LocalModel, load_array
-from backends.local.scoring import recommend_rows
+from recs.backends.errors import ModelLoadError
+from recs.backends.local.artifacts import LocalModel, load_array
+from recs.backends.local.scoring import recommend_rows
 
 logger = logging.getLogger(__name__)
 

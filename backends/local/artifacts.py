@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.errors import ModelLoadError
+from recs.backends.errors import ModelLoadError
 
 FORMAT_VERSION = 1
 META_FILE = "meta.json"

@@ -33,16 +33,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from backends.base import Backend, ModelInfo, Recommendations
-from backends.errors import BackendError, BackendUnavailableError, ModelLoadError
-from backends.local.answers import AnswerTable, load_answers
-from backends.local.artifacts import LocalModel, load_model
-from backends.local.ids import RecommendationIds
-from backends.local.kernels import warm_up
+from recs.backends.base import Backend, ModelInfo, Recommendations
+from recs.backends.errors import BackendError, BackendUnavailableError, ModelLoadError
+from recs.backends.local.answers import AnswerTable, load_answers
+from recs.backends.local.artifacts import LocalModel, load_model
+from recs.backends.local.ids import RecommendationIds
+from recs.backends.local.kernels import warm_up
 
 if TYPE_CHECKING:
-    from backends.local.ann import HnswIndex, InnerProductIndex
-from backends.local.scoring import candidate_scores, rank_scores, recommend_rows
+    from recs.backends.local.ann import HnswIndex, InnerProductIndex
+from recs.backends.local.scoring import candidate_scores, rank_scores, recommend_rows
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ class LocalBackend(Backend):
             return None
         if self.config.ann_index == "hnsw":
             return self._stored_hnsw_index(model)
-        from backends.local.ann import InnerProductIndex
+        from recs.backends.local.ann import InnerProductIndex
 
         return InnerProductIndex(
             model.item_factors,
@@ -198,7 +198,7 @@ class LocalBackend(Backend):
 
     def _stored_hnsw_index(self, model: LocalModel) -> HnswIndex | None:
         """The HNSW index `recs index` stored with the model, if it fits this model."""
-        from backends.local.ann import HNSW_FILE, HnswIndex
+        from recs.backends.local.ann import HNSW_FILE, HnswIndex
 
         path = self.config.model_dir / HNSW_FILE
         if not path.is_file():

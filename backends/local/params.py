@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipeline.dataset import EVENT_CLICKED, EVENT_WATCHED
+from recs.pipeline.dataset import EVENT_CLICKED, EVENT_WATCHED
 
 SimilarMethod = Literal["cosine", "bm25", "als"]
 

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from backends.local.kernels import log_normalizer_rows, rank_items, score_rows
+from recs.backends.local.kernels import log_normalizer_rows, rank_items, score_rows
 
 _NO_NORMALIZERS = np.empty(0, dtype=np.float64)
 

@@ -33,14 +33,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from backends.local.artifacts import LocalModel, save_model
-from backends.local.params import TrainParams
-from backends.local.scoring import log_normalizers
-from backends.local.similar import similar_neighbours
+from recs.backends.local.artifacts import LocalModel, save_model
+from recs.backends.local.params import TrainParams
+from recs.backends.local.scoring import log_normalizers
+from recs.backends.local.similar import similar_neighbours
 
 if TYPE_CHECKING:
     from implicit.cpu.als import AlternatingLeastSquares
-from pipeline.dataset import (
+from recs.pipeline.dataset import (
     INTERACTIONS_FILE,
     ITEMS_FILE,
     DatasetError,

@@ -22,12 +22,12 @@ from typing import Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from backends.base import Backend, ModelInfo, Recommendations, ScoredItem
-from backends.errors import BackendMisconfiguredError, BackendUnavailableError
-from backends.limits import check_id, check_item_ids, check_num_results
-from backends.personalize.client import create_runtime_client
-from backends.personalize.config import CAMPAIGN_KEYS, PersonalizeBackendConfig
-from backends.personalize.errors import CONFIG_SECTION, CallContext, translate_error
+from recs.backends.base import Backend, ModelInfo, Recommendations, ScoredItem
+from recs.backends.errors import BackendMisconfiguredError, BackendUnavailableError
+from recs.backends.limits import check_id, check_item_ids, check_num_results
+from recs.backends.personalize.client import create_runtime_client
+from recs.backends.personalize.config import CAMPAIGN_KEYS, PersonalizeBackendConfig
+from recs.backends.personalize.errors import CONFIG_SECTION, CallContext, translate_error
 
 logger = logging.getLogger(__name__)
 

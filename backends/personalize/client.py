@@ -16,7 +16,7 @@ import botocore.loaders
 import botocore.session
 from botocore.config import Config
 
-from backends.personalize.config import PersonalizeBackendConfig
+from recs.backends.personalize.config import PersonalizeBackendConfig
 
 USER_AGENT_EXTRA = "recs-video-recommendations"
 

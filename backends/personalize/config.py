@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from backends.base import MAX_ID_LENGTH
+from recs.backends.base import MAX_ID_LENGTH
 
 # Personalize's own ARN constraint (service model shape `Arn`: max 256 characters).
 ARN_PATTERN = r"^arn:([a-z\d-]+):personalize:.*:.*:.+$"

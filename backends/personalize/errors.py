@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from botocore import exceptions as boto_errors
 
-from backends.errors import (
+from recs.backends.errors import (
     BackendError,
     BackendMisconfiguredError,
     BackendTimeoutError,

@@ -22,8 +22,8 @@ from typing import ClassVar
 
 import pytest
 
-from backends.base import Backend, ModelInfo, Recommendations
-from backends.errors import BackendError
+from recs.backends.base import Backend, ModelInfo, Recommendations
+from recs.backends.errors import BackendError
 
 TINY_DATASET = Path(__file__).resolve().parent.parent / "fixtures" / "tiny_dataset"
 

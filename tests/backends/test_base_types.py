@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backends.base import Recommendations, ScoredItem
+from recs.backends.base import Recommendations, ScoredItem
 
 
 def test_an_answer_pairs_each_item_with_its_score() -> None:

@@ -7,8 +7,8 @@ import asyncio
 import grpc
 import pytest
 
-from backends.errors import BackendUnavailableError, InvalidRequestError
-from client import AsyncRecsClient, RecsClient, RecsError
+from recs.backends.errors import BackendUnavailableError, InvalidRequestError
+from recs.client import AsyncRecsClient, RecsClient, RecsError
 from tests.server.fakes import FakeBackend
 
 

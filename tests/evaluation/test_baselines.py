@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from pipeline.evaluation.baselines import BASELINE_NAMES, fit_baselines
-from pipeline.evaluation.split import split_interactions
+from recs.evaluation.baselines import BASELINE_NAMES, fit_baselines
+from recs.evaluation.split import split_interactions
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from backends.local.artifacts import save_model
-from backends.local.params import TrainParams
-from backends.local.train import fit_model
-from cli.main import main
-from pipeline.dataset import read_interactions
-from pipeline.evaluation.writing import write_interactions
+from recs.backends.local.artifacts import save_model
+from recs.backends.local.params import TrainParams
+from recs.backends.local.train import fit_model
+from recs.cli.main import main
+from recs.evaluation.writing import write_interactions
+from recs.pipeline.dataset import read_interactions
 from tests.evaluation.conftest import make_interactions
 
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from pipeline.evaluation.metrics import (
+from recs.evaluation.metrics import (
     auc,
     ndcg_at_k,
     precision_at_k,

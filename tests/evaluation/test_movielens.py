@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.dataset import DatasetError, read_interactions, read_items
-from pipeline.evaluation.movielens import convert
+from recs.evaluation.movielens import convert
+from recs.pipeline.dataset import DatasetError, read_interactions, read_items
 
 
 def write(path, text: str):

@@ -6,8 +6,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from backends.local.params import TrainParams
-from backends.local.train import event_confidence, recency_factors
+from recs.backends.local.params import TrainParams
+from recs.backends.local.train import event_confidence, recency_factors
 
 
 def test_each_newer_event_of_the_same_user_halves_at_half_life_one() -> None:

@@ -8,8 +8,8 @@ import math
 import pytest
 from rich.console import Console
 
-from pipeline.evaluation.report import lift, plot, print_table, short_name, to_json, write_json
-from pipeline.evaluation.run import EvaluationResult
+from recs.evaluation.report import lift, plot, print_table, short_name, to_json, write_json
+from recs.evaluation.run import EvaluationResult
 
 RESULTS = [
     EvaluationResult(

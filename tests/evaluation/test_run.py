@@ -8,19 +8,19 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pytest
 
-from backends.local.backend import LocalBackend
-from backends.local.params import TrainParams
-from backends.local.train import fit_model
-from pipeline.evaluation.run import (
+from recs.backends.local.backend import LocalBackend
+from recs.backends.local.params import TrainParams
+from recs.backends.local.train import fit_model
+from recs.config import build_config
+from recs.evaluation.run import (
     BackendRecommender,
     EvaluationData,
     ServiceRecommender,
     evaluate,
     evaluation_data,
 )
-from pipeline.evaluation.split import Split, split_interactions
-from server.app import build_server
-from server.config import build_config
+from recs.evaluation.split import Split, split_interactions
+from recs.server.app import build_server
 
 SMALL_PARAMS = TrainParams(factors=8, iterations=3, similar_neighbours=10)
 

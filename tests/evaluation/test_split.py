@@ -7,8 +7,7 @@ import collections
 import pyarrow as pa
 import pytest
 
-from pipeline.dataset import read_interactions
-from pipeline.evaluation.split import (
+from recs.evaluation.split import (
     holdout_count,
     read_holdout,
     read_manifest,
@@ -17,7 +16,8 @@ from pipeline.evaluation.split import (
     split_interactions,
     write_split,
 )
-from pipeline.evaluation.writing import write_interactions
+from recs.evaluation.writing import write_interactions
+from recs.pipeline.dataset import read_interactions
 
 
 def rows(table: pa.Table) -> collections.Counter:

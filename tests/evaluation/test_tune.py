@@ -8,15 +8,15 @@ import shutil
 import pyarrow as pa
 import pytest
 
-import backends.local.tune as tune_module
-import backends.local.validation as validation_module
-import pipeline.dataset
-import pipeline.evaluation.split
-from backends.local.params import TrainParams
-from backends.local.tune import tune, write_params
-from cli.main import main
-from pipeline.evaluation.split import read_test_users, split_interactions, write_split
-from pipeline.evaluation.writing import write_interactions
+import recs.evaluation.tune as tune_module
+import recs.evaluation.validation as validation_module
+from recs.backends.local.params import TrainParams
+from recs.cli.main import main
+from recs.evaluation import split as split_module
+from recs.evaluation.split import read_test_users, split_interactions, write_split
+from recs.evaluation.tune import tune, write_params
+from recs.evaluation.writing import write_interactions
+from recs.pipeline import dataset
 from tests.evaluation.conftest import make_interactions
 
 FAST = TrainParams(factors=4, iterations=2, similar_neighbours=5)
@@ -30,7 +30,7 @@ def small_search_space(monkeypatch):
 
 
 def rows(table: pa.Table) -> collections.Counter:
-    columns = [table.column(c).to_pylist() for c in pipeline.dataset.INTERACTION_COLUMNS]
+    columns = [table.column(c).to_pylist() for c in dataset.INTERACTION_COLUMNS]
     return collections.Counter(zip(*columns, strict=True))
 
 
@@ -38,7 +38,7 @@ def rows(table: pa.Table) -> collections.Counter:
 def split_dir(tmp_path):
     """A written split whose holdout directory has been deleted, and the holdout rows."""
     source = write_interactions(make_interactions(), tmp_path / "data")
-    split = split_interactions(pipeline.dataset.read_interactions(source), seed=3)
+    split = split_interactions(dataset.read_interactions(source), seed=3)
     out = write_split(split, tmp_path / "split", source, {"seed": 3})
     shutil.rmtree(out / "holdout")  # the tuner must not need it
     return out, split.holdout
@@ -65,7 +65,7 @@ def spy(monkeypatch):
 
     monkeypatch.setattr(validation_module, "fit_model", fit_model)
     monkeypatch.setattr(validation_module, "split_interactions", split)
-    monkeypatch.setattr(pipeline.evaluation.split, "read_holdout", no_holdout)
+    monkeypatch.setattr(split_module, "read_holdout", no_holdout)
     return trained, validation_users
 
 

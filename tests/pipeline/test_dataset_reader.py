@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipeline.dataset import DatasetError, read_interactions, read_items
+from recs.pipeline.dataset import DatasetError, read_interactions, read_items
 
 
 def test_quoted_header_and_types(tmp_path: Path) -> None:

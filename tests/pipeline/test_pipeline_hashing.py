@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pipeline.hashing import (
+from recs.pipeline.hashing import (
     CountedSet,
     HashSet,
     combine,

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.dataset import read_interactions
-from pipeline.labels import label
-from pipeline.prepare import PrepareOptions, prepare
+from recs.pipeline.dataset import read_interactions
+from recs.pipeline.labels import label
+from recs.pipeline.prepare import PrepareOptions, prepare
 
 WATCH_LOG_HEADER = "user_id,item_id,timestamp,watch_duration,video_duration"
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "pipeline"

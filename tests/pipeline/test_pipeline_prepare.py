@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import pipeline.watchlog as watchlog
-from cli.main import main
-from pipeline.dataset import ITEM_COLUMNS, read_interactions, read_items
-from pipeline.items import CatalogFormat
-from pipeline.prepare import PrepareError, PrepareOptions, prepare
-from pipeline.watchlog import WatchLogColumns, WatchLogError, WatchLogFormat
+import recs.pipeline.watchlog as watchlog
+from recs.cli.main import main
+from recs.pipeline.dataset import ITEM_COLUMNS, read_interactions, read_items
+from recs.pipeline.items import CatalogFormat
+from recs.pipeline.prepare import PrepareError, PrepareOptions, prepare
+from recs.pipeline.watchlog import WatchLogColumns, WatchLogError, WatchLogFormat
 
 GOOD = "u1,v1,1700000000,20,30"
 LONG_ID = "u" * 257

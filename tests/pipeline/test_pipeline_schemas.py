@@ -9,9 +9,9 @@ import fastavro
 import pytest
 from fastavro.validation import validate
 
-from pipeline.dataset import INTERACTION_COLUMNS, ITEM_COLUMNS, read_interactions, read_items
-from pipeline.prepare import PrepareOptions, prepare
-from pipeline.schemas import NAMESPACE, interactions_schema, items_schema
+from recs.pipeline.dataset import INTERACTION_COLUMNS, ITEM_COLUMNS, read_interactions, read_items
+from recs.pipeline.prepare import PrepareOptions, prepare
+from recs.pipeline.schemas import NAMESPACE, interactions_schema, items_schema
 
 
 @pytest.fixture(scope="module")

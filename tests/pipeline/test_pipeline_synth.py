@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow.csv as pacsv
 import pytest
 
-import pipeline.synth as synth
-from cli.main import main
-from pipeline.prepare import PrepareOptions, prepare
-from pipeline.synth import SynthConfig, build_world, synthesize
+import recs.pipeline.synth as synth
+from recs.cli.main import main
+from recs.pipeline.prepare import PrepareOptions, prepare
+from recs.pipeline.synth import SynthConfig, build_world, synthesize
 
 SMALL = SynthConfig(users=60, items=40, events=3000, seed=3)
 

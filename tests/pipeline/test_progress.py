@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.progress import every_step
+from recs.pipeline.progress import every_step
 
 
 def test_every_step_passes_on_each_tenth_and_the_end() -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from server.app import RunningServer, build_server
-from server.catalog import Catalog, CatalogEntry
-from server.config import build_config
+from recs.config import build_config
+from recs.server.app import RunningServer, build_server
+from recs.server.catalog import Catalog, CatalogEntry
 from tests.server.fakes import FakeBackend
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from backends.base import Backend, ModelInfo, Recommendations, ScoredItem
+from recs.backends.base import Backend, ModelInfo, Recommendations, ScoredItem
 
 CATALOG_ITEMS = ["v1", "v2", "v3", "v4"]
 

@@ -9,15 +9,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from backends.base import Recommendations, ScoredItem
-from backends.errors import BackendTimeoutError, InvalidRequestError
-from backends.local.backend import LocalBackend
-from backends.local.params import TrainParams
-from backends.local.train import fit_model
-from client import AsyncRecsClient
-from pipeline.dataset import read_interactions
-from server.app import build_server
-from server.dispatch import BackendDispatcher, RecommendBatcher
+from recs.backends.base import Recommendations, ScoredItem
+from recs.backends.errors import BackendTimeoutError, InvalidRequestError
+from recs.backends.local.backend import LocalBackend
+from recs.backends.local.params import TrainParams
+from recs.backends.local.train import fit_model
+from recs.client import AsyncRecsClient
+from recs.pipeline.dataset import read_interactions
+from recs.server.app import build_server
+from recs.server.dispatch import BackendDispatcher, RecommendBatcher
 from tests.backends.contract import TINY_DATASET
 from tests.server.conftest import CATALOG, make_config
 from tests.server.fakes import FakeBackend

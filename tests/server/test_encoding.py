@@ -6,9 +6,9 @@ import math
 
 import pytest
 
+from recs.server.catalog import Catalog, CatalogEntry
+from recs.server.encoding import ResponseEncoder
 from recs.v1 import recommendation_service_pb2 as pb
-from server.catalog import Catalog, CatalogEntry
-from server.encoding import ResponseEncoder
 
 RESPONSES = [
     pb.GetRecommendationsResponse,

@@ -12,11 +12,11 @@ import grpc
 import pytest
 from grpc import aio
 
+from recs.server import request_log
+from recs.server.app import RunningServer
+from recs.server.request_log import MAX_FAILURES_LOGGED, RequestLog
 from recs.v1 import recommendation_service_pb2 as pb
 from recs.v1 import recommendation_service_pb2_grpc as pb_grpc
-from server import request_log
-from server.app import RunningServer
-from server.request_log import MAX_FAILURES_LOGGED, RequestLog
 from tests.server.fakes import FakeBackend
 
 LOGGER = "recs.requests"

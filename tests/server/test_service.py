@@ -10,8 +10,8 @@ from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from client import AsyncRecsClient, RecsError
-from server.app import build_server
+from recs.client import AsyncRecsClient, RecsError
+from recs.server.app import build_server
 from tests.server.conftest import CATALOG, make_config
 from tests.server.fakes import FakeBackend
 

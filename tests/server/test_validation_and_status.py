@@ -6,7 +6,7 @@ import grpc
 import pytest
 from grpc import aio
 
-from backends.errors import (
+from recs.backends.errors import (
     BackendMisconfiguredError,
     BackendTimeoutError,
     BackendUnavailableError,

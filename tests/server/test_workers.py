@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from client import RecsClient
+from recs.client import RecsClient
 from tests.backends.contract import TINY_DATASET
 from tests.test_end_to_end import ENV, RECS, free_port, run_recs, wait_serving
 

@@ -16,14 +16,14 @@ from typing import Any, TypeVar
 import pytest
 from pydantic import BaseModel
 
-from backends.base import Backend, ModelInfo, Recommendations, ScoredItem
-from backends.local.backend import LocalBackend
-from backends.local.params import TrainParams
-from backends.local.train import fit_model
-from pipeline.dataset import read_interactions, read_items
-from server.app import RunningServer, build_server
-from server.catalog import Catalog
-from server.config import build_config
+from recs.backends.base import Backend, ModelInfo, Recommendations, ScoredItem
+from recs.backends.local.backend import LocalBackend
+from recs.backends.local.params import TrainParams
+from recs.backends.local.train import fit_model
+from recs.config import build_config
+from recs.pipeline.dataset import read_interactions, read_items
+from recs.server.app import RunningServer, build_server
+from recs.server.catalog import Catalog
 
 T = TypeVar("T")
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from client import RecsClient
+from recs.client import RecsClient
+from recs.ui import logic
+from recs.ui.settings import ENV_COMPARE_TARGET, ENV_DATA_DIR, ENV_EVAL_JSON, ENV_TARGET
 from tests.ui.conftest import TINY_DATASET, ServiceThread, free_port
-from ui import logic
-from ui.settings import ENV_COMPARE_TARGET, ENV_DATA_DIR, ENV_EVAL_JSON, ENV_TARGET
 
 APP = Path(__file__).resolve().parents[2] / "ui" / "app.py"
 

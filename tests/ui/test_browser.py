@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from client import RecsClient, Result
+from recs.client import RecsClient, Result
+from recs.ui import logic
 from tests.ui.conftest import ARTIFACTS, ROOT, TINY_DATASET, ServiceThread, free_port
-from ui import logic
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -53,7 +53,7 @@ def recs_ui(target: str) -> Iterator[str]:
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / f"recs-ui-{port}.log"
-    command = [sys.executable, "-m", "cli.main", "ui", "--target", target]
+    command = [sys.executable, "-m", "recs.cli.main", "ui", "--target", target]
     command += ["--port", str(port), "--data", str(TINY_DATASET)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import build_parser
+import recs.ui
+from recs.cli import ui as cli
+from recs.cli.main import build_parser
+from recs.ui.settings import UiSettings
 from tests.ui.conftest import TINY_DATASET
-from ui import cli
-from ui.settings import UiSettings
 
 
 def parse(*argv: str):
@@ -66,7 +67,7 @@ def test_streamlit_runs_headless_on_localhost_without_usage_statistics():
         return command[command.index(name) + 1]
 
     assert command[1:4] == ["-m", "streamlit", "run"]
-    assert Path(command[4]) == Path(cli.__file__).with_name("app.py")
+    assert Path(command[4]) == Path(recs.ui.__file__).with_name("app.py")
     assert option("--server.headless") == "true"
     assert option("--server.address") == "127.0.0.1"
     assert option("--server.port") == "8600"

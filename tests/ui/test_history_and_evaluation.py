@@ -7,9 +7,8 @@ import re
 
 import pytest
 
-from pipeline.dataset import DatasetError
-from tests.ui.conftest import TINY_DATASET
-from ui.evaluation import (
+from recs.pipeline.dataset import DatasetError
+from recs.ui.evaluation import (
     ChartBar,
     EvaluationFileError,
     Figure,
@@ -17,7 +16,8 @@ from ui.evaluation import (
     load_figures,
     short_metric_name,
 )
-from ui.history import History, HistoryEntry
+from recs.ui.history import History, HistoryEntry
+from tests.ui.conftest import TINY_DATASET
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from client import Item, RecsError
-from ui import logic
-from ui.history import HistoryEntry
-from ui.logic import PageRequest
+from recs.client import Item, RecsError
+from recs.ui import logic
+from recs.ui.history import HistoryEntry
+from recs.ui.logic import PageRequest
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from backends.local.artifacts import LocalModel
-from backends.local.params import TrainParams
-from backends.local.train import fit_model
-from pipeline.dataset import read_interactions, read_items
+from recs.backends.local.artifacts import LocalModel
+from recs.backends.local.params import TrainParams
+from recs.backends.local.train import fit_model
+from recs.pipeline.dataset import read_interactions, read_items
 from tests.backends.contract import TINY_DATASET
 
 # Small and fast, still enough to learn the tiny dataset's two groups.

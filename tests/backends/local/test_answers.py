@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends.errors import BackendUnavailableError
-from backends.local.answers import (
+from recs.backends.errors import BackendUnavailableError
+from recs.backends.local.answers import (
     ITEMS_FILE,
     META_FILE,
     SCORES_FILE,
@@ -21,17 +21,17 @@ from backends.local.answers import (
     load_answers,
     save_answers,
 )
-from backends.local.artifacts import LocalModel, load_model, save_model
-from backends.local.backend import LocalBackend, LocalBackendConfig
-from backends.local.scoring import log_normalizers
-from cli.main import main
+from recs.backends.local.artifacts import LocalModel, load_model, save_model
+from recs.backends.local.backend import LocalBackend, LocalBackendConfig
+from recs.backends.local.scoring import log_normalizers
+from recs.cli.main import main
 
 # More users than one scoring batch (64 at this catalog size), so threads share the work.
 USERS, ITEMS, FACTORS, TOP = 150, 200, 8, 10
 ALL_BUT_TWO, SAW_EVERYTHING, NO_HISTORY = 0, 1, 2  # users with special histories
 UNSEEN_BY_ALL_BUT_TWO = [17, 123]
 UNKNOWN_USER = "user-never-seen"
-ANSWERS_LOGGER = "backends.local.answers"
+ANSWERS_LOGGER = "recs.backends.local.answers"
 
 
 def build_model(seed: int = 3, normalizers: bool = False) -> LocalModel:

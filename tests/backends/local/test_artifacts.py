@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends.errors import ModelLoadError
-from backends.local.artifacts import (
+from recs.backends.errors import ModelLoadError
+from recs.backends.local.artifacts import (
     ARRAY_SPECS,
     META_FILE,
     OPTIONAL_ARRAY_SPECS,

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from backends.errors import BackendError, BackendUnavailableError, ModelLoadError
-from backends.local.artifacts import LocalModel, save_model
-from backends.local.backend import LocalBackend, LocalBackendConfig
-from backends.registry import create_backend
+from recs.backends.errors import BackendError, BackendUnavailableError, ModelLoadError
+from recs.backends.local.artifacts import LocalModel, save_model
+from recs.backends.local.backend import LocalBackend, LocalBackendConfig
+from recs.backends.registry import create_backend
 from tests.backends.contract import POPULAR_ORDER, UNKNOWN_USER
 
 # Distinct users per item in the tiny dataset, and their total.
@@ -111,7 +111,7 @@ def test_unexpected_failures_surface_as_backend_errors(
     def broken(*_args: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("backends.local.backend.recommend_rows", broken)
+    monkeypatch.setattr("recs.backends.local.backend.recommend_rows", broken)
     with pytest.raises(BackendError) as caught:
         backend.recommend("u01", 3)
     assert "boom" not in str(caught.value)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends.local.artifacts import LocalModel
-from backends.local.backend import LocalBackend
-from backends.local.kernels import BLOCK, GEMM_FROM_ROWS
-from backends.local.scoring import recommend_batch, recommend_rows, recommend_scores
+from recs.backends.local.artifacts import LocalModel
+from recs.backends.local.backend import LocalBackend
+from recs.backends.local.kernels import BLOCK, GEMM_FROM_ROWS
+from recs.backends.local.scoring import recommend_batch, recommend_rows, recommend_scores
 
 
 def reference_recommend(

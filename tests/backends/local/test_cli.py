@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.local.artifacts import load_model
-from cli.main import main
+from recs.backends.local.artifacts import load_model
+from recs.cli.main import main
 
 
 def test_train_command(tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from backends.local.ids import RecommendationIds
+from recs.backends.local.ids import RecommendationIds
 
 
 def test_ids_are_canonical_version_4_uuids() -> None:

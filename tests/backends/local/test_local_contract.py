@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backends.base import Backend
-from backends.local.backend import LocalBackend, LocalBackendConfig
-from backends.local.params import TrainParams
-from backends.local.train import train
+from recs.backends.base import Backend
+from recs.backends.local.backend import LocalBackend, LocalBackendConfig
+from recs.backends.local.params import TrainParams
+from recs.backends.local.train import train
 from tests.backends.contract import BackendContract
 
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
-from backends.errors import ModelLoadError
-from backends.local.ann import HNSW_FILE, HnswIndex
-from backends.local.artifacts import LocalModel, load_model, save_model
-from backends.local.backend import LocalBackend, LocalBackendConfig
-from backends.local.scoring import log_normalizers
-from cli.main import main
+from recs.backends.errors import ModelLoadError
+from recs.backends.local.ann import HNSW_FILE, HnswIndex
+from recs.backends.local.artifacts import LocalModel, load_model, save_model
+from recs.backends.local.backend import LocalBackend, LocalBackendConfig
+from recs.backends.local.scoring import log_normalizers
+from recs.cli.main import main
 
 USERS, ITEMS, FACTORS, SEEN = 40, 3_000, 8, 30
 
@@ -152,8 +152,8 @@ def test_normalizer_of_the_wrong_shape_is_refused(random_model: LocalModel, tmp_
 
 
 def test_training_stores_normalizers_only_when_asked(tiny_interactions) -> None:
-    from backends.local.params import TrainParams
-    from backends.local.train import fit_model
+    from recs.backends.local.params import TrainParams
+    from recs.backends.local.train import fit_model
 
     params = TrainParams(factors=4, iterations=2, random_state=0)
     assert fit_model(tiny_interactions, params, similar=False).user_log_normalizer is None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.local.params import ParamsError, TrainParams
+from recs.backends.local.params import ParamsError, TrainParams
 
 
 def test_defaults_weigh_watched_above_clicked() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
-from backends.local.scoring import rank_scores, recommend_scores
+from recs.backends.local.scoring import rank_scores, recommend_scores
 
 
 def test_rank_scores_are_stable_for_large_dot_products() -> None:

@@ -6,8 +6,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from backends.local.params import TrainParams
-from backends.local.train import fit_model
+from recs.backends.local.params import TrainParams
+from recs.backends.local.train import fit_model
 
 
 @pytest.mark.parametrize("method", ["cosine", "bm25", "als"])

@@ -10,10 +10,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from backends.local.artifacts import LocalModel, load_model
-from backends.local.params import TrainParams
-from backends.local.train import encode_ids, event_confidence, fit_model, train
-from pipeline.dataset import DatasetError
+from recs.backends.local.artifacts import LocalModel, load_model
+from recs.backends.local.params import TrainParams
+from recs.backends.local.train import encode_ids, event_confidence, fit_model, train
+from recs.pipeline.dataset import DatasetError
 from tests.backends.contract import HISTORY, MODEL_ITEMS
 
 from .conftest import FAST_PARAMS

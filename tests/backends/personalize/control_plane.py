@@ -13,7 +13,7 @@ from pathlib import Path
 
 from botocore.stub import Stubber
 
-from backends.personalize.s3 import file_sha256
+from recs.ops.s3 import file_sha256
 
 FIXTURE_DATASET = Path(__file__).parents[2] / "fixtures" / "personalize" / "dataset"
 ACCOUNT = "arn:aws:personalize:us-east-1:123456789012"

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from backends.base import MAX_ID_LENGTH, MAX_NUM_RESULTS, MAX_RERANK_ITEMS, Backend
-from backends.errors import (
+from recs.backends.base import MAX_ID_LENGTH, MAX_NUM_RESULTS, MAX_RERANK_ITEMS, Backend
+from recs.backends.errors import (
     BackendError,
     BackendMisconfiguredError,
     BackendUnavailableError,

@@ -8,9 +8,9 @@ from typing import Any
 
 from botocore.stub import Stubber
 
-from backends.personalize.backend import PersonalizeBackend
-from backends.personalize.client import create_runtime_client
-from backends.personalize.config import PersonalizeBackendConfig
+from recs.backends.personalize.backend import PersonalizeBackend
+from recs.backends.personalize.client import create_runtime_client
+from recs.backends.personalize.config import PersonalizeBackendConfig
 
 ACCOUNT_ARN = "arn:aws:personalize:us-east-1:123456789012"
 CAMPAIGNS = {

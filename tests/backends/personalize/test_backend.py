@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from botocore.stub import ANY
 
-from backends.base import Recommendations, ScoredItem
-from backends.errors import BackendMisconfiguredError, InvalidRequestError
+from recs.backends.base import Recommendations, ScoredItem
+from recs.backends.errors import BackendMisconfiguredError, InvalidRequestError
 from tests.backends.personalize.runtime_helpers import CAMPAIGNS, stubbed_backend
 
 UP = CAMPAIGNS["user_personalization_campaign_arn"]

@@ -12,14 +12,14 @@ import threading
 import pytest
 from botocore import exceptions as boto_errors
 
-from backends.errors import (
+from recs.backends.errors import (
     BackendMisconfiguredError,
     BackendTimeoutError,
     BackendUnavailableError,
     InvalidRequestError,
 )
-from backends.personalize.backend import PersonalizeBackend
-from backends.personalize.client import create_runtime_client
+from recs.backends.personalize.backend import PersonalizeBackend
+from recs.backends.personalize.client import create_runtime_client
 from tests.backends.personalize.runtime_helpers import CAMPAIGNS, make_config, stubbed_backend
 
 UP = CAMPAIGNS["user_personalization_campaign_arn"]

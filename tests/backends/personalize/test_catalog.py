@@ -10,11 +10,11 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from moto import mock_aws
 
-from backends.personalize.catalog import CatalogError, build_catalog, public_url
-from backends.personalize.cli import make_client
-from backends.personalize.s3 import S3Location
-from cli.main import main
-from server.catalog import Catalog
+from recs.cli.main import main
+from recs.cli.personalize import make_client
+from recs.ops.s3 import S3Location
+from recs.ops.s3_catalog import CatalogError, build_catalog, public_url
+from recs.server.catalog import Catalog
 
 BUCKET = "short-videos"
 VIDEOS = ["shortVideos/1001.mp4", "shortVideos/1002.mp4", "shortVideos/deep/1003.mp4"]

@@ -11,11 +11,11 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from backends.personalize import cli as personalize_cli
-from backends.personalize.backend import PersonalizeBackend
-from backends.registry import create_backend
-from cli.main import main
-from server.config import load_config
+from recs.backends.personalize.backend import PersonalizeBackend
+from recs.backends.registry import create_backend
+from recs.cli import personalize as personalize_cli
+from recs.cli.main import main
+from recs.config import load_config
 from tests.backends.personalize import control_plane as cp
 
 
@@ -120,7 +120,7 @@ def test_teardown_with_yes_runs(stubbed, capsys):
 
 
 def test_serve_config_keeps_other_sections_and_is_valid_toml(tmp_path):
-    from backends.personalize.serve_config import write_serve_config
+    from recs.ops.serve_config import write_serve_config
 
     path = tmp_path / "serve.toml"
     path.write_text('backend = "local"\n[local]\nmodel_dir = "m"\n')
@@ -134,7 +134,7 @@ def test_serve_config_keeps_other_sections_and_is_valid_toml(tmp_path):
 
 
 def test_serve_config_refuses_keys_the_backend_would_reject(tmp_path):
-    from backends.personalize.serve_config import write_serve_config
+    from recs.ops.serve_config import write_serve_config
 
     path = tmp_path / "serve.toml"
     path.write_text("[personalize]\ncampaign = 1\n")

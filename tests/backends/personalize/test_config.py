@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from backends.errors import BackendMisconfiguredError
-from backends.personalize.backend import PersonalizeBackend
-from backends.personalize.client import create_runtime_client
-from backends.personalize.config import PersonalizeBackendConfig
-from backends.registry import create_backend
+from recs.backends.errors import BackendMisconfiguredError
+from recs.backends.personalize.backend import PersonalizeBackend
+from recs.backends.personalize.client import create_runtime_client
+from recs.backends.personalize.config import PersonalizeBackendConfig
+from recs.backends.registry import create_backend
 from tests.backends.personalize.runtime_helpers import CAMPAIGNS
 
 

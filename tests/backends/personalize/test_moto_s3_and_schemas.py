@@ -8,10 +8,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from backends.personalize import resources as res
-from backends.personalize.provisioning import ensure_schema
-from backends.personalize.resources import ProvisioningError
-from backends.personalize.s3 import (
+from recs.ops import resources as res
+from recs.ops.provisioning import ensure_schema
+from recs.ops.resources import ProvisioningError
+from recs.ops.s3 import (
     S3Location,
     list_objects,
     parse_s3_uri,

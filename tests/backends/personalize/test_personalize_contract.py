@@ -14,13 +14,13 @@ from typing import ClassVar
 
 import pytest
 
-from backends.base import Backend
-from backends.local.backend import LocalBackend
-from backends.local.params import TrainParams
-from backends.local.train import fit_model
-from backends.personalize.backend import PersonalizeBackend
-from backends.personalize.config import PersonalizeBackendConfig
-from pipeline.dataset import read_interactions, read_items
+from recs.backends.base import Backend
+from recs.backends.local.backend import LocalBackend
+from recs.backends.local.params import TrainParams
+from recs.backends.local.train import fit_model
+from recs.backends.personalize.backend import PersonalizeBackend
+from recs.backends.personalize.config import PersonalizeBackendConfig
+from recs.pipeline.dataset import read_interactions, read_items
 from tests.backends.contract import BackendContract
 from tests.backends.personalize.emulator import PersonalizeRuntimeEmulator
 

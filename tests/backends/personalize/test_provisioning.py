@@ -13,16 +13,16 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from rich.console import Console
 
-from backends.personalize.plan import INTERACTIONS
-from backends.personalize.provisioning import (
+from recs.ops.plan import INTERACTIONS
+from recs.ops.provisioning import (
     Provisioner,
     ProvisionRequest,
     ProvisionResult,
     read_schema,
 )
-from backends.personalize.resources import ProvisioningError
-from backends.personalize.s3 import S3Location, file_sha256
-from backends.personalize.waiting import Waiter
+from recs.ops.resources import ProvisioningError
+from recs.ops.s3 import S3Location, file_sha256
+from recs.ops.waiting import Waiter
 from tests.backends.personalize import control_plane as cp
 
 QUIET = Console(file=io.StringIO())

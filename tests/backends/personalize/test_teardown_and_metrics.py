@@ -10,10 +10,10 @@ import pytest
 from botocore.stub import Stubber
 from rich.console import Console
 
-from backends.personalize.resources import ProvisioningError
-from backends.personalize.solution_metrics import collect_metrics
-from backends.personalize.teardown import Teardown
-from backends.personalize.waiting import Waiter
+from recs.ops.resources import ProvisioningError
+from recs.ops.solution_metrics import collect_metrics
+from recs.ops.teardown import Teardown
+from recs.ops.waiting import Waiter
 from tests.backends.personalize import control_plane as cp
 
 QUIET = Console(file=io.StringIO())

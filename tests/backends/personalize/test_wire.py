@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from backends.base import Backend, ModelInfo, Recommendations, ScoredItem
-from backends.errors import (
+from recs.backends.base import Backend, ModelInfo, Recommendations, ScoredItem
+from recs.backends.errors import (
     BackendMisconfiguredError,
     BackendTimeoutError,
     BackendUnavailableError,
     InvalidRequestError,
 )
-from backends.personalize.backend import PersonalizeBackend
-from backends.personalize.config import PersonalizeBackendConfig
+from recs.backends.personalize.backend import PersonalizeBackend
+from recs.backends.personalize.config import PersonalizeBackendConfig
 from tests.backends.personalize.emulator import PersonalizeRuntimeEmulator
 
 FILTER = "arn:aws:personalize:us-east-1:000000000000:filter/unwatched"

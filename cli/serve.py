@@ -1,0 +1,90 @@
+"""`recs serve`: run the gRPC service from a config file or flags."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `serve` subcommand."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the gRPC recommendation service",
+        description=(
+            "Serve recommendations over gRPC. Give a TOML --config file (a `backend` key and "
+            "one section per backend), or flags; flags override the file."
+        ),
+    )
+    parser.add_argument("--config", help="TOML config file (see README 'Configuration')")
+    parser.add_argument("--backend", help="engine to serve from: local or personalize")
+    parser.add_argument("--model", help="model directory written by `recs train` (local backend)")
+    parser.add_argument("--catalog", help="items.csv used to add title and url to responses")
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 50051; 0 = any free)")
+    parser.add_argument("--grace", type=float, help="seconds to drain in-flight calls on stop")
+    parser.add_argument(
+        "--request-log",
+        choices=("summary", "each"),
+        help="summary: per-method counts and latency percentiles every 10 s, failed calls "
+        "one by one (default); each: one line per call",
+    )
+    parser.add_argument("--request-log-level", help="level of the request log (default INFO)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="server processes sharing the port via SO_REUSEPORT, e.g. one per core "
+        "(default 1); the model is memory-mapped once and shared",
+    )
+    parser.set_defaults(handler=run)
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The config values given as flags, shaped like the TOML file."""
+    overrides: dict[str, Any] = {}
+    server: dict[str, Any] = {}
+    if args.backend:
+        overrides["backend"] = args.backend
+    if args.catalog:
+        overrides["catalog"] = args.catalog
+    if args.model:
+        overrides["local"] = {"model_dir": args.model}
+    for flag, key in (
+        ("host", "host"),
+        ("port", "port"),
+        ("grace", "grace_seconds"),
+        ("request_log", "request_log"),
+        ("request_log_level", "request_log_level"),
+        ("workers", "workers"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            server[key] = value.upper() if key == "request_log_level" else value
+    if server:
+        overrides["server"] = server
+    return overrides
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the config, build the backend and serve until stopped."""
+    import asyncio
+
+    from recs.backends.errors import BackendError
+    from recs.backends.registry import create_backend
+    from recs.config import ConfigError, build_config, load_config
+
+    overrides = overrides_from_args(args)
+    try:
+        config = load_config(args.config, overrides) if args.config else build_config(overrides)
+        if config.server.workers > 1:  # each worker builds its own backend (and imports gRPC)
+            from recs.server.workers import serve_workers
+
+            return serve_workers(config)
+        backend = create_backend(config.backend, config.backend_section())
+    except (ConfigError, BackendError) as exc:
+        print(f"recs serve: {exc}", file=sys.stderr)
+        return 2
+    from recs.server.app import serve
+
+    return asyncio.run(serve(config, backend))

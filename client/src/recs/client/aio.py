@@ -1,0 +1,79 @@
+"""asyncio client with the same surface as `RecsClient` (methods are coroutines)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+from grpc import aio
+
+from recs.client.errors import RecsError
+from recs.client.types import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_TIMEOUT_SECONDS,
+    ModelInfo,
+    Result,
+    channel_options,
+    model_info_from_proto,
+    result_from_proto,
+)
+from recs.v1 import recommendation_service_pb2 as pb
+from recs.v1 import recommendation_service_pb2_grpc as pb_grpc
+
+
+class AsyncRecsClient:
+    """Talks to one recommendation service from asyncio code; `async with` or `await close()`."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self._channel = aio.insecure_channel(target, options=channel_options(max_attempts))
+        self._stub = pb_grpc.RecommendationServiceStub(self._channel)
+
+    async def recommend(self, user_id: str, num_results: int = 0) -> Result:
+        """What `user_id` should watch next (0 = the server default, 25)."""
+        request = pb.GetRecommendationsRequest(user_id=user_id, num_results=num_results)
+        return result_from_proto(await self._invoke(self._stub.GetRecommendations, request))
+
+    async def similar(self, item_id: str, num_results: int = 0) -> Result:
+        """Videos like `item_id`."""
+        request = pb.GetSimilarItemsRequest(item_id=item_id, num_results=num_results)
+        return result_from_proto(await self._invoke(self._stub.GetSimilarItems, request))
+
+    async def popular(self, num_results: int = 0, user_id: str = "") -> Result:
+        """The most popular videos."""
+        request = pb.GetPopularItemsRequest(num_results=num_results, user_id=user_id)
+        return result_from_proto(await self._invoke(self._stub.GetPopularItems, request))
+
+    async def rerank(self, user_id: str, item_ids: Sequence[str]) -> Result:
+        """`item_ids` ordered best first for `user_id`."""
+        request = pb.GetPersonalizedRankingRequest(user_id=user_id, item_ids=list(item_ids))
+        return result_from_proto(await self._invoke(self._stub.GetPersonalizedRanking, request))
+
+    async def model_info(self) -> ModelInfo:
+        """Which backend answers and what model it serves."""
+        response = await self._invoke(self._stub.GetModelInfo, pb.GetModelInfoRequest())
+        return model_info_from_proto(response)
+
+    async def close(self) -> None:
+        """Close the channel."""
+        await self._channel.close()
+
+    async def __aenter__(self) -> AsyncRecsClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _invoke(self, method: Any, request: Any) -> Any:
+        try:
+            return await method(request, timeout=self.timeout)
+        except grpc.RpcError as error:
+            raise RecsError.from_rpc_error(error) from None

@@ -1,0 +1,114 @@
+"""Serve configuration: one TOML file (or CLI flags) validated by pydantic.
+
+```toml
+backend = "local"                 # which engine answers: "local" or "personalize"
+catalog = "build/serve/dataset/items.csv"   # optional, for title/url enrichment
+
+[server]
+host = "127.0.0.1"
+port = 50051
+
+[local]                           # one section per backend, validated by that backend
+model_dir = "build/serve/model"
+
+[personalize]
+region = "us-east-1"
+...
+```
+Only the selected backend's section is validated, so a file may hold both.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from recs.backends.registry import format_validation_error
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class ConfigError(ValueError):
+    """The serve configuration is unreadable or invalid; the message names the key."""
+
+
+class ServerSettings(BaseModel):
+    """Network and runtime settings of the gRPC server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(50051, ge=0, le=65535, description="0 picks a free port")
+    grace_seconds: float = Field(10.0, ge=0, description="drain time for in-flight calls")
+    backend_threads: int = Field(
+        8, ge=1, le=256, description="thread pool running backend calls off the event loop"
+    )
+    max_concurrent_rpcs: int | None = Field(
+        None, ge=1, description="calls beyond this are rejected RESOURCE_EXHAUSTED"
+    )
+    request_log: Literal["summary", "each"] = Field(
+        "summary",
+        description="summary: per-method counts and latencies every request_log_interval "
+        "seconds, failed calls one by one; each: one line per call (server.request_log)",
+    )
+    request_log_interval: float = Field(10.0, gt=0, description="seconds between summaries")
+    request_log_level: LogLevel = "INFO"
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="server processes sharing the port (SO_REUSEPORT), each with its own "
+        "event loop and a memory-mapped view of the same model",
+    )
+
+
+class ServeConfig(BaseModel):
+    """The whole serve configuration."""
+
+    model_config = ConfigDict(extra="allow")
+
+    backend: str = "local"
+    catalog: Path | None = None
+    server: ServerSettings = ServerSettings()
+
+    def backend_section(self) -> dict[str, Any]:
+        """The raw config table of the selected backend (validated by the backend)."""
+        section = (self.model_extra or {}).get(self.backend, {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"[{self.backend}] must be a table")
+        return section
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ServeConfig:
+    """Read a TOML config file; `overrides` (nested dicts) win over the file's values."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.__class__.__name__})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    return build_config(_merge(data, overrides or {}), source=str(path))
+
+
+def build_config(data: dict[str, Any], source: str = "command line") -> ServeConfig:
+    """Validate a config mapping, turning pydantic's errors into one readable message."""
+    try:
+        return ServeConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {format_validation_error(exc)}") from None
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

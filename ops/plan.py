@@ -1,0 +1,136 @@
+"""What provisioning builds: resource names derived from one base name, and the recipes.
+
+All names derive from `--name`, so a re-run (or `teardown`, or `metrics`) finds the same
+resources. Personalize names are 1-63 characters of `[a-zA-Z0-9-_]`, starting with a
+letter or digit; the longest derived name adds 22 characters, hence the base name limit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from recs.pipeline.dataset import (
+    INTERACTIONS_FILE,
+    INTERACTIONS_SCHEMA_FILE,
+    ITEMS_FILE,
+    ITEMS_SCHEMA_FILE,
+)
+
+MAX_NAME_LENGTH = 63
+MAX_BASE_NAME_LENGTH = 41
+NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]*$")
+CONTENT_TAG_LENGTH = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """One of the four recipes: its ARN, the short name in resource names, its config key."""
+
+    short_name: str
+    recipe_arn: str
+    campaign_key: str
+
+
+RECIPES = (
+    Recipe(
+        "user-personalization",
+        "arn:aws:personalize:::recipe/aws-user-personalization",
+        "user_personalization_campaign_arn",
+    ),
+    Recipe("sims", "arn:aws:personalize:::recipe/aws-sims", "similar_items_campaign_arn"),
+    Recipe(
+        "popularity-count",
+        "arn:aws:personalize:::recipe/aws-popularity-count",
+        "popularity_campaign_arn",
+    ),
+    Recipe(
+        "personalized-ranking",
+        "arn:aws:personalize:::recipe/aws-personalized-ranking",
+        "personalized_ranking_campaign_arn",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetSpec:
+    """One dataset of the prepared directory: its Personalize type and its two files."""
+
+    dataset_type: str  # "Interactions" or "Items", as CreateDataset and the schema name it
+    csv_file: str
+    schema_file: str
+
+    @property
+    def slug(self) -> str:
+        """The lower-case type used in resource names (`interactions`)."""
+        return self.dataset_type.lower()
+
+
+INTERACTIONS = DatasetSpec("Interactions", INTERACTIONS_FILE, INTERACTIONS_SCHEMA_FILE)
+ITEMS = DatasetSpec("Items", ITEMS_FILE, ITEMS_SCHEMA_FILE)
+
+
+def check_base_name(name: str) -> str:
+    """`name` if every derived resource name will be valid; ValueError naming the rule."""
+    if not NAME_PATTERN.match(name):
+        raise ValueError(
+            f"--name {name!r}: use letters, digits, '-' or '_', starting with a letter or digit"
+        )
+    if len(name) > MAX_BASE_NAME_LENGTH:
+        raise ValueError(
+            f"--name {name!r} is {len(name)} characters; at most {MAX_BASE_NAME_LENGTH}"
+            f" (derived names must stay within Personalize's {MAX_NAME_LENGTH})"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """Every resource name derived from the base name."""
+
+    base: str
+
+    @property
+    def dataset_group(self) -> str:
+        return self.base
+
+    def schema(self, dataset: DatasetSpec) -> str:
+        """Schemas are account-wide, so their names carry the base name too."""
+        return f"{self.base}-{dataset.slug}"
+
+    def dataset(self, dataset: DatasetSpec) -> str:
+        return f"{self.base}-{dataset.slug}"
+
+    def import_job(self, dataset: DatasetSpec, content_sha256: str) -> str:
+        """One job per file content: the same data is imported once, new data again."""
+        return f"{self.base}-{dataset.slug}-{content_sha256[:CONTENT_TAG_LENGTH]}"
+
+    def solution(self, recipe: Recipe) -> str:
+        return f"{self.base}-{recipe.short_name}"
+
+    def campaign(self, recipe: Recipe) -> str:
+        return f"{self.base}-{recipe.short_name}"
+
+
+def dataset_specs(data_dir: Path) -> list[DatasetSpec]:
+    """The datasets present in a prepared directory: interactions always, items if there.
+
+    A CSV without its schema (or the reverse) is an error rather than a silent skip.
+    """
+    specs = []
+    for spec in (INTERACTIONS, ITEMS):
+        csv_exists = (data_dir / spec.csv_file).is_file()
+        schema_exists = (data_dir / spec.schema_file).is_file()
+        if csv_exists != schema_exists:
+            present, absent = (
+                (spec.csv_file, spec.schema_file)
+                if csv_exists
+                else (spec.schema_file, spec.csv_file)
+            )
+            raise ValueError(f"{data_dir}: {present} is there but {absent} is missing")
+        if csv_exists:
+            specs.append(spec)
+    if INTERACTIONS not in specs:
+        raise ValueError(f"{data_dir}: {INTERACTIONS.csv_file} not found (run `recs prepare`)")
+    return specs

@@ -1,0 +1,392 @@
+"""`recs personalize provision`: from a prepared dataset directory to four ACTIVE campaigns.
+
+The sequence (each step finds its resource by name first and reuses it, so a re-run
+resumes where a previous run stopped and changes nothing that is already right):
+
+1. upload the CSV files to S3 (skipped when the same content is already there);
+2. dataset group -> wait ACTIVE;
+3. schemas (from `*.schema.json`), datasets -> wait ACTIVE;
+4. one import job per file content -> wait ACTIVE (new data gets a new job);
+5. one solution per recipe -> wait ACTIVE;
+6. solution versions (trained again only when data was imported or none is usable)
+   -> wait ACTIVE;
+7. campaigns (created, or moved to the chosen solution version) -> wait ACTIVE.
+
+With `dry_run` only read calls are made (list/describe, S3 head) and the steps say what
+would happen. Clients are injected, so the exact call sequence is testable with Stubber.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+from recs.ops import resources as res
+from recs.ops.plan import (
+    RECIPES,
+    DatasetSpec,
+    Names,
+    Recipe,
+    check_base_name,
+    dataset_specs,
+)
+from recs.ops.resources import ProvisioningError
+from recs.ops.s3 import S3Location, Upload, upload_if_changed
+from recs.ops.waiting import Tracked, Waiter
+
+logger = logging.getLogger(__name__)
+
+MAX_SCHEMA_LENGTH = 20000  # CreateSchema's limit on the schema text
+IMPORT_MODE = "FULL"
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionRequest:
+    """Everything `provision` needs to know, as given on the command line."""
+
+    data_dir: Path
+    s3_prefix: S3Location
+    name: str
+    role_arn: str
+    event_type: str | None = None
+    min_provisioned_tps: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One thing provisioning did, or would do in a dry run."""
+
+    kind: str
+    name: str
+    action: str  # create, reuse, update, upload, unchanged
+    arn: str = ""  # ARN or S3 URI; empty while it does not exist (dry run)
+
+
+@dataclass
+class ProvisionResult:
+    """The steps taken and, unless dry run, the campaign ARNs keyed by config key."""
+
+    steps: list[Step] = field(default_factory=list)
+    campaign_arns: dict[str, str] = field(default_factory=dict)
+
+    def count(self, action: str) -> int:
+        """How many steps had `action`."""
+        return sum(step.action == action for step in self.steps)
+
+
+def read_schema(path: Path, dataset: DatasetSpec) -> str:
+    """The schema file as CreateSchema's compact JSON text, after basic checks."""
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ProvisioningError(
+            f"{path}: line {exc.lineno} column {exc.colno}: not JSON ({exc.msg})"
+        ) from exc
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        raise ProvisioningError(f"{path}: an Avro schema of type 'record' is expected")
+    if schema.get("name") != dataset.dataset_type:
+        raise ProvisioningError(
+            f"{path}: record name is {schema.get('name')!r}; Personalize wants"
+            f" {dataset.dataset_type!r} for this dataset"
+        )
+    text = json.dumps(schema, separators=(",", ":"))
+    if len(text) > MAX_SCHEMA_LENGTH:
+        raise ProvisioningError(f"{path}: {len(text)} characters, over {MAX_SCHEMA_LENGTH}")
+    return text
+
+
+def ensure_schema(
+    personalize: Any, name: str, schema_text: str, *, dry_run: bool = False
+) -> tuple[str | None, str]:
+    """(ARN, action) of the schema `name` holding `schema_text`: reused, or created.
+
+    Schemas cannot be changed, so one of that name with other content is an error.
+    """
+    found = res.find_by_name(personalize, res.SCHEMA, name)
+    if found:
+        existing = res.describe(personalize, res.SCHEMA, found["schemaArn"]) or {}
+        if json.loads(existing.get("schema") or "{}") != json.loads(schema_text):
+            raise ProvisioningError(
+                f"schema {name} already exists with other fields and schemas cannot"
+                " change: run `recs personalize teardown --all` or choose another --name"
+            )
+        return found["schemaArn"], "reuse"
+    if dry_run:
+        return None, "create"
+    return personalize.create_schema(name=name, schema=schema_text)["schemaArn"], "create"
+
+
+class Provisioner:
+    """Runs the provisioning sequence against injected `personalize` and `s3` clients."""
+
+    def __init__(
+        self,
+        personalize: Any,
+        s3: Any,
+        waiter: Waiter,
+        *,
+        dry_run: bool = False,
+        console: Console | None = None,
+    ) -> None:
+        self._personalize = personalize
+        self._s3 = s3
+        self._waiter = waiter
+        self._dry_run = dry_run
+        self._console = console
+        self._result = ProvisionResult()
+
+    def run(self, request: ProvisionRequest) -> ProvisionResult:
+        """Provision everything `request` describes; returns what was done."""
+        self._result = ProvisionResult()
+        names = Names(check_base_name(request.name))
+        datasets = dataset_specs(request.data_dir)
+        schemas = {
+            spec: read_schema(request.data_dir / spec.schema_file, spec) for spec in datasets
+        }
+        uploads = {spec: self._upload(request, spec) for spec in datasets}
+
+        group_arn = self._dataset_group(names)
+        self._wait_active([(res.DATASET_GROUP, names.dataset_group, group_arn)])
+        schema_arns = {spec: self._schema(names.schema(spec), schemas[spec]) for spec in datasets}
+        dataset_arns = {
+            spec: self._dataset(names.dataset(spec), spec, schema_arns[spec], group_arn)
+            for spec in datasets
+        }
+        self._wait_active([(res.DATASET, names.dataset(s), a) for s, a in dataset_arns.items()])
+        job_names = {spec: names.import_job(spec, uploads[spec].sha256) for spec in datasets}
+        jobs = {
+            spec: self._import_job(
+                job_names[spec], dataset_arns[spec], uploads[spec], request.role_arn
+            )
+            for spec in datasets
+        }
+        self._wait_active(
+            [(res.IMPORT_JOB, job_names[spec], arn) for spec, (arn, _new) in jobs.items()]
+        )
+        retrain = any(new for _arn, new in jobs.values())
+
+        solutions = {
+            recipe: self._solution(names.solution(recipe), recipe, group_arn, request)
+            for recipe in RECIPES
+        }
+        self._wait_active(
+            [(res.SOLUTION, names.solution(r), arn) for r, (arn, _new) in solutions.items()]
+        )
+        versions = {
+            recipe: self._solution_version(names.solution(recipe), arn, retrain or new)
+            for recipe, (arn, new) in solutions.items()
+        }
+        self._wait_active(
+            [(res.SOLUTION_VERSION, names.solution(r), arn) for r, arn in versions.items()]
+        )
+        campaigns = {
+            recipe: self._campaign(
+                names.campaign(recipe),
+                solutions[recipe][0],
+                versions[recipe],
+                request.min_provisioned_tps,
+            )
+            for recipe in RECIPES
+        }
+        self._wait_active([(res.CAMPAIGN, names.campaign(r), a) for r, a in campaigns.items()])
+        self._result.campaign_arns = {
+            recipe.campaign_key: arn for recipe, arn in campaigns.items() if arn is not None
+        }
+        return self._result
+
+    # Each step: find by name (unless the parent does not exist yet), else create.
+
+    def _record(self, kind: str, name: str, action: str, arn: str | None) -> None:
+        step = Step(kind, name, action, arn or "")
+        self._result.steps.append(step)
+        verb = f"would {action}" if self._dry_run and action in ("create", "update") else action
+        logger.info("%s %s: %s %s", kind, name, verb, arn or "")
+
+    def _wait_active(self, items: list[tuple[res.ResourceKind, str, str | None]]) -> None:
+        if self._dry_run:
+            return
+        self._waiter.until_active([Tracked(kind, name, arn) for kind, name, arn in items if arn])
+
+    def _upload(self, request: ProvisionRequest, spec: DatasetSpec) -> Upload:
+        path = request.data_dir / spec.csv_file
+        location = request.s3_prefix.child(spec.csv_file)
+        columns = (
+            TextColumn(f"upload {spec.csv_file}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+        )
+        with Progress(*columns, console=self._console, disable=self._dry_run) as progress:
+            task = progress.add_task("upload", total=path.stat().st_size)
+            upload = upload_if_changed(
+                self._s3,
+                path,
+                location,
+                dry_run=self._dry_run,
+                on_bytes=lambda sent: progress.advance(task, sent),
+            )
+        self._record(
+            "S3 object", spec.csv_file, "upload" if upload.changed else "unchanged", location.uri
+        )
+        return upload
+
+    def _dataset_group(self, names: Names) -> str | None:
+        name = names.dataset_group
+        found = res.find_by_name(self._personalize, res.DATASET_GROUP, name)
+        if found:
+            self._record("dataset group", name, "reuse", found["datasetGroupArn"])
+            return found["datasetGroupArn"]
+        arn = None
+        if not self._dry_run:
+            arn = self._personalize.create_dataset_group(name=name)["datasetGroupArn"]
+        self._record("dataset group", name, "create", arn)
+        return arn
+
+    def _schema(self, name: str, schema_text: str) -> str | None:
+        arn, action = ensure_schema(self._personalize, name, schema_text, dry_run=self._dry_run)
+        self._record("schema", name, action, arn)
+        return arn
+
+    def _dataset(
+        self, name: str, spec: DatasetSpec, schema_arn: str | None, group_arn: str | None
+    ) -> str | None:
+        if group_arn is not None:
+            found = res.find_by_name(
+                self._personalize, res.DATASET, name, datasetGroupArn=group_arn
+            )
+            if found:
+                self._record("dataset", name, "reuse", found["datasetArn"])
+                return found["datasetArn"]
+        arn = None
+        if not self._dry_run:
+            arn = self._personalize.create_dataset(
+                name=name,
+                schemaArn=schema_arn,
+                datasetGroupArn=group_arn,
+                datasetType=spec.dataset_type,
+            )["datasetArn"]
+        self._record("dataset", name, "create", arn)
+        return arn
+
+    def _import_job(
+        self, name: str, dataset_arn: str | None, upload: Upload, role_arn: str
+    ) -> tuple[str | None, bool]:
+        """The import job for this file content; True when it is new (so: retrain)."""
+        if dataset_arn is not None:
+            found = res.find_by_name(
+                self._personalize, res.IMPORT_JOB, name, datasetArn=dataset_arn
+            )
+            if found:
+                self._record("import job", name, "reuse", found["datasetImportJobArn"])
+                return found["datasetImportJobArn"], False
+        arn = None
+        if not self._dry_run:
+            arn = self._personalize.create_dataset_import_job(
+                jobName=name,
+                datasetArn=dataset_arn,
+                dataSource={"dataLocation": upload.location.uri},
+                roleArn=role_arn,
+                importMode=IMPORT_MODE,
+            )["datasetImportJobArn"]
+        self._record("import job", name, "create", arn)
+        return arn, True
+
+    def _solution(
+        self, name: str, recipe: Recipe, group_arn: str | None, request: ProvisionRequest
+    ) -> tuple[str | None, bool]:
+        """The solution for `recipe`; True when it is new (so: needs a first version)."""
+        if group_arn is not None:
+            found = res.find_by_name(
+                self._personalize, res.SOLUTION, name, datasetGroupArn=group_arn
+            )
+            if found:
+                self._record("solution", name, "reuse", found["solutionArn"])
+                return found["solutionArn"], False
+        arn = None
+        if not self._dry_run:
+            params: dict[str, Any] = {
+                "name": name,
+                "datasetGroupArn": group_arn,
+                "recipeArn": recipe.recipe_arn,
+                # Off: automatic training would start a billed version every 7 days.
+                "performAutoTraining": False,
+            }
+            if request.event_type:
+                params["eventType"] = request.event_type
+            arn = self._personalize.create_solution(**params)["solutionArn"]
+        self._record("solution", name, "create", arn)
+        return arn, True
+
+    def _solution_version(self, name: str, solution_arn: str | None, train: bool) -> str | None:
+        """The newest usable version (ACTIVE or training), or a new one when `train`."""
+        if solution_arn is not None and not train:
+            usable = [
+                version
+                for version in res.list_all(
+                    self._personalize, res.SOLUTION_VERSION, solutionArn=solution_arn
+                )
+                if version.get("status") == res.ACTIVE
+                or version.get("status") in res.IN_PROGRESS_STATUSES
+            ]
+            if usable:
+                newest = max(usable, key=lambda version: version["creationDateTime"])
+                self._record("solution version", name, "reuse", newest["solutionVersionArn"])
+                return newest["solutionVersionArn"]
+        arn = None
+        if not self._dry_run:
+            arn = self._personalize.create_solution_version(
+                solutionArn=solution_arn, trainingMode="FULL"
+            )["solutionVersionArn"]
+        self._record("solution version", name, "create", arn)
+        return arn
+
+    def _campaign(
+        self,
+        name: str,
+        solution_arn: str | None,
+        version_arn: str | None,
+        min_tps: int,
+    ) -> str | None:
+        if solution_arn is not None:
+            found = res.find_by_name(
+                self._personalize, res.CAMPAIGN, name, solutionArn=solution_arn
+            )
+            if found:
+                return self._move_campaign(name, found["campaignArn"], version_arn)
+        arn = None
+        if not self._dry_run:
+            arn = self._personalize.create_campaign(
+                name=name, solutionVersionArn=version_arn, minProvisionedTPS=min_tps
+            )["campaignArn"]
+        self._record("campaign", name, "create", arn)
+        return arn
+
+    def _move_campaign(self, name: str, campaign_arn: str, version_arn: str | None) -> str:
+        """Reuse a campaign, pointing it at `version_arn` if it serves another version.
+
+        `version_arn` is None only in a dry run, for a version still to be trained.
+        """
+        description = res.describe(self._personalize, res.CAMPAIGN, campaign_arn) or {}
+        serving = _serving_version(description)
+        if serving == version_arn:
+            self._record("campaign", name, "reuse", campaign_arn)
+            return campaign_arn
+        if not self._dry_run:
+            self._personalize.update_campaign(
+                campaignArn=campaign_arn, solutionVersionArn=version_arn
+            )
+        self._record("campaign", name, "update", campaign_arn)
+        return campaign_arn
+
+
+def _serving_version(campaign: Mapping[str, Any]) -> str | None:
+    """The solution version a campaign serves, or is being moved to."""
+    update = campaign.get("latestCampaignUpdate") or {}
+    return update.get("solutionVersionArn") or campaign.get("solutionVersionArn")
