@@ -15,6 +15,15 @@ HOST ?= 127.0.0.1
 PORT ?= 50051
 UI_PORT ?= 8501
 
+# buf (npm package @bufbuild/buf, pinned in package.json and package-lock.json) keeps the proto
+# a contract: `make lint` lints it and checks it against the committed API snapshot.
+BUF := node_modules/.bin/buf
+API_SNAPSHOT := protos/api-snapshot.json
+# The API as a readable JSON image without source info (comments, line numbers): it changes only
+# when the descriptors do, so an edit to comments or layout needs no new snapshot.
+API_IMAGE = $(BUF) build protos --exclude-source-info -o '-\#format=json' | \
+  $(PYTHON) -m json.tool --indent 2 --no-ensure-ascii
+
 .PHONY: install test lint format proto proto-check serve ui bench clean
 
 install: $(STAMP)
@@ -30,9 +39,16 @@ $(STAMP): pyproject.toml client/pyproject.toml
 test: install
 	$(BIN)/python -m pytest -q
 
-lint: install
+lint: install $(BUF)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo  # the layers, .importlinter
+	$(BUF) lint protos
+	$(BUF) breaking protos --against $(API_SNAPSHOT)
+	@set -o pipefail; tmp=$$(mktemp); trap 'rm -f "$$tmp"' EXIT; $(API_IMAGE) > "$$tmp" && \
+	  if diff -u $(API_SNAPSHOT) "$$tmp"; then echo "$(API_SNAPSHOT) is the current API"; \
+	  else echo "$(API_SNAPSHOT) is not the current API: run 'make proto-snapshot'" \
+	    "and commit the snapshot with the proto" >&2; exit 1; fi
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -42,9 +58,25 @@ format: install
 proto: install
 	cd protos && ../$(BIN)/python -m grpc_tools.protoc -I . --python_out=../client/src \
 	  --pyi_out=../client/src --grpc_python_out=../client/src recs/v1/recommendation_service.proto
+	@echo "Changed the API? 'make proto-snapshot' checks it with buf breaking, then updates" \
+	  "$(API_SNAPSHOT) (make lint fails until the snapshot matches the proto)."
 
 proto-check: install
 	$(BIN)/python -m pytest -q tests/test_proto_generated.py
+
+# Installs buf from the npm registry (npm ci: exactly package-lock.json); touch: newer than the lock.
+$(BUF): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+# A deliberate API change: buf breaking against the old snapshot first, then the new snapshot.
+# A breaking change fails here: it needs a new package (recs.v2), not a new snapshot.
+.PHONY: proto-snapshot
+proto-snapshot: $(BUF)
+	$(BUF) lint protos
+	$(BUF) breaking protos --against $(API_SNAPSHOT)
+	set -o pipefail; $(API_IMAGE) > $(API_SNAPSHOT).tmp || { rm -f $(API_SNAPSHOT).tmp; exit 1; }
+	mv $(API_SNAPSHOT).tmp $(API_SNAPSHOT)
 
 $(SERVE_DIR)/raw/watch_log.csv: | $(STAMP)
 	$(BIN)/recs synth --out $(SERVE_DIR)/raw --users $(SERVE_USERS) --items $(SERVE_ITEMS) \

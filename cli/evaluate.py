@@ -257,17 +257,16 @@ def _system(args: argparse.Namespace) -> tuple[Any, Any]:
     if args.target:
         service = ServiceRecommender(args.target, name=args.name)
         return service, service.close
-    from recs.backends.registry import create_backend
+    from recs.config import build_config, create_configured_backend, load_config
 
     if args.config:
-        from recs.config import load_config
-
         config = load_config(args.config)
-        backend = create_backend(config.backend, config.backend_section())
-        name = args.name or config.backend
     else:
-        backend = create_backend(args.backend, {"model_dir": str(args.model), "mmap": False})
-        name = args.name or args.backend
+        config = build_config(
+            {"backend": args.backend, args.backend: {"model_dir": str(args.model), "mmap": False}}
+        )
+    backend = create_configured_backend(config)
+    name = args.name or config.backend
     backend.start()
     return BackendRecommender(backend, name), backend.close
 

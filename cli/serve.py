@@ -71,8 +71,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from recs.backends.errors import BackendError
-    from recs.backends.registry import create_backend
-    from recs.config import ConfigError, build_config, load_config
+    from recs.config import ConfigError, build_config, create_configured_backend, load_config
 
     overrides = overrides_from_args(args)
     try:
@@ -81,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             from recs.server.workers import serve_workers
 
             return serve_workers(config)
-        backend = create_backend(config.backend, config.backend_section())
+        backend = create_configured_backend(config)
     except (ConfigError, BackendError) as exc:
         print(f"recs serve: {exc}", file=sys.stderr)
         return 2

@@ -26,7 +26,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from recs.backends.registry import format_validation_error
+from recs.backends.base import Backend
+from recs.backends.registry import create_backend, format_validation_error
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -80,6 +81,15 @@ class ServeConfig(BaseModel):
         if not isinstance(section, dict):
             raise ConfigError(f"[{self.backend}] must be a table")
         return section
+
+
+def create_configured_backend(config: ServeConfig) -> Backend:
+    """The backend `config` selects, built from its own section (not started yet).
+
+    The one place a configuration becomes a backend: `recs serve`, each of its workers and
+    `recs evaluate run --config` all come through here.
+    """
+    return create_backend(config.backend, config.backend_section())
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ServeConfig:

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
-from recs.evaluation.split import encode_ids
+from recs.pipeline.dataset import encode_ids
 
 BASELINE_NAMES = ("popularity", "als_default", "item_item_cosine")
 
@@ -33,8 +33,8 @@ class InteractionMatrix:
     """Users x items event counts (CSR) with the id <-> row/column maps."""
 
     def __init__(self, interactions: pa.Table) -> None:
-        user_codes, self.user_ids = encode_ids(interactions.column("USER_ID"))
-        item_codes, self.item_ids = encode_ids(interactions.column("ITEM_ID"))
+        user_codes, self.user_ids = encode_ids(interactions, "USER_ID")
+        item_codes, self.item_ids = encode_ids(interactions, "ITEM_ID")
         ones = np.ones(interactions.num_rows, dtype=np.float32)
         self.matrix = sp.csr_matrix(
             (ones, (user_codes, item_codes)), shape=(len(self.user_ids), len(self.item_ids))

@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from recs.evaluation.writing import write_interactions, write_items
 from recs.pipeline.dataset import ITEM_COLUMNS, ITEM_TYPES, DatasetError
+from recs.pipeline.output import write_interactions, write_items
 
 # (lowest rating of the band, EVENT_TYPE), highest band first.
 RATING_BANDS = ((4.5, "loved"), (3.5, "liked"), (2.5, "neutral"), (0.0, "disliked"))

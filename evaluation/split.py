@@ -28,7 +28,6 @@ the holdout) and `split.json` (seed, fractions, counts).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +38,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from recs.evaluation.writing import copy_items, write_csv, write_interactions
-from recs.pipeline.dataset import DatasetError, read_interactions
+from recs.pipeline.dataset import DatasetError, encode_ids, read_interactions
+from recs.pipeline.output import copy_items, write_csv, write_interactions
 
 TEST_USER_FRACTION = 0.1
 HOLDOUT_FRACTION = 0.1
@@ -83,7 +82,7 @@ def split_interactions(
     """
     _check_fraction("test_user_fraction", test_user_fraction)
     _check_fraction("holdout_fraction", holdout_fraction)
-    user_codes, users = encode_ids(interactions.column("USER_ID"))
+    user_codes, users = encode_ids(interactions, "USER_ID")
     candidates = np.arange(len(users))
     if eligible_users is not None:
         candidates = np.flatnonzero(np.isin(users, np.asarray(list(eligible_users), dtype=str)))
@@ -103,10 +102,16 @@ def split_interactions(
     return Split(train=interactions.filter(pc.invert(mask)), holdout=interactions.filter(mask))
 
 
-def holdout_count(num_interactions: int, holdout_fraction: float = HOLDOUT_FRACTION) -> int:
-    """How many of a test user's interactions are held out: ceil(fraction * n), at least 1."""
+def holdout_count(
+    num_interactions: int | np.ndarray, holdout_fraction: float = HOLDOUT_FRACTION
+) -> int | np.ndarray:
+    """How many of a test user's interactions are held out: ceil(fraction * n), at least 1.
+
+    Takes one count or an array of counts (one per user).
+    """
     # The epsilon keeps an exact product such as 10 * 0.1 from rounding up to 2.
-    return max(1, math.ceil(num_interactions * holdout_fraction - 1e-9))
+    held = np.maximum(1, np.ceil(np.asarray(num_interactions) * holdout_fraction - 1e-9))
+    return held.astype(np.int64) if held.ndim else int(held)
 
 
 def _newest_rows(
@@ -119,18 +124,10 @@ def _newest_rows(
     _, starts, counts = np.unique(user_codes[order], return_index=True, return_counts=True)
     group_sizes = np.repeat(counts, counts)
     position = np.arange(len(order)) - np.repeat(starts, counts)
-    hold = np.maximum(1, np.ceil(group_sizes * fraction - 1e-9)).astype(np.int64)
+    hold = holdout_count(group_sizes, fraction)
     mask = np.zeros(len(user_codes), dtype=bool)
     mask[order[position >= group_sizes - hold]] = True
     return mask
-
-
-def encode_ids(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Dense codes for an id column and the distinct ids, sorted ascending."""
-    distinct = pc.unique(column)
-    distinct = distinct.take(pc.sort_indices(distinct))
-    codes = pc.index_in(column, value_set=distinct).to_numpy(zero_copy_only=False)
-    return codes.astype(np.int64), np.asarray(distinct.to_pylist(), dtype=str)
 
 
 def _check_fraction(name: str, value: float) -> None:

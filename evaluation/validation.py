@@ -25,10 +25,11 @@ import scipy.sparse as sp
 from recs.backends.local.backend import LocalBackend
 from recs.backends.local.params import TrainParams
 from recs.backends.local.similar import similar_neighbours
-from recs.backends.local.train import encode_ids, event_confidence, fit_model
+from recs.backends.local.train import event_confidence, fit_model
 from recs.evaluation.metrics import ndcg_at_k
 from recs.evaluation.run import BackendRecommender, EvaluationData, evaluate, evaluation_data
 from recs.evaluation.split import split_interactions
+from recs.pipeline.dataset import encode_ids
 
 DEFAULT_METRIC = "normalized_discounted_cumulative_gain_at_10"
 FOLDS = 2

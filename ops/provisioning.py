@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,18 +109,22 @@ def ensure_schema(
 
     Schemas cannot be changed, so one of that name with other content is an error.
     """
-    found = res.find_by_name(personalize, res.SCHEMA, name)
-    if found:
-        existing = res.describe(personalize, res.SCHEMA, found["schemaArn"]) or {}
-        if json.loads(existing.get("schema") or "{}") != json.loads(schema_text):
-            raise ProvisioningError(
-                f"schema {name} already exists with other fields and schemas cannot"
-                " change: run `recs personalize teardown --all` or choose another --name"
-            )
-        return found["schemaArn"], "reuse"
-    if dry_run:
-        return None, "create"
-    return personalize.create_schema(name=name, schema=schema_text)["schemaArn"], "create"
+    arn, created = res.find_or_create(
+        personalize,
+        res.SCHEMA,
+        name,
+        lambda: personalize.create_schema(name=name, schema=schema_text),
+        dry_run=dry_run,
+    )
+    if created:
+        return arn, "create"
+    existing = res.describe(personalize, res.SCHEMA, arn) or {}
+    if json.loads(existing.get("schema") or "{}") != json.loads(schema_text):
+        raise ProvisioningError(
+            f"schema {name} already exists with other fields and schemas cannot"
+            " change: run `recs personalize teardown --all` or choose another --name"
+        )
+    return arn, "reuse"
 
 
 class Provisioner:
@@ -201,13 +205,25 @@ class Provisioner:
         }
         return self._result
 
-    # Each step: find by name (unless the parent does not exist yet), else create.
-
     def _record(self, kind: str, name: str, action: str, arn: str | None) -> None:
         step = Step(kind, name, action, arn or "")
         self._result.steps.append(step)
         verb = f"would {action}" if self._dry_run and action in ("create", "update") else action
         logger.info("%s %s: %s %s", kind, name, verb, arn or "")
+
+    def _find_or_create(
+        self,
+        kind: res.ResourceKind,
+        name: str,
+        create: Callable[[], Mapping[str, Any]],
+        **parent: str | None,
+    ) -> tuple[str | None, bool]:
+        """`res.find_or_create` with this run's client and dry-run flag, recorded as a step."""
+        arn, created = res.find_or_create(
+            self._personalize, kind, name, create, dry_run=self._dry_run, **parent
+        )
+        self._record(kind.label, name, "create" if created else "reuse", arn)
+        return arn, created
 
     def _wait_active(self, items: list[tuple[res.ResourceKind, str, str | None]]) -> None:
         if self._dry_run:
@@ -239,93 +255,75 @@ class Provisioner:
 
     def _dataset_group(self, names: Names) -> str | None:
         name = names.dataset_group
-        found = res.find_by_name(self._personalize, res.DATASET_GROUP, name)
-        if found:
-            self._record("dataset group", name, "reuse", found["datasetGroupArn"])
-            return found["datasetGroupArn"]
-        arn = None
-        if not self._dry_run:
-            arn = self._personalize.create_dataset_group(name=name)["datasetGroupArn"]
-        self._record("dataset group", name, "create", arn)
+        arn, _created = self._find_or_create(
+            res.DATASET_GROUP, name, lambda: self._personalize.create_dataset_group(name=name)
+        )
         return arn
 
     def _schema(self, name: str, schema_text: str) -> str | None:
         arn, action = ensure_schema(self._personalize, name, schema_text, dry_run=self._dry_run)
-        self._record("schema", name, action, arn)
+        self._record(res.SCHEMA.label, name, action, arn)
         return arn
 
     def _dataset(
         self, name: str, spec: DatasetSpec, schema_arn: str | None, group_arn: str | None
     ) -> str | None:
-        if group_arn is not None:
-            found = res.find_by_name(
-                self._personalize, res.DATASET, name, datasetGroupArn=group_arn
-            )
-            if found:
-                self._record("dataset", name, "reuse", found["datasetArn"])
-                return found["datasetArn"]
-        arn = None
-        if not self._dry_run:
-            arn = self._personalize.create_dataset(
+        arn, _created = self._find_or_create(
+            res.DATASET,
+            name,
+            lambda: self._personalize.create_dataset(
                 name=name,
                 schemaArn=schema_arn,
                 datasetGroupArn=group_arn,
                 datasetType=spec.dataset_type,
-            )["datasetArn"]
-        self._record("dataset", name, "create", arn)
+            ),
+            datasetGroupArn=group_arn,
+        )
         return arn
 
     def _import_job(
         self, name: str, dataset_arn: str | None, upload: Upload, role_arn: str
     ) -> tuple[str | None, bool]:
         """The import job for this file content; True when it is new (so: retrain)."""
-        if dataset_arn is not None:
-            found = res.find_by_name(
-                self._personalize, res.IMPORT_JOB, name, datasetArn=dataset_arn
-            )
-            if found:
-                self._record("import job", name, "reuse", found["datasetImportJobArn"])
-                return found["datasetImportJobArn"], False
-        arn = None
-        if not self._dry_run:
-            arn = self._personalize.create_dataset_import_job(
+        return self._find_or_create(
+            res.IMPORT_JOB,
+            name,
+            lambda: self._personalize.create_dataset_import_job(
                 jobName=name,
                 datasetArn=dataset_arn,
                 dataSource={"dataLocation": upload.location.uri},
                 roleArn=role_arn,
                 importMode=IMPORT_MODE,
-            )["datasetImportJobArn"]
-        self._record("import job", name, "create", arn)
-        return arn, True
+            ),
+            datasetArn=dataset_arn,
+        )
 
     def _solution(
         self, name: str, recipe: Recipe, group_arn: str | None, request: ProvisionRequest
     ) -> tuple[str | None, bool]:
         """The solution for `recipe`; True when it is new (so: needs a first version)."""
-        if group_arn is not None:
-            found = res.find_by_name(
-                self._personalize, res.SOLUTION, name, datasetGroupArn=group_arn
-            )
-            if found:
-                self._record("solution", name, "reuse", found["solutionArn"])
-                return found["solutionArn"], False
-        arn = None
-        if not self._dry_run:
-            params: dict[str, Any] = {
-                "name": name,
-                "datasetGroupArn": group_arn,
-                "recipeArn": recipe.recipe_arn,
-                # Off: automatic training would start a billed version every 7 days.
-                "performAutoTraining": False,
-            }
-            if request.event_type:
-                params["eventType"] = request.event_type
-            arn = self._personalize.create_solution(**params)["solutionArn"]
-        self._record("solution", name, "create", arn)
-        return arn, True
+        params: dict[str, Any] = {
+            "name": name,
+            "datasetGroupArn": group_arn,
+            "recipeArn": recipe.recipe_arn,
+            # Off: automatic training would start a billed version every 7 days.
+            "performAutoTraining": False,
+        }
+        if request.event_type:
+            params["eventType"] = request.event_type
+        return self._find_or_create(
+            res.SOLUTION,
+            name,
+            lambda: self._personalize.create_solution(**params),
+            datasetGroupArn=group_arn,
+        )
 
     def _solution_version(self, name: str, solution_arn: str | None, train: bool) -> str | None:
-        """The newest usable version (ACTIVE or training), or a new one when `train`."""
+        """The newest usable version (ACTIVE or training), or a new one when `train`.
+
+        Versions have no name to find them by, so `res.find_or_create` does not fit: the
+        one reused is chosen by status and age, and none is when the data changed.
+        """
         if solution_arn is not None and not train:
             usable = [
                 version
@@ -337,14 +335,16 @@ class Provisioner:
             ]
             if usable:
                 newest = max(usable, key=lambda version: version["creationDateTime"])
-                self._record("solution version", name, "reuse", newest["solutionVersionArn"])
+                self._record(
+                    res.SOLUTION_VERSION.label, name, "reuse", newest["solutionVersionArn"]
+                )
                 return newest["solutionVersionArn"]
         arn = None
         if not self._dry_run:
             arn = self._personalize.create_solution_version(
                 solutionArn=solution_arn, trainingMode="FULL"
             )["solutionVersionArn"]
-        self._record("solution version", name, "create", arn)
+        self._record(res.SOLUTION_VERSION.label, name, "create", arn)
         return arn
 
     def _campaign(
@@ -354,18 +354,20 @@ class Provisioner:
         version_arn: str | None,
         min_tps: int,
     ) -> str | None:
-        if solution_arn is not None:
-            found = res.find_by_name(
-                self._personalize, res.CAMPAIGN, name, solutionArn=solution_arn
-            )
-            if found:
-                return self._move_campaign(name, found["campaignArn"], version_arn)
-        arn = None
-        if not self._dry_run:
-            arn = self._personalize.create_campaign(
+        """The campaign serving `version_arn`: created, or an existing one moved to it."""
+        arn, created = res.find_or_create(
+            self._personalize,
+            res.CAMPAIGN,
+            name,
+            lambda: self._personalize.create_campaign(
                 name=name, solutionVersionArn=version_arn, minProvisionedTPS=min_tps
-            )["campaignArn"]
-        self._record("campaign", name, "create", arn)
+            ),
+            dry_run=self._dry_run,
+            solutionArn=solution_arn,
+        )
+        if not created:
+            return self._move_campaign(name, arn, version_arn)
+        self._record(res.CAMPAIGN.label, name, "create", arn)
         return arn
 
     def _move_campaign(self, name: str, campaign_arn: str, version_arn: str | None) -> str:
@@ -376,13 +378,13 @@ class Provisioner:
         description = res.describe(self._personalize, res.CAMPAIGN, campaign_arn) or {}
         serving = _serving_version(description)
         if serving == version_arn:
-            self._record("campaign", name, "reuse", campaign_arn)
+            self._record(res.CAMPAIGN.label, name, "reuse", campaign_arn)
             return campaign_arn
         if not self._dry_run:
             self._personalize.update_campaign(
                 campaignArn=campaign_arn, solutionVersionArn=version_arn
             )
-        self._record("campaign", name, "update", campaign_arn)
+        self._record(res.CAMPAIGN.label, name, "update", campaign_arn)
         return campaign_arn
 
 

@@ -8,14 +8,13 @@ is what makes provisioning idempotent: look the name up, reuse what exists.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 ACTIVE = "ACTIVE"
-FAILED_STATUSES = frozenset({"CREATE FAILED", "DELETE FAILED", "CREATE STOPPED"})
 IN_PROGRESS_STATUSES = frozenset({"CREATE PENDING", "CREATE IN_PROGRESS"})
 
 
@@ -106,6 +105,31 @@ def find_by_name(
         if summary.get(kind.name_field) == name:
             return summary
     return None
+
+
+def find_or_create(
+    client: Any,
+    kind: ResourceKind,
+    name: str,
+    create: Callable[[], Mapping[str, Any]],
+    *,
+    dry_run: bool,
+    **parent: str | None,
+) -> tuple[str | None, bool]:
+    """The ARN of the `kind` named `name` under `parent`, and whether it is new.
+
+    An existing one is returned as it is: whatever else must match is the caller's to
+    check. Otherwise `create` makes it and returns the create call's response; in a dry run
+    it is not called and the ARN is None. A parent ARN of None (a parent a dry run has not
+    created) means nothing can exist under it yet, so nothing is listed.
+    """
+    if None not in parent.values():
+        found = find_by_name(client, kind, name, **parent)
+        if found:
+            return found[kind.arn_field], False
+    if dry_run:
+        return None, True
+    return create()[kind.arn_field], True
 
 
 def describe(client: Any, kind: ResourceKind, arn: str) -> dict[str, Any] | None:

@@ -40,11 +40,6 @@ class Labels:
     capped: int  # rows whose value was capped
 
 
-def watch_ratio(watch_duration: np.ndarray, video_duration: np.ndarray) -> np.ndarray:
-    """watch / video duration; the caller guarantees video_duration > 0."""
-    return watch_duration / video_duration
-
-
 def label(
     ratio: np.ndarray,
     threshold: float = DEFAULT_THRESHOLD,

@@ -27,6 +27,7 @@ known duration can still be imported.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -76,5 +77,8 @@ def items_schema() -> dict[str, Any]:
 
 
 def write_schema(schema: dict[str, Any], path: str | Path) -> None:
-    """Write a schema as the JSON text CreateSchema takes (`schema=` argument)."""
-    Path(path).write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
+    """Write a schema as the JSON text CreateSchema takes (`schema=` argument), atomically."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.partial")
+    temporary.write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)

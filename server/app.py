@@ -25,11 +25,11 @@ from recs.backends.base import Backend
 from recs.backends.errors import BackendError
 from recs.config import ServeConfig
 from recs.pipeline.dataset import DatasetError
+from recs.server.announce import print_ready
 from recs.server.catalog import Catalog
 from recs.server.handlers import SERVICE, add_service
 from recs.server.request_log import RequestLog, lighten_records
 from recs.server.servicer import RecommendationServicer
-from recs.server.workers import print_ready
 
 log = logging.getLogger("recs.server")
 
@@ -145,7 +145,7 @@ async def serve(
         return 2
     # The model, catalog and id maps live as long as the process: move them out of the
     # garbage collector's sight so that its collections, triggered by every request's
-    # short-lived objects, do not keep traversing them (pauses of 10-40 ms, measured).
+    # short-lived objects, do not keep traversing them (pauses of tens of milliseconds).
     gc.collect()
     gc.freeze()
     await running.mark_ready(backend)

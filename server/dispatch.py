@@ -38,8 +38,8 @@ from recs.backends.errors import BackendTimeoutError, BackendUnavailableError
 
 T = TypeVar("T")
 
-# Upper bound on one batch: past ~32 users the logits matrix (32 x 50k floats) outgrows
-# the CPU caches and the time per user rises again (measured, bench/bench_service.py).
+# Upper bound on one batch: past ~32 users the logits matrix (users x items floats) outgrows
+# the CPU caches and the time per user rises again.
 MAX_BATCH = 32
 
 

@@ -30,6 +30,8 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
+from recs.server.announce import print_ready
+
 if TYPE_CHECKING:
     from recs.config import ServeConfig
 
@@ -159,17 +161,6 @@ def configure_worker_logging(index: int, level: int) -> None:
     )
 
 
-def print_ready(host: str, port: int, backend_name: str, workers: int = 1) -> None:
-    """The one line on stdout telling the operator the service answers, and how to try it."""
-    processes = f" workers={workers}" if workers > 1 else ""
-    recs = sys.argv[0] if sys.argv[0].endswith("recs") else "recs"  # e.g. .venv/bin/recs
-    print(
-        f"ready: {host}:{port} backend={backend_name}{processes} — try: "
-        f"{recs} popular --target {host}:{port}",
-        flush=True,
-    )
-
-
 def serve_workers(config: ServeConfig) -> int:
     """`recs serve` with `config.server.workers` processes; returns the exit status.
 
@@ -191,13 +182,13 @@ def _serve_worker(config: ServeConfig, index: int, port: int, ready: Any, level:
     import asyncio
 
     from recs.backends.errors import BackendError
-    from recs.backends.registry import create_backend
+    from recs.config import create_configured_backend
     from recs.server.app import serve
 
     server = config.server.model_copy(update={"port": port})
     config = config.model_copy(update={"server": server})
     try:
-        backend = create_backend(config.backend, config.backend_section())
+        backend = create_configured_backend(config)
     except BackendError as exc:
         log.error("cannot create backend %r: %s", config.backend, exc)
         sys.exit(2)

@@ -8,11 +8,11 @@ whose centroids score best for the user: a few percent of the catalog.
 
 The IVF index lives in memory, built when the model loads (seconds at 1M items; only for
 catalogs above `LocalBackendConfig.ann_min_items`). On ALS and random factors it needs a
-large share of its cells for recall 0.95 (README "Catalog size"), so there is a second
-kind: an HNSW graph (`HnswIndex`), which walks from item to item towards the best dot
-products and reaches that recall reading a few thousand items. Building it takes minutes
-at 1M items, so `recs index` builds it once and stores it in the model directory, where
-the server loads it (`ann_index = "hnsw"`).
+large share of its cells for recall 0.95 (bench/README.md, "Catalog size"), so there is a
+second kind: an HNSW graph (`HnswIndex`), which walks from item to item towards the best dot
+products and reaches that recall reading a few thousand items. Building it takes minutes at
+1M items, so `recs index` builds it once and stores it in the model directory, where the
+server loads it (`ann_index = "hnsw"`).
 
 Both store the item vectors themselves, so the distances faiss returns are the exact dot
 products of the items found: scores match exact scoring for those items; only which items

@@ -1,13 +1,13 @@
 """Precomputed answers: every user's top-K recommendations, computed once per model.
 
-The local model does not change between trainings (no events arrive while it serves), so
-a user's recommendations are a function of the model alone: scoring them per request
-repeats the same product with every item's factors (~0.3-0.5 ms of CPU per user at 50k
-items) for the same answer. `recs precompute` scores every user once, in batches on
-every core, with the very kernel serving uses, and stores the K best items and their
-probabilities beside the model; the server then answers GetRecommendations with
-`num_results <= K` by a table lookup, which costs microseconds, and scores the rest
-exactly. This is what Personalize's batch recommendations are to its campaigns.
+The local model does not change between trainings (no events arrive while it serves), so a
+user's recommendations are a function of the model alone: scoring them per request repeats
+the same product with every item's factors for the same answer. `recs precompute` scores
+every user once, in batches on every core, with the very kernel serving uses, and stores the
+K best items and their probabilities beside the model; the server then answers
+GetRecommendations with `num_results <= K` by a table lookup, which costs microseconds, and
+scores the rest exactly. This is what Personalize's batch recommendations are to its
+campaigns.
 
 Files in the model directory: `answers_items.npy` (int32, users x K, item indices best
 first, -1 after a user's last candidate), `answers_scores.npy` (float64, same shape,

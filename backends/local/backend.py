@@ -58,22 +58,20 @@ class LocalBackendConfig(BaseModel):
     mmap: bool = True  # memory-map the arrays: pages shared between server processes
     # Catalogs of at least this many items take their top n from an approximate
     # inner-product index (backends.local.ann) when the model stores user_log_normalizer;
-    # smaller ones, or None (the default), score every item exactly. Off by default: at
-    # 1M items of random factors the index needed 45 % of its cells for recall@10 0.95
-    # and then served no faster than exact scoring (README "Catalog size").
+    # smaller ones, or None (the default), score every item exactly. Off by default: for
+    # recall@10 0.95 an IVF index has to scan so many cells that it serves no faster than
+    # exact scoring (bench/README.md, "Catalog size").
     ann_min_items: int | None = Field(None, ge=0)
     # Which index: "ivf" (built at load; scans cells) or "hnsw" (a graph `recs index`
     # builds once into the model directory; the server only loads it).
     ann_index: Literal["ivf", "hnsw"] = "ivf"
-    # IVF: share of the index cells scanned per call: recall against speed. 0.45 measured
-    # recall@10 0.95 at 1M items of isotropic random factors (no cluster structure: the
-    # hard case); trained ALS factors did no better. ann_nprobe sets a cell count.
+    # IVF: share of the index cells scanned per call: recall against speed; 0.45 reaches
+    # recall@10 0.95 on factors without cluster structure. ann_nprobe sets a cell count.
     ann_probe_fraction: float = Field(0.45, gt=0.0, le=1.0)
     ann_nprobe: int | None = Field(None, ge=1)
     ann_nlist: int | None = Field(None, ge=1)  # index cells; default sqrt(items)
     # HNSW: candidates kept while walking the graph (at least the k asked for): recall
-    # against speed. At 1M random items (32 links, ef_construction 80) 512 gave recall@10
-    # 0.917, 1024 gave 0.973 (p99 17.8 ms), 2048 gave 0.994 (p99 28.9 ms).
+    # against speed (the trade-off at 1M items: bench/README.md, "Catalog size").
     ann_ef_search: int = Field(1024, ge=1)
     # Answer GetRecommendations from the top-K table `recs precompute` stores with the
     # model (backends.local.answers) when num_results <= K; off: score every call.
@@ -150,9 +148,9 @@ class LocalBackend(Backend):
         self._user_index, self._item_index = user_index, item_index
         self._ann = self._inner_product_index(model)
         self._answers = self._precomputed_answers(model)
-        # The item factors as (factors, items), C-contiguous: the batch product against
-        # it is several times faster than against item_factors.T (a private copy, 4 bytes
-        # per item and factor, e.g. 12.8 MB for 50k items).
+        # The item factors as (factors, items), C-contiguous: the batch product against it
+        # is several times faster than against item_factors.T (a private copy, 4 bytes per
+        # item and factor).
         self._item_factors_t = np.ascontiguousarray(model.item_factors.T, dtype=np.float32)
         warm_up()  # compile or load the scoring kernel now, not on the first request
         self._model = model

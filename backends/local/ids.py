@@ -1,10 +1,10 @@
 """Recommendation ids for the local engine: unique, UUID-shaped, cheap.
 
-Every answer carries an id (Personalize's recommendationId) that callers log and send
-back with their events. `uuid.uuid4()` costs ~6 us per answer (16 random bytes from the
-OS, a UUID object, its formatting), a few per cent of the event loop at full load. These
-ids draw 74 random bits once per backend and count in the last 48: unique across
-processes and restarts for all practical purposes, and valid version-4 UUIDs.
+Every answer carries an id (Personalize's recommendationId) that callers log and send back
+with their events. `uuid.uuid4()` per answer (16 random bytes from the OS, a UUID object,
+its formatting) is a noticeable share of a cheap call's time. These ids draw 74 random bits
+once per backend and count in the last 48: unique across processes and restarts for all
+practical purposes, and valid version-4 UUIDs.
 """
 
 from __future__ import annotations

@@ -37,11 +37,10 @@ _FAST = {"reassoc", "contract", "nsz", "arcp", "nnan"}
 _LOG2E = np.float32(1.4426950408889634)
 BLOCK = 64
 # Below this many users one matrix-vector product per user beats the matrix product: BLAS
-# handles a product with 2-8 rows poorly (0.5-1.3 ms per user against 0.25-0.35 ms for a
-# user alone, 50k items x 64 factors, measured); from about 12 rows it is the faster.
+# handles a product with a few rows poorly, and from about 12 rows the product wins.
 # Item factors too big for the CPU caches change that: each matrix-vector product then
-# streams them from memory, and from 4 rows one product reading them once wins (1M items:
-# 8 users 9.6 ms each in one product, 19.9 ms each alone).
+# streams them from memory, and from 4 rows one product reading them once wins
+# (figures: bench/README.md, "Catalog size").
 GEMM_FROM_ROWS = 12
 GEMM_FROM_ROWS_UNCACHED = 4
 CACHED_FACTOR_BYTES = 32 << 20  # about the last-level cache

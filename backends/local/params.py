@@ -78,8 +78,8 @@ class TrainParams(BaseModel):
         False,
         description="store each user's softmax log-normaliser with the model, so serving "
         "skips an exp pass over the catalog per call; off by default: it costs about one "
-        "exp per user-item pair at training (~42 s for 200k users x 50k items here) and "
-        "bought no measurable serving throughput (README, Benchmarks)",
+        "exp per user-item pair at training and bought no measurable serving throughput "
+        "(bench/README.md)",
     )
 
     @classmethod

@@ -44,6 +44,7 @@ from recs.pipeline.dataset import (
     INTERACTIONS_FILE,
     ITEMS_FILE,
     DatasetError,
+    encode_ids,
     read_interactions,
     read_items,
 )
@@ -179,26 +180,6 @@ def new_als(params: TrainParams) -> AlternatingLeastSquares:
         random_state=params.random_state,
         dtype=np.float32,
     )
-
-
-def encode_ids(table: pa.Table, column: str) -> tuple[np.ndarray, np.ndarray]:
-    """Dense int32 codes for an id column and the ids themselves, sorted ascending.
-
-    Sorted ids make the model independent of row order and give a deterministic
-    tie-break (by id) wherever scores are equal.
-    """
-    # One chunk, encoded once: unifying per-chunk dictionaries costs ~6x the encoding
-    # itself on a 10M-row CSV read in hundreds of chunks (bench/bench_train.py).
-    encoded = pc.dictionary_encode(table.column(column).combine_chunks())
-    dictionary = encoded.dictionary
-    if pc.any(pc.equal(pc.utf8_length(dictionary), 0)).as_py():
-        raise DatasetError(f"interactions: column {column} holds empty ids")
-    order = pc.sort_indices(dictionary).to_numpy()
-    rank = np.empty(len(order), dtype=np.int32)
-    rank[order] = np.arange(len(order), dtype=np.int32)
-    codes = encoded.indices.to_numpy()
-    ids = np.asarray(dictionary.take(pa.array(order)).to_pylist(), dtype=np.str_)
-    return rank[codes], ids
 
 
 def event_confidence(table: pa.Table, params: TrainParams) -> np.ndarray:

@@ -1,9 +1,7 @@
-"""Amazon Personalize: the production backend (runtime calls) and the tooling that provisions it.
+"""Amazon Personalize as a backend: the runtime calls `recs serve` makes.
 
 - `backend`: `PersonalizeBackend`, the `Backend` interface over `personalize-runtime`;
-- `config`, `client`, `errors`: its config section, its one boto3 client, its error table;
-- `provisioning` (with `s3`, `plan`, `waiting`, `serve_config`): `recs personalize ...`;
-- `catalog`: `recs catalog --from-s3`.
+- `config`, `client`, `errors`: its config section, its one boto3 client, its error table.
 
-Nothing outside this package imports boto3.
+Provisioning, teardown and metrics (the control plane) are `recs.ops`.
 """

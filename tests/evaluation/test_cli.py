@@ -10,8 +10,8 @@ from recs.backends.local.artifacts import save_model
 from recs.backends.local.params import TrainParams
 from recs.backends.local.train import fit_model
 from recs.cli.main import main
-from recs.evaluation.writing import write_interactions
 from recs.pipeline.dataset import read_interactions
+from recs.pipeline.output import write_interactions
 from tests.evaluation.conftest import make_interactions
 
 

@@ -16,8 +16,8 @@ from recs.evaluation.split import (
     split_interactions,
     write_split,
 )
-from recs.evaluation.writing import write_interactions
 from recs.pipeline.dataset import read_interactions
+from recs.pipeline.output import write_interactions
 
 
 def rows(table: pa.Table) -> collections.Counter:

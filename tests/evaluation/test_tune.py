@@ -15,8 +15,8 @@ from recs.cli.main import main
 from recs.evaluation import split as split_module
 from recs.evaluation.split import read_test_users, split_interactions, write_split
 from recs.evaluation.tune import tune, write_params
-from recs.evaluation.writing import write_interactions
 from recs.pipeline import dataset
+from recs.pipeline.output import write_interactions
 from tests.evaluation.conftest import make_interactions
 
 FAST = TrainParams(factors=4, iterations=2, similar_neighbours=5)

@@ -12,8 +12,8 @@ import pytest
 
 from recs.backends.local.artifacts import LocalModel, load_model
 from recs.backends.local.params import TrainParams
-from recs.backends.local.train import encode_ids, event_confidence, fit_model, train
-from recs.pipeline.dataset import DatasetError
+from recs.backends.local.train import event_confidence, fit_model, train
+from recs.pipeline.dataset import DatasetError, encode_ids
 from tests.backends.contract import HISTORY, MODEL_ITEMS
 
 from .conftest import FAST_PARAMS
