@@ -16,6 +16,8 @@ region = "us-east-1"
 ...
 ```
 Only the selected backend's section is validated, so a file may hold both.
+`recs serve` (and each of its workers) and `recs evaluate run --config` read the same file;
+`create_configured_backend` turns it into the backend it names.
 """
 
 from __future__ import annotations

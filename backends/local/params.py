@@ -79,7 +79,7 @@ class TrainParams(BaseModel):
         description="store each user's softmax log-normaliser with the model, so serving "
         "skips an exp pass over the catalog per call; off by default: it costs about one "
         "exp per user-item pair at training and bought no measurable serving throughput "
-        "(bench/README.md)",
+        "(bench/README.md: training and catalog size)",
     )
 
     @classmethod
