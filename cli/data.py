@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
+
+from recs.cli.options import (
+    add_dataset_dir,
+    add_no_progress,
+    fail,
+    non_negative_float,
+    positive_float,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,22 +64,16 @@ def _register_prepare(subparsers: argparse._SubParsersAction) -> None:
         help="raw catalog CSV (item_id,title,duration,categories,url,"
         "creation_time) to write as items.csv",
     )
-    parser.add_argument(
-        "--out",
-        required=True,
-        type=Path,
-        metavar="DIR",
-        help="dataset directory to write (created if missing)",
-    )
+    add_dataset_dir(parser, "--out", help="dataset directory to write (created if missing)")
     parser.add_argument(
         "--threshold",
-        type=float,
+        type=non_negative_float,
         default=0.5,
         help="watched/video duration ratio above which a view is 'watched'",
     )
     parser.add_argument(
         "--max-event-value",
-        type=float,
+        type=positive_float,
         default=5.0,
         help="cap on EVENT_VALUE for re-watches (ratio above 1.0)",
     )
@@ -133,8 +134,8 @@ def _register_prepare(subparsers: argparse._SubParsersAction) -> None:
         help="prefix turning catalog S3 keys into URLs, e.g. "
         "https://BUCKET.s3.amazonaws.com (values with :// are kept)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
-    parser.set_defaults(handler=run_prepare)  # fmt: skip
+    add_no_progress(parser)
+    parser.set_defaults(handler=run_prepare)
 
 
 def _register_synth(subparsers: argparse._SubParsersAction) -> None:
@@ -167,8 +168,8 @@ def _register_synth(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--bucket", default="recs-demo-videos", help="S3 bucket named in the video URLs"
     )
-    parser.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
-    parser.set_defaults(handler=run_synth)  # fmt: skip
+    add_no_progress(parser)
+    parser.set_defaults(handler=run_synth)
 
 
 def run_prepare(args: argparse.Namespace) -> int:
@@ -180,13 +181,8 @@ def run_prepare(args: argparse.Namespace) -> int:
 
     try:
         default_time = _parse_time(args.default_timestamp, "--default-timestamp")
-        if args.threshold < 0:
-            raise ValueError(f"--threshold must not be negative, got {args.threshold}")
-        if args.max_event_value <= 0:
-            raise ValueError(f"--max-event-value must be positive, got {args.max_event_value}")
     except ValueError as exc:
-        print(f"recs prepare: {exc}", file=sys.stderr)
-        return 2
+        return fail("recs prepare", exc, 2)
     options = PrepareOptions(
         watch_log=args.watch_log,
         out_dir=args.out,
@@ -213,8 +209,7 @@ def run_prepare(args: argparse.Namespace) -> int:
         with byte_progress("preparing", enabled=not args.no_progress) as advance:
             result = prepare(options, progress=advance)
     except (WatchLogError, PrepareError) as exc:
-        print(f"recs prepare: {exc}", file=sys.stderr)
-        return 1
+        return fail("recs prepare", exc)
     for title, rejects in (("catalog", result.catalog_rejects), ("watch log", result.rejects)):
         if rejects is not None and rejects.total:
             print(f"rejected {title} rows by reason:")
@@ -245,8 +240,7 @@ def run_synth(args: argparse.Namespace) -> int:
             bucket=args.bucket,
         )
     except ValueError as exc:
-        print(f"recs synth: {exc}", file=sys.stderr)
-        return 2
+        return fail("recs synth", exc, 2)
     with row_progress("synthesizing", total=args.events, enabled=not args.no_progress) as add:
         paths = synthesize(config, args.out, progress=add)
     print(

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from recs.cli.options import add_dataset_dir, add_model_dir, add_target
+
 logger = logging.getLogger(__name__)
 
 
@@ -38,9 +40,7 @@ def _register_split(commands: argparse._SubParsersAction) -> None:
             "prepared dataset to train locally or upload; SPLIT/holdout is the held-out rows."
         ),
     )
-    parser.add_argument(
-        "--data", required=True, type=Path, metavar="DIR", help="prepared dataset directory"
-    )
+    add_dataset_dir(parser)
     parser.add_argument(
         "--out", required=True, type=Path, metavar="SPLIT", help="split directory to write"
     )
@@ -64,18 +64,15 @@ def _register_run(commands: argparse._SubParsersAction) -> None:
         "--split", required=True, type=Path, metavar="SPLIT", help="`recs evaluate split` output"
     )
     system = parser.add_mutually_exclusive_group(required=True)
-    system.add_argument(
-        "--model",
-        type=Path,
-        metavar="MODEL_DIR",
+    add_model_dir(
+        system,
+        required=False,
         help="a local model trained on SPLIT/train (`recs train --data SPLIT/train`)",
     )
     system.add_argument(
         "--config", type=Path, metavar="FILE", help="a serve config (TOML) selecting the backend"
     )
-    system.add_argument(
-        "--target", metavar="HOST:PORT", help="a running recommendation service, asked over gRPC"
-    )
+    add_target(system, default=None, help="a running recommendation service, asked over gRPC")
     parser.add_argument(
         "--backend",
         default="local",
@@ -126,9 +123,7 @@ def _register_movielens(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--movies", type=Path, metavar="FILE", help="MovieLens movies.csv (becomes items.csv)"
     )
-    parser.add_argument(
-        "--out", required=True, type=Path, metavar="DIR", help="prepared dataset directory"
-    )
+    add_dataset_dir(parser, "--out", help="prepared dataset directory to write")
     parser.set_defaults(handler=run_movielens)
 
 

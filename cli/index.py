@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from pathlib import Path
+
+from recs.cli.options import add_model_dir, at_least, load_local_model
 
 logger = logging.getLogger(__name__)
 
@@ -26,13 +27,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "model must store user_log_normalizer.npy (log_normalizers = true at training)."
         ),
     )
-    parser.add_argument("--model", required=True, type=Path, metavar="MODEL_DIR")
+    add_model_dir(parser)
     parser.add_argument(
-        "--neighbours", type=int, default=32, metavar="M", help="links per item (default 32)"
+        "--neighbours",
+        type=at_least(2),
+        default=32,
+        metavar="M",
+        help="links per item (default 32)",
     )
     parser.add_argument(
         "--ef-construction",
-        type=int,
+        type=at_least(1),
         default=80,
         metavar="N",
         help="candidates kept while linking (default 80; more: better graph, slower build)",
@@ -42,18 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_index(args: argparse.Namespace) -> int:
     """Handler of `recs index`; returns the exit status."""
-    from recs.backends.errors import ModelLoadError
     from recs.backends.local.ann import HNSW_FILE, HnswIndex
-    from recs.backends.local.artifacts import load_model
     from recs.pipeline.progress import every_step
 
-    if args.neighbours < 2 or args.ef_construction < 1:
-        logger.error("--neighbours must be at least 2 and --ef-construction at least 1")
-        return 2
-    try:
-        model = load_model(args.model)
-    except ModelLoadError as exc:
-        logger.error("cannot index: %s", exc)
+    model = load_local_model(args.model, "index")
+    if model is None:
         return 2
     if model.user_log_normalizer is None:
         logger.warning(

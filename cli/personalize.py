@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from recs.cli.options import add_dataset_dir, add_json_flag, fail
+
 PROG = "recs personalize"
 
 
@@ -84,9 +86,7 @@ def _register_provision(commands: argparse._SubParsersAction) -> None:
         "Re-running is safe: existing resources are reused; new data is imported and "
         "trained on again.",
     )
-    parser.add_argument(
-        "--data", required=True, type=Path, metavar="DIR", help="prepared dataset directory"
-    )
+    add_dataset_dir(parser)
     parser.add_argument("--bucket", required=True, help="S3 bucket Personalize imports from")
     parser.add_argument(
         "--prefix", default="", help="key prefix of the uploaded CSV files (default: none)"
@@ -136,7 +136,7 @@ def _register_metrics(commands: argparse._SubParsersAction) -> None:
         description="Print the offline metrics (coverage, precision, NDCG, MRR) of the "
         "newest ACTIVE solution version of each of the four solutions.",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_json_flag(parser)
     _add_common(parser)
     parser.set_defaults(handler=run_metrics)
 
@@ -213,8 +213,7 @@ def _aws_failure(prog: str, exc: Exception) -> int:
         message = "no AWS credentials (set AWS_PROFILE, AWS_ACCESS_KEY_ID... or use a role)"
     else:
         message = str(exc)
-    print(f"{prog}: {message}", file=sys.stderr)
-    return 1
+    return fail(prog, message)
 
 
 def _print_steps(title: str, steps: list[Any]) -> None:
@@ -260,8 +259,7 @@ def run_provision(args: argparse.Namespace) -> int:
         provisioner = Provisioner(personalize, s3, waiter, dry_run=args.dry_run, console=console)
         result = provisioner.run(request)
     except (ProvisioningError, ValueError) as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 1
+        return fail(prog, exc)
     except (BotoCoreError, ClientError) as exc:
         return _aws_failure(prog, exc)
     _print_steps("plan (dry run)" if args.dry_run else "provisioned", result.steps)
@@ -280,8 +278,7 @@ def run_provision(args: argparse.Namespace) -> int:
     try:
         write_serve_config(args.config_out, section, catalog=catalog)
     except ValueError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 1
+        return fail(prog, exc)
     elapsed = time.monotonic() - started
     print(
         f"provisioned {args.name}: {len(result.campaign_arns)} campaigns ACTIVE ({counts}) "
@@ -303,8 +300,7 @@ def run_metrics(args: argparse.Namespace) -> int:
     try:
         results = collect_metrics(make_client("personalize", args.region), args.name)
     except (ProvisioningError, ValueError) as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 1
+        return fail(prog, exc)
     except (BotoCoreError, ClientError) as exc:
         return _aws_failure(prog, exc)
     if args.json:
@@ -366,8 +362,7 @@ def run_teardown(args: argparse.Namespace) -> int:
             args.name, everything=args.everything
         )
     except (ProvisioningError, ValueError) as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 1
+        return fail(prog, exc)
     except (BotoCoreError, ClientError) as exc:
         return _aws_failure(prog, exc)
     _print_steps("would delete (dry run)" if args.dry_run else "deleted", steps)
@@ -410,8 +405,7 @@ def run_catalog(args: argparse.Namespace) -> int:
                 on_object=lambda: progress.advance(task),
             )
     except (CatalogError, ValueError) as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 1
+        return fail(prog, exc)
     except (BotoCoreError, ClientError) as exc:
         return _aws_failure(prog, exc)
     print(

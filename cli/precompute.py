@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from pathlib import Path
+
+from recs.cli.options import add_model_dir, at_least, load_local_model
 
 logger = logging.getLogger(__name__)
 
@@ -28,31 +29,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "([local] precomputed_answers, default true) and scores larger requests."
         ),
     )
-    parser.add_argument("--model", required=True, type=Path, metavar="MODEL_DIR")
+    add_model_dir(parser)
     parser.add_argument(
-        "--top", type=int, default=25, metavar="K", help="answers kept per user (default 25)"
+        "--top",
+        type=at_least(1),
+        default=25,
+        metavar="K",
+        help="answers kept per user (default 25)",
     )
     parser.add_argument(
-        "--threads", type=int, default=None, metavar="N", help="scoring threads (default: cores)"
+        "--threads",
+        type=at_least(1),
+        default=None,
+        metavar="N",
+        help="scoring threads (default: cores)",
     )
     parser.set_defaults(handler=run_precompute)
 
 
 def run_precompute(args: argparse.Namespace) -> int:
     """Handler of `recs precompute`; returns the exit status."""
-    from recs.backends.errors import ModelLoadError
     from recs.backends.local.answers import compute_answers, save_answers
-    from recs.backends.local.artifacts import load_model
     from recs.backends.local.kernels import warm_up
     from recs.pipeline.progress import every_step
 
-    if args.top < 1 or (args.threads is not None and args.threads < 1):
-        logger.error("--top and --threads must be at least 1")
-        return 2
-    try:
-        model = load_model(args.model)
-    except ModelLoadError as exc:
-        logger.error("cannot precompute: %s", exc)
+    model = load_local_model(args.model, "precompute")
+    if model is None:
         return 2
     warm_up()
     started = time.perf_counter()

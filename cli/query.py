@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from recs.cli.options import add_call_timeout, add_json_flag, add_target, fail
+
 if TYPE_CHECKING:
     from recs.client.sync import RecsClient
-
-DEFAULT_TARGET = os.environ.get("RECS_TARGET", "127.0.0.1:50051")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,15 +19,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     def add(name: str, help_text: str, with_n: bool = True) -> argparse.ArgumentParser:
         parser = subparsers.add_parser(name, help=help_text, description=help_text)
-        parser.add_argument(
-            "--target", default=DEFAULT_TARGET, help="service host:port (env RECS_TARGET)"
-        )
+        add_target(parser)
         if with_n:
             parser.add_argument(
                 "-n", "--num-results", type=int, default=0, help="how many (0 = 25, max 500)"
             )
-        parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-        parser.add_argument("--timeout", type=float, default=5.0, help="deadline in seconds")
+        add_json_flag(parser)
+        add_call_timeout(parser)
         return parser
 
     parser = add("recommend", "what a user should watch next")
@@ -67,8 +63,7 @@ def _handler(
             with RecsClient(args.target, timeout=args.timeout) as client:
                 result = call(client, args)
         except RecsError as exc:
-            print(f"recs {args.command}: {exc.code.name}: {exc.message}", file=sys.stderr)
-            return 1
+            return fail(f"recs {args.command}", f"{exc.code.name}: {exc.message}")
         if args.json:
             print(json.dumps(asdict(result), indent=2))
         else:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
+
+from recs.cli.options import MODEL_DIR_HELP, add_model_dir, fail
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,9 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "one section per backend), or flags; flags override the file."
         ),
     )
-    parser.add_argument("--config", help="TOML config file (see README 'Configuration')")
+    parser.add_argument("--config", help="TOML config file (see docs/configuration.md)")
     parser.add_argument("--backend", help="engine to serve from: local or personalize")
-    parser.add_argument("--model", help="model directory written by `recs train` (local backend)")
+    add_model_dir(parser, required=False, help=f"{MODEL_DIR_HELP} (local backend)")
     parser.add_argument("--catalog", help="items.csv used to add title and url to responses")
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 50051; 0 = any free)")
@@ -82,8 +83,7 @@ def run(args: argparse.Namespace) -> int:
             return serve_workers(config)
         backend = create_configured_backend(config)
     except (ConfigError, BackendError) as exc:
-        print(f"recs serve: {exc}", file=sys.stderr)
-        return 2
+        return fail("recs serve", exc, 2)
     from recs.server.app import serve
 
     return asyncio.run(serve(config, backend))

@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from recs.cli.options import add_dataset_dir, add_model_dir, add_no_progress
+
 if TYPE_CHECKING:
     from recs.backends.local.params import TrainParams
 
@@ -24,15 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Options given here override the --params file, which overrides the defaults."
         ),
     )
-    parser.add_argument(
-        "--data", required=True, type=Path, metavar="DIR", help="prepared dataset directory"
-    )
-    parser.add_argument(
-        "--out",
-        required=True,
-        type=Path,
-        metavar="MODEL_DIR",
-        help="model directory to write (replaced atomically if it exists)",
+    add_dataset_dir(parser)
+    add_model_dir(
+        parser, "--out", help="model directory to write (replaced atomically if it exists)"
     )
     parser.add_argument(
         "--params",
@@ -50,9 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="confidence of one event of EVENT_TYPE TYPE, e.g. watched=2 (repeatable; "
         "defaults watched=2, clicked=1, any other type 1)",
     )
-    parser.add_argument(
-        "--no-progress", action="store_true", help="do not show the progress display"
-    )
+    add_no_progress(parser)
     parser.add_argument(
         "--tune",
         action="store_true",

@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from recs.cli.options import add_dataset_dir
+
 if TYPE_CHECKING:
     from recs.backends.local.params import TrainParams
     from recs.evaluation.tune import TuneResult
@@ -29,11 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "`recs train --params FILE`. Never reads a split's holdout."
         ),
     )
-    parser.add_argument(
-        "--data",
-        required=True,
-        type=Path,
-        metavar="DIR",
+    add_dataset_dir(
+        parser,
         help="a prepared dataset, or a split (SPLIT or SPLIT/train: its test users are then "
         "never drawn for validation)",
     )

@@ -10,8 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from recs.cli.options import add_call_timeout, add_dataset_dir, add_target, at_least, fail
 from recs.ui import APP_PATH
-from recs.ui.settings import DEFAULT_TARGET, DEFAULT_TIMEOUT_SECONDS, UiSettings
+from recs.ui.settings import DEFAULT_TIMEOUT_SECONDS, UiSettings
 
 log = logging.getLogger("recs.ui")
 
@@ -30,30 +31,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "ui", help="a Streamlit page on the service", description=description
     )
-    parser.add_argument(
-        "--target",
-        default=DEFAULT_TARGET,
-        metavar="HOST:PORT",
-        help="service to ask (env RECS_TARGET)",
-    )
+    add_target(parser)
     parser.add_argument(
         "--port",
-        type=int,
+        type=at_least(1, at_most=65535),
         default=DEFAULT_PORT,
         help=f"port of the page on 127.0.0.1 (default {DEFAULT_PORT})",
     )
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=None,
-        metavar="DIR",
+    add_dataset_dir(
+        parser,
+        required=False,
         help="prepared dataset dir whose interactions.csv shows users' recent history "
         f"(the service has no history call; default {DEFAULT_DATA_DIR} when it exists)",
     )
-    parser.add_argument(
+    add_target(
+        parser,
         "--compare-target",
         default="",
-        metavar="HOST:PORT",
         help="a second service host:port to compare with (also settable on the page)",
     )
     parser.add_argument(
@@ -63,25 +57,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="evaluation result (recs evaluate run --json) whose metrics the page charts",
     )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_SECONDS,
-        metavar="SECONDS",
-        help="deadline of each call to the service, in seconds",
-    )
+    add_call_timeout(parser, default=DEFAULT_TIMEOUT_SECONDS)
     parser.set_defaults(handler=run_ui)
 
 
 def settings_from_args(args: argparse.Namespace) -> UiSettings:
     """Check the options and turn them into the page's settings.
 
-    Raises ValueError naming the option when a value cannot be used.
+    Raises ValueError naming the option when a file the options name cannot be used
+    (argparse has already checked --port and --timeout).
     """
-    if not 1 <= args.port <= 65535:
-        raise ValueError(f"--port {args.port}: must be from 1 to 65535")
-    if args.timeout <= 0:
-        raise ValueError(f"--timeout {args.timeout}: must be positive")
     data_dir = args.data
     if data_dir is None and (DEFAULT_DATA_DIR / "interactions.csv").is_file():
         data_dir = DEFAULT_DATA_DIR
@@ -117,8 +102,7 @@ def run_ui(args: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(args)
     except ValueError as exc:
-        print(f"recs ui: {exc}", file=sys.stderr)
-        return 2
+        return fail("recs ui", exc, 2)
     if settings.data_dir is None:
         log.info("no prepared dataset given (--data): the page shows no user history")
     print(

@@ -8,7 +8,7 @@ import pytest
 
 import recs.ui
 from recs.cli import ui as cli
-from recs.cli.main import build_parser
+from recs.cli.main import build_parser, main
 from recs.ui.settings import UiSettings
 from tests.ui.conftest import TINY_DATASET
 
@@ -46,8 +46,6 @@ def test_the_make_serve_dataset_is_the_default_when_it_exists(tmp_path, monkeypa
     [
         (["--data", "nowhere"], "--data nowhere: no interactions.csv there"),
         (["--eval-json", "nowhere.json"], "--eval-json nowhere.json: file not found"),
-        (["--port", "0"], "--port 0: must be from 1 to 65535"),
-        (["--timeout", "0"], "--timeout 0.0: must be positive"),
     ],
 )
 def test_bad_options_are_named_and_nothing_starts(argv, message, capsys, monkeypatch):
@@ -56,6 +54,27 @@ def test_bad_options_are_named_and_nothing_starts(argv, message, capsys, monkeyp
 
     assert cli.run_ui(parse(*argv)) == 2
 
+    assert message in capsys.readouterr().err
+    assert started == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--port", "0"], "argument --port: must be from 1 to 65535, got 0"),
+        (["--timeout", "0"], "argument --timeout: must be positive, got 0.0"),
+    ],
+)
+def test_bad_numbers_are_refused_while_parsing_and_nothing_starts(
+    argv, message, capsys, monkeypatch
+):
+    started = []
+    monkeypatch.setattr(cli.subprocess, "Popen", lambda *a, **k: started.append(a))
+
+    with pytest.raises(SystemExit) as exited:
+        main(["ui", *argv])
+
+    assert exited.value.code == 2
     assert message in capsys.readouterr().err
     assert started == []
 

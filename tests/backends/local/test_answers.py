@@ -526,12 +526,14 @@ def test_precompute_without_a_model_exits_2(
 
 @pytest.mark.parametrize("option", [["--top", "0"], ["--top", "-1"], ["--threads", "0"]])
 def test_precompute_bad_options_exit_2(
-    tiny_model: LocalModel, tmp_path: Path, caplog: pytest.LogCaptureFixture, option: list[str]
+    tiny_model: LocalModel, tmp_path: Path, capsys: pytest.CaptureFixture, option: list[str]
 ) -> None:
     model_dir = tmp_path / "model"
     save_model(tiny_model, model_dir)
-    assert main(["precompute", "--model", str(model_dir), *option]) == 2
-    assert "at least 1" in caplog.text
+    with pytest.raises(SystemExit) as exited:  # refused by argparse, before any work
+        main(["precompute", "--model", str(model_dir), *option])
+    assert exited.value.code == 2
+    assert f"argument {option[0]}: must be at least 1" in capsys.readouterr().err
     assert not (model_dir / META_FILE).exists()
 
 

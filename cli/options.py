@@ -1,0 +1,168 @@
+"""Options and checks shared by the `recs` subcommands.
+
+Each `add_*` helper adds one option the same way wherever it appears (flag, metavar, type,
+help), so a dataset directory, a model directory or a service address reads alike in every
+`recs <command> --help`. The `type=` factories check a value while argparse parses it: a
+bad value exits with status 2 and `recs <command>: error: argument --flag: ...`.
+
+Nothing heavy is imported at module level: `recs --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from recs.backends.local.artifacts import LocalModel
+
+logger = logging.getLogger(__name__)
+
+# What `add_argument` can be called on: a parser, an argument group or a mutually exclusive one.
+OptionContainer = argparse.ArgumentParser | argparse._ArgumentGroup
+
+ENV_TARGET = "RECS_TARGET"
+DEFAULT_TARGET = os.environ.get(ENV_TARGET, "127.0.0.1:50051")
+DEFAULT_CALL_TIMEOUT_SECONDS = 5.0
+
+DATASET_DIR_HELP = "prepared dataset directory"
+MODEL_DIR_HELP = "model directory written by `recs train`"
+TARGET_HELP = f"service host:port (env {ENV_TARGET})"
+
+
+# Options ----------------------------------------------------------------------------------
+
+
+def add_dataset_dir(
+    parser: OptionContainer,
+    flag: str = "--data",
+    *,
+    required: bool = True,
+    help: str = DATASET_DIR_HELP,
+) -> argparse.Action:
+    """`--data DIR` (or `flag`): a dataset directory as `recs prepare` writes it."""
+    return parser.add_argument(flag, required=required, type=Path, metavar="DIR", help=help)
+
+
+def add_model_dir(
+    parser: OptionContainer,
+    flag: str = "--model",
+    *,
+    required: bool = True,
+    help: str = MODEL_DIR_HELP,
+) -> argparse.Action:
+    """`--model MODEL_DIR` (or `flag`): a local engine's model directory.
+
+    Pass `required=False` inside a mutually exclusive group or where a config file may
+    name the directory instead.
+    """
+    return parser.add_argument(flag, required=required, type=Path, metavar="MODEL_DIR", help=help)
+
+
+def add_no_progress(parser: OptionContainer) -> argparse.Action:
+    """`--no-progress`: turn off the progress display (`args.no_progress`)."""
+    return parser.add_argument(
+        "--no-progress", action="store_true", help="do not show the progress display"
+    )
+
+
+def add_json_flag(parser: OptionContainer) -> argparse.Action:
+    """`--json`: print the result as JSON instead of a table (`args.json`)."""
+    return parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def add_target(
+    parser: OptionContainer,
+    flag: str = "--target",
+    *,
+    default: str | None = DEFAULT_TARGET,
+    help: str = TARGET_HELP,
+) -> argparse.Action:
+    """`--target HOST:PORT` (or `flag`): a running recommendation service.
+
+    The default is `$RECS_TARGET`, else 127.0.0.1:50051; pass `default=None` where the
+    option is one choice of a mutually exclusive group.
+    """
+    return parser.add_argument(flag, default=default, metavar="HOST:PORT", help=help)
+
+
+def add_call_timeout(
+    parser: OptionContainer, *, default: float = DEFAULT_CALL_TIMEOUT_SECONDS
+) -> argparse.Action:
+    """`--timeout SECONDS`: the deadline of each call to the service (positive)."""
+    return parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=default,
+        metavar="SECONDS",
+        help="deadline of each call to the service, in seconds",
+    )
+
+
+# Value checks for `type=` -------------------------------------------------------------------
+
+
+def at_least(minimum: int, *, at_most: int | None = None) -> Callable[[str], int]:
+    """An argparse `type=` accepting integers from `minimum` (to `at_most`, if given)."""
+
+    def integer(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if at_most is not None and not minimum <= value <= at_most:
+            raise argparse.ArgumentTypeError(f"must be from {minimum} to {at_most}, got {value}")
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return integer
+
+
+def positive_float(text: str) -> float:
+    """An argparse `type=` accepting numbers above zero."""
+    value = _float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse `type=` accepting zero and numbers above it."""
+    value = _float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+# Handler helpers ----------------------------------------------------------------------------
+
+
+def fail(prog: str, message: object, status: int = 1) -> int:
+    """Print `prog: message` to stderr and return `status`, for `return fail(...)`."""
+    print(f"{prog}: {message}", file=sys.stderr)
+    return status
+
+
+def load_local_model(model_dir: Path, doing: str) -> LocalModel | None:
+    """The local model in `model_dir`, or None after logging `cannot <doing>: <why>`."""
+    from recs.backends.errors import ModelLoadError
+    from recs.backends.local.artifacts import load_model
+
+    try:
+        return load_model(model_dir)
+    except ModelLoadError as exc:
+        logger.error("cannot %s: %s", doing, exc)
+        return None
