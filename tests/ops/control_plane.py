@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 
 from recs.ops.s3 import file_sha256
 
-FIXTURE_DATASET = Path(__file__).parents[2] / "fixtures" / "personalize" / "dataset"
+FIXTURE_DATASET = Path(__file__).parents[1] / "fixtures" / "personalize" / "dataset"
 ACCOUNT = "arn:aws:personalize:us-east-1:123456789012"
 NAME = "videos"
 ROLE_ARN = "arn:aws:iam::123456789012:role/PersonalizeS3Access"

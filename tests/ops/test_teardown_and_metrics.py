@@ -14,7 +14,7 @@ from recs.ops.resources import ProvisioningError
 from recs.ops.solution_metrics import collect_metrics
 from recs.ops.teardown import Teardown
 from recs.ops.waiting import Waiter
-from tests.backends.personalize import control_plane as cp
+from tests.ops import control_plane as cp
 
 QUIET = Console(file=io.StringIO())
 

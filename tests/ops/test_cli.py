@@ -16,7 +16,7 @@ from recs.backends.registry import create_backend
 from recs.cli import personalize as personalize_cli
 from recs.cli.main import main
 from recs.config import load_config
-from tests.backends.personalize import control_plane as cp
+from tests.ops import control_plane as cp
 
 
 @pytest.fixture

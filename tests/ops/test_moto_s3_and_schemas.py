@@ -18,7 +18,7 @@ from recs.ops.s3 import (
     stored_sha256,
     upload_if_changed,
 )
-from tests.backends.personalize.control_plane import schema_text
+from tests.ops.control_plane import schema_text
 
 BUCKET = "videos-data"
 

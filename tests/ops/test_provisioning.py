@@ -23,7 +23,7 @@ from recs.ops.provisioning import (
 from recs.ops.resources import ProvisioningError
 from recs.ops.s3 import S3Location, file_sha256
 from recs.ops.waiting import Waiter
-from tests.backends.personalize import control_plane as cp
+from tests.ops import control_plane as cp
 
 QUIET = Console(file=io.StringIO())
 
