@@ -54,11 +54,6 @@ class History:
             )
         return cls(interactions, titles, data_dir / INTERACTIONS_FILE)
 
-    @property
-    def interaction_count(self) -> int:
-        """How many interactions the dataset holds."""
-        return self._interactions.num_rows
-
     def title(self, item_id: str) -> str:
         """The catalog title of a video ('' when the catalog lacks it)."""
         return self._titles.get(item_id) or ""

@@ -55,7 +55,6 @@ def test_pick_lists_rank_users_by_activity_and_videos_by_title(history):
     assert history.active_users(limit=3) == ["u07", "u01", "u02"]
     assert history.titled_items()[:3] == ["b3", "b1", "b2"]  # Backflip, Bicycle, Buzzer
     assert history.title("p") == "Everyone watches this"
-    assert history.interaction_count == 33
 
 
 def test_missing_dataset_names_the_file(tmp_path):
