@@ -22,6 +22,7 @@ Only the selected backend's section is validated, so a file may hold both.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -29,7 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recs.backends.base import Backend
-from recs.backends.registry import create_backend, format_validation_error
+from recs.backends.registry import BACKENDS, create_backend, format_validation_error
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -109,11 +110,30 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Se
 
 
 def build_config(data: dict[str, Any], source: str = "command line") -> ServeConfig:
-    """Validate a config mapping, turning pydantic's errors into one readable message."""
+    """Validate a config mapping, turning pydantic's errors into one readable message.
+
+    Every top-level key must be a setting or a backend's section: a misspelled one
+    (`[sever]`) would otherwise be ignored and its settings silently not applied.
+    """
+    _check_top_level_keys(data, source)
     try:
         return ServeConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {format_validation_error(exc)}") from None
+
+
+def _check_top_level_keys(data: dict[str, Any], source: str) -> None:
+    known = [*ServeConfig.model_fields, *BACKENDS]
+    unknown = [key for key in data if key not in known]
+    if not unknown:
+        return
+    problems = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, known, n=1)
+        problems.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise ConfigError(
+        f"{source}: unknown top-level key {', '.join(problems)}; known: {', '.join(known)}"
+    )
 
 
 def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,11 @@ descriptor, so a new RPC is served (and guarded) as soon as the servicer impleme
 Guarding at registration rather than in a server interceptor spares every call the
 interceptor chain's extra coroutine and handler lookup. Handlers may return serialized
 bytes (`server.encoding`) or a message; the response serializer passes bytes through.
+
+Requests are parsed inside the guard, not by gRPC's deserializer hook: bytes that are not a
+valid request (corrupt wire data, invalid UTF-8 in a string field) then get INVALID_ARGUMENT
+and one request-log entry under its per-interval cap, where a failing deserializer would give
+the caller UNKNOWN and the log a traceback per call.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc import aio
 
 from recs.server.errors import status_for
@@ -27,14 +33,20 @@ from recs.v1 import recommendation_service_pb2 as pb
 SERVICE = pb.DESCRIPTOR.services_by_name["RecommendationService"]
 
 Handler = Callable[[Any, aio.ServicerContext], Awaitable[Any]]
+Parser = Callable[[bytes], Any]
 
 
 def add_service(server: aio.Server, servicer: object, request_log: RequestLog) -> None:
     """Register every RPC of the service on `server`, answered by `servicer`, guarded."""
     handlers = {
         method.name: grpc.unary_unary_rpc_method_handler(
-            guard(method.name, getattr(servicer, method.name), request_log),
-            request_deserializer=getattr(pb, method.input_type.name).FromString,
+            guard(
+                method.name,
+                getattr(servicer, method.name),
+                request_log,
+                parse=getattr(pb, method.input_type.name).FromString,
+                request_type=method.input_type.full_name,
+            ),
             response_serializer=serialize,
         )
         for method in SERVICE.methods
@@ -49,13 +61,23 @@ def serialize(response: Any) -> bytes:
     return response if type(response) is bytes else response.SerializeToString()
 
 
-def guard(method: str, behaviour: Handler, request_log: RequestLog) -> Handler:
-    """`behaviour` with errors mapped to status codes, each call in the request log."""
+def guard(
+    method: str, behaviour: Handler, request_log: RequestLog, parse: Parser, request_type: str
+) -> Handler:
+    """`behaviour` on the parsed request, errors mapped to status codes, each call logged.
 
-    async def guarded(request: Any, context: aio.ServicerContext) -> Any:
+    The guarded handler takes the request's wire bytes (no deserializer is registered).
+    """
+    invalid_request = f"request: not a valid {request_type}"
+
+    async def guarded(wire: bytes, context: aio.ServicerContext) -> Any:
         started = time.perf_counter()
         try:
-            response = await behaviour(request, context)
+            response = await behaviour(parse(wire), context)
+        except DecodeError:
+            status = grpc.StatusCode.INVALID_ARGUMENT
+            request_log.failed(method, status, time.perf_counter() - started, invalid_request)
+            await context.abort(status, invalid_request)
         except aio.AbortError:
             status = context.code() or grpc.StatusCode.UNKNOWN
             request_log.failed(method, status, time.perf_counter() - started, context.details())
