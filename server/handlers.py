@@ -27,7 +27,8 @@ from google.protobuf.message import DecodeError
 from grpc import aio
 
 from recs.server.errors import status_for
-from recs.server.request_log import RequestLog, log
+from recs.server.metrics import ServiceMetrics
+from recs.server.request_log import RequestLog, log, status_name
 from recs.v1 import recommendation_service_pb2 as pb
 
 SERVICE = pb.DESCRIPTOR.services_by_name["RecommendationService"]
@@ -36,21 +37,30 @@ Handler = Callable[[Any, aio.ServicerContext], Awaitable[Any]]
 Parser = Callable[[bytes], Any]
 
 
-def add_service(server: aio.Server, servicer: object, request_log: RequestLog) -> None:
-    """Register every RPC of the service on `server`, answered by `servicer`, guarded."""
-    handlers = {
-        method.name: grpc.unary_unary_rpc_method_handler(
-            guard(
-                method.name,
-                getattr(servicer, method.name),
-                request_log,
-                parse=getattr(pb, method.input_type.name).FromString,
-                request_type=method.input_type.full_name,
-            ),
-            response_serializer=serialize,
+def add_service(
+    server: aio.Server,
+    servicer: object,
+    request_log: RequestLog,
+    metrics: ServiceMetrics | None = None,
+) -> None:
+    """Register every RPC of the service on `server`, answered by `servicer`, guarded.
+
+    With `metrics`, every call is also counted in the Prometheus metrics.
+    """
+    handlers = {}
+    for method in SERVICE.methods:
+        handler = guard(
+            method.name,
+            getattr(servicer, method.name),
+            request_log,
+            parse=getattr(pb, method.input_type.name).FromString,
+            request_type=method.input_type.full_name,
         )
-        for method in SERVICE.methods
-    }
+        if metrics is not None:
+            handler = measured(method.name, handler, metrics)
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            handler, response_serializer=serialize
+        )
     generic = grpc.method_handlers_generic_handler(SERVICE.full_name, handlers)
     server.add_generic_rpc_handlers((generic,))
     server.add_registered_method_handlers(SERVICE.full_name, handlers)
@@ -95,3 +105,29 @@ def guard(
         return response
 
     return guarded
+
+
+def measured(method: str, guarded: Handler, metrics: ServiceMetrics) -> Handler:
+    """`guarded` counted in `metrics`: in flight while it runs, then by status and latency.
+
+    A separate wrapper so that a service without metrics pays nothing for them.
+    """
+    in_flight = metrics.in_flight
+
+    async def counted(wire: bytes, context: aio.ServicerContext) -> Any:
+        started = time.perf_counter()
+        in_flight.inc()
+        code = "OK"
+        try:
+            return await guarded(wire, context)
+        except asyncio.CancelledError:
+            code = "CANCELLED"
+            raise
+        except BaseException:
+            code = status_name(context.code() or grpc.StatusCode.UNKNOWN)
+            raise
+        finally:
+            in_flight.dec()
+            metrics.call(method, code, time.perf_counter() - started)
+
+    return counted
