@@ -233,9 +233,7 @@ def format_timestamp(seconds: int) -> str:
 DETAIL_SECTIONS: dict[str, str] = {
     "": "Model",
     "counts": "Data",
-    "data": "Data",
     "params": "Parameters",
-    "versions": "Versions",
 }
 
 

@@ -65,7 +65,8 @@ def model_fingerprint(model: LocalModel) -> str:
         "items": model.num_items,
         "factors": int(model.user_factors.shape[1]),
     }
-    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+    text = json.dumps(described, sort_keys=True, default=str)  # str: in-memory metas only
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def compute_answers(

@@ -13,9 +13,12 @@ Emulates Amazon Personalize's four recipes:
   popularity and scored by their share of the known ids' popularity.
 
 Everything that does not depend on the request (id maps, the popularity order) is built
-once in `start()`. `recommend_many` scores a batch of users in one compiled call
-(`backends.local.kernels`; the server batches concurrent GetRecommendations calls); a
-single `recommend` is a batch of one.
+once in `start()`, which then answers one request of every kind (`_warm_up`), so that
+whatever runs on a first call (numba specialisations, BLAS and faiss first use, first
+touch of the memory-mapped pages) runs before the server reports SERVING.
+`recommend_many` scores a batch of users in one compiled call (`backends.local.kernels`;
+the server batches concurrent GetRecommendations calls); a single `recommend` is a batch
+of one.
 Every call computes in memory without I/O, so the backend declares `blocking = False` and
 the server calls it on its event loop rather than through a thread pool.
 """
@@ -26,19 +29,26 @@ import dataclasses
 import functools
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from recs.backends.base import Backend, ModelInfo, Recommendations
+from recs.backends.base import (
+    DEFAULT_NUM_RESULTS,
+    MAX_NUM_RESULTS,
+    MAX_RERANK_ITEMS,
+    Backend,
+    ModelInfo,
+    Recommendations,
+)
 from recs.backends.errors import BackendError, BackendUnavailableError, ModelLoadError
-from recs.backends.local.answers import AnswerTable, load_answers
+from recs.backends.local.answers import AnswerTable, load_answers, model_fingerprint
 from recs.backends.local.artifacts import LocalModel, load_model
 from recs.backends.local.ids import RecommendationIds
-from recs.backends.local.kernels import warm_up
+from recs.backends.local.kernels import GEMM_FROM_ROWS, GEMM_FROM_ROWS_UNCACHED, readonly
 
 if TYPE_CHECKING:
     from recs.backends.local.ann import HnswIndex, InnerProductIndex
@@ -47,6 +57,9 @@ from recs.backends.local.scoring import candidate_scores, rank_scores, recommend
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# Hex digits of the model fingerprint that make its version in GetModelInfo.
+VERSION_DIGITS = 12
 
 
 class LocalBackendConfig(BaseModel):
@@ -123,18 +136,24 @@ class LocalBackend(Backend):
         model = load_model(self.config.model_dir, mmap=self.config.mmap)
         self._install(model)
         logger.info(
-            "local model loaded from %s: %d users, %d items",
+            "local model %s loaded from %s: %d users, %d items (every kind of request "
+            "answered once: warm)",
+            self._version,
             self.config.model_dir,
             model.num_users,
             model.num_items,
         )
 
     def _install(self, model: LocalModel) -> None:
-        """Build the per-model lookups, then publish the model (never half-built)."""
+        """Build the per-model lookups, publish the model (never half-built), then answer
+        a request of every kind (`_warm_up`); a failure there unpublishes it."""
         # Plain ndarray views of memory maps (no copy, pages still shared): np.memmap's
-        # subclass hooks would otherwise run on every slice and product result.
+        # subclass hooks would otherwise run on every slice and product result. Read-only
+        # whether memory-mapped or not: nothing may change a model being served, and the
+        # kernels take read-only inputs (kernels.readonly), which then costs no view per call.
         model = dataclasses.replace(
-            model, **{name: np.asarray(array) for name, array in model.arrays().items()}
+            model,
+            **{name: readonly(np.asarray(array)) for name, array in model.arrays().items()},
         )
         user_index = {user: i for i, user in enumerate(model.user_ids.tolist())}
         item_index = {item: i for i, item in enumerate(model.item_ids.tolist())}
@@ -151,9 +170,53 @@ class LocalBackend(Backend):
         # The item factors as (factors, items), C-contiguous: the batch product against it
         # is several times faster than against item_factors.T (a private copy, 4 bytes per
         # item and factor).
-        self._item_factors_t = np.ascontiguousarray(model.item_factors.T, dtype=np.float32)
-        warm_up()  # compile or load the scoring kernel now, not on the first request
+        self._item_factors_t = readonly(
+            np.ascontiguousarray(model.item_factors.T, dtype=np.float32)
+        )
+        self._version = model_fingerprint(model)[:VERSION_DIGITS]
         self._model = model
+        try:
+            self._warm_up()
+        except BaseException:
+            self._model = None
+            raise
+
+    def _warm_up(self) -> None:
+        """Answer one request of every kind, so that no request after start() pays a
+        first-call cost.
+
+        Every kernel is compiled, or loaded from numba's cache, for the types this model's
+        arrays really have (memory-mapped or not), and every branch a request can take runs
+        once: GetRecommendations within the precomputed top K and beyond it (one user, and
+        batches on either side of the matrix-product threshold, through the approximate
+        index when there is one), cold users; re-ranking of known and unknown ids for a
+        known and a cold user; similar items with and without popular fill; popular items.
+        Costs a few milliseconds on a small model, a few dozen users' scoring on a big one.
+        """
+        model = self.model
+        users = model.user_ids[:GEMM_FROM_ROWS].tolist()
+        items = model.item_ids[:MAX_RERANK_ITEMS].tolist()
+        cold_user = _absent_id(self._user_index, "warm-up user")
+        unknown_item = _absent_id(self._item_index, "warm-up item")
+        top = self._answers.top if self._answers is not None else DEFAULT_NUM_RESULTS
+        counts = sorted({1, top, min(top + 1, MAX_NUM_RESULTS), MAX_NUM_RESULTS})
+        for user in [*users[:1], cold_user]:
+            for n in counts:
+                self.recommend_without_scoring(user, n)
+            self.recommend(user, counts[-1])
+        if users:
+            for size in sorted({1, 2, GEMM_FROM_ROWS_UNCACHED, GEMM_FROM_ROWS}):
+                batch = [(users[k % len(users)], counts[k % len(counts)]) for k in range(size)]
+                self.recommend_many([*batch, (cold_user, top)])
+        for user in [*users[:1], cold_user]:
+            for item_ids in (items[:1], items, [*items[:2], unknown_item], [unknown_item]):
+                self.rerank(user, item_ids)
+        for item in [*items[:1], unknown_item]:
+            self.similar_items(item, 1)
+            self.similar_items(item, MAX_NUM_RESULTS)
+        self.popular_items(1)
+        self.popular_items(MAX_NUM_RESULTS, cold_user)
+        self.info()
 
     def _precomputed_answers(self, model: LocalModel) -> AnswerTable | None:
         """The top-K table stored with the model, when enabled and computed from it."""
@@ -230,17 +293,32 @@ class LocalBackend(Backend):
         return self._model
 
     def info(self) -> ModelInfo:
-        meta = self.model.meta
-        details: dict[str, str] = {"model_dir": str(self.config.model_dir)}
+        """What a caller needs to know about the model served, and nothing about the host.
+
+        `model_version`: the first hex digits of the model's fingerprint (a digest of
+        meta.json, which records the training time, data hashes and parameters, and of the
+        array shapes; `answers.json` holds it in full), so the same model directory has the
+        same version in every process and on every host, and a retrained one another.
+        Then `trained_at`, `counts.*`, `precomputed_answers` (`top K` or `off`) and the
+        training `params.*`. No file paths, data hashes or library versions: the operator
+        finds the model directory in the start-up log and the rest in its meta.json.
+        """
+        model = self.model
+        meta = model.meta
+        details: dict[str, str] = {"model_version": self._version}
+        if "trained_at" in meta:
+            details["trained_at"] = str(meta["trained_at"])
+        # The first few in the order the server's SERVING log line shows them.
+        counts = {"users": model.num_users, "items": model.num_items, **(meta.get("counts") or {})}
+        main = [key for key in ("users", "items", "interactions") if key in counts]
+        for key in main:
+            details[f"counts.{key}"] = _detail(counts[key])
         answers = self._answers
-        details["precomputed_answers"] = f"top {answers.top}" if answers is not None else "none"
-        for key in ("trained_at", "training_seconds"):
-            if key in meta:
-                details[key] = str(meta[key])
-        for group in ("counts", "params", "versions", "data"):
-            for key, value in (meta.get(group) or {}).items():
-                text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-                details[f"{group}.{key}"] = text
+        details["precomputed_answers"] = f"top {answers.top}" if answers is not None else "off"
+        for key in sorted(counts.keys() - main):
+            details[f"counts.{key}"] = _detail(counts[key])
+        for key, value in sorted((meta.get("params") or {}).items()):
+            details[f"params.{key}"] = _detail(value)
         return ModelInfo(backend=self.name, details=details)
 
     @_domain_errors
@@ -382,3 +460,16 @@ class LocalBackend(Backend):
         return Recommendations(
             self.model.item_ids[items].tolist(), scores.tolist(), self._ids.next()
         )
+
+
+def _detail(value: Any) -> str:
+    """A model-info value as text: strings as they are, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _absent_id(known: Mapping[str, int], base: str) -> str:
+    """An id that `known` does not hold, for a cold-start request."""
+    candidate = base
+    while candidate in known:
+        candidate += "_"
+    return candidate

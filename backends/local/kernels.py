@@ -288,33 +288,54 @@ def rank_items(user_vector, item_factors, items, out_order, out_scores):
         out_scores[k] /= total
 
 
+def readonly(array: np.ndarray) -> np.ndarray:
+    """`array` as a read-only view (no copy; itself when already read-only).
+
+    numba compiles one specialisation per argument type, and writability is part of an
+    array's type: a memory-mapped model's arrays are read-only, an in-memory model's are
+    not. The kernels' callers (`backends.local.scoring`) pass every input array through
+    this, so each kernel has one set of types whatever the model's origin, the one
+    `warm_up` compiles; only the output arrays are writable.
+    """
+    if array.flags.writeable:
+        array = array.view()
+        array.flags.writeable = False
+    return array
+
+
 def warm_up() -> None:
     """Compile the kernels (or load them from numba's cache) with the types serving uses.
 
-    The first compilation takes seconds; the server calls this while loading the model
-    so that no request waits for it, and `make install` calls it to fill the cache.
+    The first compilation takes seconds: `make install` calls this to fill numba's cache,
+    `recs precompute` before scoring. (The server's LocalBackend goes further: its start()
+    answers a request of every kind, so that the types its model really passes are
+    compiled or loaded before SERVING.) The types are those `backends.local.scoring`
+    passes: read-only inputs (see `readonly`), writable outputs.
     """
     # One user, three items, no history: (user_vectors, item_factors_t, history_rows,
     # history_indptr, history_indices), the arguments both batch kernels start with.
-    batch = (
-        np.zeros((1, 2), dtype=np.float32),
-        np.zeros((2, 3), dtype=np.float32),
-        np.zeros(1, dtype=np.int64),
-        np.zeros(2, dtype=np.int64),
-        np.zeros(0, dtype=np.int32),
+    batch = tuple(
+        readonly(array)
+        for array in (
+            np.zeros((1, 2), dtype=np.float32),
+            np.zeros((2, 3), dtype=np.float32),
+            np.zeros(1, dtype=np.int64),
+            np.zeros(2, dtype=np.int64),
+            np.zeros(0, dtype=np.int32),
+        )
     )
     score_rows(
         *batch,
-        np.ones(1, dtype=np.int64),
-        np.empty(0, dtype=np.float64),
+        readonly(np.ones(1, dtype=np.int64)),
+        readonly(np.empty(0, dtype=np.float64)),
         np.empty((1, 1), dtype=np.int64),
         np.empty((1, 1), dtype=np.float64),
     )
     log_normalizer_rows(*batch, np.empty(1, dtype=np.float64))
     rank_items(
-        np.zeros(2, dtype=np.float32),
-        np.zeros((3, 2), dtype=np.float32),
-        np.zeros(1, dtype=np.int64),
+        readonly(np.zeros(2, dtype=np.float32)),
+        readonly(np.zeros((3, 2), dtype=np.float32)),
+        readonly(np.zeros(1, dtype=np.int64)),
         np.empty(1, dtype=np.int64),
         np.empty(1, dtype=np.float64),
     )

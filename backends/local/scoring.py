@@ -8,6 +8,11 @@ all candidates (every item outside the user's history).
 one matrix product streams the item factors through the CPU once per batch instead of
 once per user, and the masking, normaliser and top n run without the GIL. Models
 trained with stored `log_normalizers` spare the normaliser's pass over every item.
+
+Every input array reaches a kernel read-only (`kernels.readonly`, a view): numba compiles
+one specialisation per argument type and writability is part of it, so a memory-mapped
+model (read-only arrays) and an in-memory one share the one specialisation that
+`kernels.warm_up` compiles before serving, instead of the first request compiling another.
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from recs.backends.local.kernels import log_normalizer_rows, rank_items, score_rows
+from recs.backends.local.kernels import log_normalizer_rows, rank_items, readonly, score_rows
 
-_NO_NORMALIZERS = np.empty(0, dtype=np.float64)
+_NO_NORMALIZERS = readonly(np.empty(0, dtype=np.float64))
 
 
 def recommend_scores(
@@ -87,13 +92,15 @@ def recommend_rows(
     out_items = np.empty((len(history_rows), width), dtype=np.int64)
     out_scores = np.empty((len(history_rows), width), dtype=np.float64)
     kept = score_rows(
-        np.ascontiguousarray(user_vectors, dtype=np.float32),
-        item_factors_t,
-        history_rows,
-        history_indptr,
-        np.asarray(history_indices, dtype=np.int32),
-        counts,
-        _NO_NORMALIZERS if log_normalizers is None else np.asarray(log_normalizers, np.float64),
+        readonly(np.ascontiguousarray(user_vectors, dtype=np.float32)),
+        readonly(item_factors_t),
+        readonly(history_rows),
+        readonly(history_indptr),
+        readonly(np.asarray(history_indices, dtype=np.int32)),
+        readonly(counts),
+        _NO_NORMALIZERS
+        if log_normalizers is None
+        else readonly(np.asarray(log_normalizers, np.float64)),
         out_items,
         out_scores,
     )
@@ -126,16 +133,16 @@ def log_normalizers(
     """
     num_users = len(user_factors)
     result = np.empty(num_users, dtype=np.float64)
-    items_t = np.ascontiguousarray(np.asarray(item_factors, dtype=np.float32).T)
-    indptr = np.asarray(history_indptr, dtype=np.int64)
-    indices = np.asarray(history_indices, dtype=np.int32)
+    items_t = readonly(np.ascontiguousarray(np.asarray(item_factors, dtype=np.float32).T))
+    indptr = readonly(np.asarray(history_indptr, dtype=np.int64))
+    indices = readonly(np.asarray(history_indices, dtype=np.int32))
 
     def block(start: int) -> int:
         stop = min(start + block_users, num_users)
         log_normalizer_rows(
-            np.ascontiguousarray(user_factors[start:stop], dtype=np.float32),
+            readonly(np.ascontiguousarray(user_factors[start:stop], dtype=np.float32)),
             items_t,
-            np.arange(start, stop, dtype=np.int64),
+            readonly(np.arange(start, stop, dtype=np.int64)),
             indptr,
             indices,
             result[start:stop],
@@ -160,9 +167,9 @@ def rank_scores(
     order = np.empty(len(items), dtype=np.int64)
     scores = np.empty(len(items), dtype=np.float64)
     rank_items(
-        np.asarray(user_vector, dtype=np.float32),
-        np.asarray(item_factors, dtype=np.float32),
-        np.asarray(items, dtype=np.int64),
+        readonly(np.asarray(user_vector, dtype=np.float32)),
+        readonly(np.asarray(item_factors, dtype=np.float32)),
+        readonly(np.asarray(items, dtype=np.int64)),
         order,
         scores,
     )

@@ -71,9 +71,13 @@ class PersonalizeBackend(Backend):
             client.close()
 
     def info(self) -> ModelInfo:
-        """The region, endpoint and campaigns being served (no call to AWS)."""
+        """The region and the campaigns being served (no call to AWS).
+
+        A campaign ARN is what identifies the model a caller gets (Personalize's own
+        "model version"), so it stays; the endpoint URL, an address of our own network
+        (or of an emulator), is the operator's business and stays in the config.
+        """
         details = {"region": self._config.region or "(AWS default chain)"}
-        details["endpoint_url"] = self._config.endpoint() or "(AWS default)"
         for key in CAMPAIGN_KEYS:
             details[key] = getattr(self._config, key) or "(not configured)"
         return ModelInfo(backend=self.name, details=details)

@@ -179,7 +179,7 @@ def test_about_shows_model_facts_and_the_evaluation_chart(
     page = open_page(service.target, view="about")
 
     tabs = {tab.label: tab for tab in page.get_by_key("facts-0").tabs}
-    assert list(tabs) == ["Model", "Data", "Parameters", "Versions"]
+    assert list(tabs) == ["Model", "Data", "Parameters"]
     assert "| factors | 8 |" in tabs["Parameters"].markdown[0].value
     assert "| interactions | 33 |" in tabs["Data"].markdown[0].value
     assert [m.label for m in page.metric] == ["Trained at", "Interactions", "Users", "Videos"]

@@ -192,3 +192,12 @@ def test_info_names_the_campaigns_without_calling_aws():
     assert info.details["user_personalization_campaign_arn"] == UP
     assert info.details["popularity_campaign_arn"] == "(not configured)"
     assert info.details["region"] == "us-east-1"
+
+
+def test_info_keeps_the_endpoint_url_to_the_operator():
+    with stubbed_backend() as (backend, _stubber):
+        info = backend.info()
+    endpoint = backend.config.endpoint()
+    assert endpoint
+    assert "endpoint_url" not in info.details
+    assert all(endpoint not in value for value in info.details.values())
