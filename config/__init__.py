@@ -51,7 +51,10 @@ class ServerSettings(BaseModel):
         8, ge=1, le=256, description="thread pool running backend calls off the event loop"
     )
     max_concurrent_rpcs: int | None = Field(
-        None, ge=1, description="calls beyond this are rejected RESOURCE_EXHAUSTED"
+        1000,
+        ge=1,
+        description="calls being handled at once (health checks included); a call beyond "
+        "this is refused RESOURCE_EXHAUSTED before any work, and the client retries it",
     )
     request_log: Literal["summary", "each"] = Field(
         "summary",

@@ -2,8 +2,26 @@
 
 `build_server` wires the parts and binds the port (0 picks a free one, as tests do);
 `serve` runs the whole life cycle: listen with health NOT_SERVING, load the backend,
-switch to SERVING, then on SIGTERM/SIGINT stop accepting, drain in-flight calls within
-the grace period and exit cleanly.
+switch to SERVING, then on SIGTERM/SIGINT stop accepting, drain every call already
+accepted within the grace period and exit cleanly.
+
+Two behaviours of gRPC core shape this module (grpcio 1.85; grpc/grpc#41785):
+
+- Calls that arrive faster than the event loop takes them wait in a queue inside gRPC
+  core (grpc.aio asks core for one call per method at a time). By default core drops
+  queued calls at random once more than 1,000 wait (`grpc.server.max_pending_requests`,
+  up to the hard limit of 3,000) and its callers see CANCELLED, though no handler ran.
+  `server_options` turns that off: excess load is refused by `max_concurrent_rpcs`
+  (RESOURCE_EXHAUSTED, before any handler runs) instead.
+- `Server.stop(grace)` lets running calls finish but cancels every call still queued in
+  core at that instant, and every call that reaches it afterwards on a connection opened
+  before (the client has not read the GOAWAY yet): CANCELLED again. So `RunningServer.stop`
+  first holds new calls back (they wait before touching the backend, which also keeps their
+  callers from sending more) until every call the server accepted is either finished or
+  held, and nothing new has arrived for a moment; only then does it stop the gRPC server
+  (GOAWAY, listener closed, nothing queued left to cancel) and let the held calls run.
+  "Accepted" is gRPC's own count (channelz: calls started minus calls finished), which
+  includes the calls queued in core that Python cannot see.
 """
 
 from __future__ import annotations
@@ -11,18 +29,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import inspect
+import json
 import logging
 import signal
+import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from grpc import aio
+from grpc._cython import cygrpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from recs.backends.base import Backend
-from recs.backends.errors import BackendError
+from recs.backends.errors import BackendError, BackendUnavailableError
 from recs.config import ServeConfig
 from recs.pipeline.dataset import DatasetError
 from recs.server.announce import print_ready
@@ -37,19 +60,78 @@ SERVICE_NAME = SERVICE.full_name
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
+# Largest value of an integer channel argument: "no limit" for core's pending-call queue.
+UNLIMITED = 2**31 - 1
+# Draining: how often gRPC's call counts are read, and how long no call may have started
+# or finished before the server is considered quiet (a caller that just got an answer has
+# had that long to send its next call, which then waits with the others).
+DRAIN_POLL_SECONDS = 0.01
+DRAIN_QUIET_SECONDS = 0.1
+# Held calls refused at the end of the grace period get this long to send their answer.
+REFUSAL_FLUSH_SECONDS = 0.1
+SHUTTING_DOWN = "the server is shutting down; retry"
+
 
 def server_options(workers: int) -> list[tuple[str, int]]:
     """gRPC server options shared by the service and the benchmark's baseline server.
 
     Several worker processes bind the same port only with SO_REUSEPORT; a single process
     keeps it off so that a second server started by mistake fails instead of sharing.
+    gRPC core's random early drop of queued calls (CANCELLED, see the module docstring) is
+    off: overload is refused by `maximum_concurrent_rpcs` with RESOURCE_EXHAUSTED instead.
     """
-    return [("grpc.so_reuseport", 1 if workers > 1 else 0)]
+    return [
+        ("grpc.so_reuseport", 1 if workers > 1 else 0),
+        ("grpc.server.max_pending_requests", UNLIMITED),
+        ("grpc.server.max_pending_requests_hard_limit", UNLIMITED),
+    ]
+
+
+class BindError(OSError):
+    """The server cannot listen on the configured address; the message names it."""
+
+
+def check_bindable(host: str, port: int, reuse_port: bool = False) -> None:
+    """Raise BindError (naming host:port) unless a server could listen on host:port now.
+
+    Checked before anything is loaded, so that a port in use or an address this machine
+    does not have ends start-up at once with one line, not after loading a model. gRPC
+    binds every address the host resolves to and needs one to succeed; so does this.
+    """
+    address = f"{host}:{port}"
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except OSError as exc:
+        raise BindError(f"cannot listen on {address}: {_reason(exc)}") from None
+    first_error: OSError | None = None
+    for family, kind, proto, _, sockaddr in infos:
+        try:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if reuse_port:
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                probe.bind(sockaddr)
+            return
+        except OSError as exc:
+            first_error = first_error or exc
+    reason = _reason(first_error) if first_error else "no address to bind"
+    raise BindError(f"cannot listen on {address}: {reason}")
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
 
 
 @dataclass
 class RunningServer:
-    """A bound, started server and the parts needed to make it ready and stop it."""
+    """A bound, started server and the parts needed to make it ready and stop it.
+
+    `channelz_id` names the server in gRPC's channelz registry, whose call counts tell how
+    many calls gRPC has accepted and not finished (None if channelz is unavailable: the
+    server then stops as grpc.aio does, without holding calls back).
+    """
 
     server: aio.Server
     port: int
@@ -57,6 +139,7 @@ class RunningServer:
     health: health.aio.HealthServicer
     executor: ThreadPoolExecutor
     request_log: RequestLog
+    channelz_id: int | None = None
 
     async def mark_ready(self, backend: Backend) -> None:
         """Install a started backend and report SERVING."""
@@ -64,19 +147,185 @@ class RunningServer:
         await self._set_health(SERVING)
 
     async def stop(self, grace: float | None) -> None:
-        """Report NOT_SERVING, stop accepting, let in-flight calls finish within `grace`."""
+        """Report NOT_SERVING, stop accepting, finish every accepted call within `grace`.
+
+        Calls still running when the grace period ends are cancelled and counted in the
+        log; calls held back that never reached the backend are refused UNAVAILABLE then.
+        """
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (grace or 0.0)
+        dispatcher = getattr(self.servicer, "dispatcher", None)
+        if not grace or self.channelz_id is None or dispatcher is None:
+            await self._stop_grpc(deadline)
+        else:
+            gate = _Gate(dispatcher)
+            self.servicer.dispatcher = gate  # type: ignore[assignment]
+            try:
+                quiet = await self._wait_until_quiet(gate, deadline)
+            finally:
+                self.servicer.dispatcher = dispatcher
+            if quiet:
+                # gRPC's shutdown (GOAWAY, listener closed) runs first, then the held calls:
+                # their callers' next calls find the connection closing and go elsewhere.
+                await self._stop_grpc(deadline, then=gate.open)
+            else:
+                gate.refuse()
+                await self._stop_grpc(deadline)
         self.servicer.dispatcher.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _wait_until_quiet(self, gate: _Gate, deadline: float) -> bool:
+        """Hold calls until every accepted call is held or done and none came for a while.
+
+        True once quiet; False if the grace period (less the moment held calls need to be
+        refused) runs out first, or gRPC's call counts cannot be read.
+        """
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        give_up = deadline - min(REFUSAL_FLUSH_SECONDS, (deadline - began) / 4)
+        last: tuple[int, int] | None = None
+        changed_at = began
+        while True:
+            counts = self._call_counts()
+            if counts is None:
+                return False
+            now = loop.time()
+            if counts != last:
+                last, changed_at = counts, now
+            unfinished = counts[0] - counts[1] - _watchers(self.health)
+            if unfinished <= gate.waiting and now - changed_at >= DRAIN_QUIET_SECONDS:
+                log.info(
+                    "drained in %.2fs: %d calls held back, none queued or running; "
+                    "closing the listener, then answering them",
+                    now - began,
+                    gate.waiting,
+                )
+                return True
+            if now >= give_up:
+                log.warning(
+                    "grace period nearly over, not drained: %d calls held back refused "
+                    "(UNAVAILABLE), %d running or queued",
+                    gate.waiting,
+                    max(0, unfinished - gate.waiting),
+                )
+                return False
+            await asyncio.sleep(DRAIN_POLL_SECONDS)
+
+    async def _stop_grpc(self, deadline: float, then: Callable[[], None] | None = None) -> None:
+        """Stop gRPC's server; at `deadline` cancel the calls still running, counting them.
+
+        `then` runs right after gRPC's shutdown call (GOAWAY sent, listener closed).
+        """
+        loop = asyncio.get_running_loop()
+        remaining = max(0.0, deadline - loop.time())
+        if remaining == 0:
+            self._log_cancelled()
+        # Our own timer below ends the grace period (and counts); gRPC's is a backstop.
+        stopping = asyncio.ensure_future(self.server.stop(remaining + 1.0 if remaining else 0))
+        if then is not None:
+            await asyncio.sleep(0)  # `stopping` takes its first step: gRPC's shutdown call
+            then()
+        if remaining:
+            done, _ = await asyncio.wait({stopping}, timeout=remaining)
+            if not done:
+                self._log_cancelled()
+                await self.server.stop(None)  # cancel what still runs, now
+        await stopping
+
+    def _log_cancelled(self) -> None:
+        counts = self._call_counts()
+        unfinished = counts[0] - counts[1] if counts else 0
+        if unfinished > 0:
+            log.warning("grace period over: calls still in flight cancelled: %d", unfinished)
+
+    def _call_counts(self) -> tuple[int, int] | None:
+        """(calls started, calls finished) by this server, from channelz; None if unknown."""
+        if self.channelz_id is None:
+            return None
+        try:
+            data = json.loads(cygrpc.channelz_get_server(self.channelz_id))["server"]["data"]
+        except Exception:  # channelz is a diagnostic aid, never fatal here
+            return None
+        finished = int(data.get("callsSucceeded", 0)) + int(data.get("callsFailed", 0))
+        return int(data.get("callsStarted", 0)), finished
 
     async def _set_health(self, status: int) -> None:
         await self.health.set("", status)
         await self.health.set(SERVICE_NAME, status)
 
 
+class _Gate:
+    """Stands in for the servicer's dispatcher while the server drains.
+
+    Every backend call waits here until `open` (then it runs) or `refuse` (then it fails
+    UNAVAILABLE: no work was done, so the caller may retry elsewhere). The servicer looks
+    its dispatcher up on each call, so swapping it costs the hot path nothing.
+    """
+
+    def __init__(self, dispatcher: Any) -> None:
+        self.dispatcher = dispatcher
+        self.waiting = 0
+        self._released = asyncio.Event()
+        self._refused = False
+
+    def open(self) -> None:
+        self._released.set()
+
+    def refuse(self) -> None:
+        self._refused = True
+        self._released.set()
+
+    async def _wait(self) -> None:
+        self.waiting += 1
+        try:
+            await self._released.wait()
+        finally:
+            self.waiting -= 1
+        if self._refused:
+            raise BackendUnavailableError(SHUTTING_DOWN)
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.dispatcher, name)
+        if not inspect.iscoroutinefunction(attribute):
+            return attribute
+
+        async def gated(*args: Any, **kwargs: Any) -> Any:
+            await self._wait()
+            return await attribute(*args, **kwargs)
+
+        return gated
+
+
+def _watchers(health_servicer: health.aio.HealthServicer) -> int:
+    """Open Health.Watch streams: they never end by themselves, so draining ignores them."""
+    counts = getattr(health_servicer, "_watcher_count_by_service", None) or {}
+    return sum(counts.values())
+
+
+def _newest_channelz_server() -> int | None:
+    """The id of the most recently created gRPC server in this process (channelz)."""
+    newest: int | None = None
+    start = 0
+    try:
+        while True:
+            page = json.loads(cygrpc.channelz_get_servers(start))
+            servers = page.get("server", [])
+            for entry in servers:
+                server_id = int(entry["ref"]["serverId"])
+                newest = server_id if newest is None else max(newest, server_id)
+            if page.get("end", False) or not servers or newest is None:
+                return newest
+            start = newest + 1
+    except Exception:  # without channelz the server still works
+        return None
+
+
 async def build_server(config: ServeConfig, catalog: Catalog | None = None) -> RunningServer:
-    """Create, bind and start the server with health NOT_SERVING and no backend yet."""
+    """Create, bind and start the server with health NOT_SERVING and no backend yet.
+
+    Raises BindError (naming host:port) if the address cannot be listened on.
+    """
     settings = config.server
     executor = ThreadPoolExecutor(
         max_workers=settings.backend_threads, thread_name_prefix="backend"
@@ -86,6 +335,7 @@ async def build_server(config: ServeConfig, catalog: Catalog | None = None) -> R
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         options=server_options(settings.workers),
     )
+    channelz_id = _newest_channelz_server()  # ours: nothing ran since it was created
     request_log = RequestLog(settings.request_log, settings.request_log_level)
     add_service(server, servicer, request_log)
     health_servicer = health.aio.HealthServicer()
@@ -93,11 +343,18 @@ async def build_server(config: ServeConfig, catalog: Catalog | None = None) -> R
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    address = f"{settings.host}:{settings.port}"
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:  # grpcio raises this (after logging core's reason) when bind fails
+        port = 0
     if port == 0:
-        raise OSError(f"cannot bind {settings.host}:{settings.port}")
+        executor.shutdown(wait=False)
+        raise BindError(f"cannot listen on {address}")
     await server.start()
-    running = RunningServer(server, port, servicer, health_servicer, executor, request_log)
+    running = RunningServer(
+        server, port, servicer, health_servicer, executor, request_log, channelz_id
+    )
     await running._set_health(NOT_SERVING)
     return running
 
@@ -105,11 +362,19 @@ async def build_server(config: ServeConfig, catalog: Catalog | None = None) -> R
 async def serve(
     config: ServeConfig, backend: Backend, on_ready: Callable[[int], None] | None = None
 ) -> int:
-    """Serve until SIGTERM/SIGINT; returns the exit status (0 clean, 2 backend or catalog failed).
+    """Serve until SIGTERM/SIGINT; returns the exit status (0 clean, 2 start-up failed).
 
+    Start-up fails (status 2, one log line) when the address cannot be listened on, the
+    backend cannot start or the catalog cannot be read.
     `on_ready(port)` is called once the server reports SERVING (worker processes use it to
     tell their supervisor); without it the "ready" line is printed for the operator.
     """
+    settings = config.server
+    try:
+        check_bindable(settings.host, settings.port, reuse_port=settings.workers > 1)
+    except BindError as exc:
+        log.error("%s", exc)
+        return 2
     lighten_records()
     # The backend loads on a thread while the catalog loads and the port is bound: start-up
     # takes the longer of the two, not their sum.
@@ -122,10 +387,15 @@ async def serve(
         return 2
     if config.catalog is not None:
         log.info("catalog: %d videos from %s", len(catalog), config.catalog)
-    running = await build_server(config, catalog)
+    try:
+        running = await build_server(config, catalog)
+    except BindError as exc:  # taken since the check above
+        log.error("%s", exc)
+        await asyncio.gather(starting, return_exceptions=True)
+        return 2
     log.info(
         "listening on %s:%d (NOT_SERVING until the backend is ready)",
-        config.server.host,
+        settings.host,
         running.port,
     )
     stop_requested = asyncio.Event()
@@ -158,15 +428,16 @@ async def serve(
     if on_ready is not None:
         on_ready(running.port)
     else:
-        print_ready(config.server.host, running.port, info.backend)
+        print_ready(settings.host, running.port, info.backend)
 
     summaries = asyncio.ensure_future(
-        running.request_log.summarise_every(config.server.request_log_interval)
+        running.request_log.summarise_every(settings.request_log_interval)
     )
     await stop_requested.wait()
-    grace = config.server.grace_seconds
-    log.info("stopping: draining in-flight calls for up to %.1fs", grace)
+    grace = settings.grace_seconds
+    log.info("stopping: NOT_SERVING, draining accepted calls for up to %.1fs", grace)
     await running.stop(grace)
+    await asyncio.sleep(0)  # let calls cancelled at the end of grace reach the request log
     summaries.cancel()
     await asyncio.gather(summaries, return_exceptions=True)  # the last summary
     with contextlib.suppress(Exception):

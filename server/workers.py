@@ -40,18 +40,37 @@ log = logging.getLogger("recs.server")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[worker {index}]: %(message)s"
 
 
-@contextlib.contextmanager
-def reserve_port(host: str, port: int) -> Iterator[int]:
-    """Bind (without listening) a SO_REUSEPORT socket on host:port and yield its port.
+class AddressError(OSError):
+    """The address cannot be listened on; the message names host:port and why."""
+
+
+def reserve_port(host: str, port: int) -> socket.socket:
+    """A SO_REUSEPORT socket bound (not listening) on host:port; its port is the one to use.
 
     Resolves port 0 to a free port the workers can all bind; a bound socket that does not
     listen receives no connections, so holding it while the workers start is harmless.
+    Raises AddressError when the host cannot be resolved or bound, or when another socket
+    already listens on the port (even one with SO_REUSEPORT: the workers must not share a
+    port with a program that is not theirs).
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as holder:
+    address = f"{host}:{port}"
+    holder: socket.socket | None = None
+    try:
+        family, kind, proto, _, sockaddr = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        if port:  # without SO_REUSEPORT: fails if anything listens on the port
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(sockaddr)
+        holder = socket.socket(family, kind, proto)
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        holder.bind((host, port))
-        yield holder.getsockname()[1]
+        holder.bind(sockaddr)
+    except OSError as exc:
+        if holder is not None:
+            holder.close()
+        raise AddressError(f"cannot listen on {address}: {exc.strerror or exc}") from None
+    return holder
 
 
 def run_workers(
@@ -66,12 +85,19 @@ def run_workers(
     """Run `target(*args, index, port, ready_queue, log_level)` in `workers` processes.
 
     `target` must be a module-level function (spawned processes import it by name); it
-    puts its index on the queue once serving. Returns the supervisor's exit status.
+    puts its index on the queue once serving. Returns the supervisor's exit status: 2
+    (after one line naming the address) if the address cannot be listened on.
     """
+    try:
+        holder = reserve_port(host, port)
+    except AddressError as exc:
+        log.error("%s", exc)
+        return 2
     context = multiprocessing.get_context("spawn")
     ready: Any = context.Queue()
     level = logging.getLogger().getEffectiveLevel()
-    with reserve_port(host, port) as bound:
+    with holder:
+        bound = holder.getsockname()[1]
         processes = [
             context.Process(
                 target=target, args=(*args, index, bound, ready, level), name=f"recs-worker-{index}"

@@ -1,4 +1,5 @@
-"""Blocking client: hides the stub, applies a default deadline, retries only UNAVAILABLE."""
+"""Blocking client: hides the stub, applies a default deadline, retries only the calls the
+server refused without doing any work (UNAVAILABLE, RESOURCE_EXHAUSTED)."""
 
 from __future__ import annotations
 

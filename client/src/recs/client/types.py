@@ -11,8 +11,11 @@ from recs.v1 import recommendation_service_pb2 as pb
 DEFAULT_TIMEOUT_SECONDS = 5.0
 DEFAULT_MAX_ATTEMPTS = 4
 
-# grpc's own retry machinery, driven by the channel's service config: only UNAVAILABLE is
-# retried (the server was not ready, overloaded or restarting); everything else is final.
+# grpc's own retry machinery, driven by the channel's service config, with exponential
+# backoff. Retried: UNAVAILABLE (the server is loading, shutting down or unreachable) and
+# RESOURCE_EXHAUSTED (the server refused the call because it already handles its
+# max_concurrent_rpcs). Both are safe to repeat: the server did no work for the call.
+# Everything else is final.
 RETRY_SERVICE_CONFIG_TEMPLATE: dict[str, Any] = {
     "methodConfig": [
         {
@@ -22,7 +25,7 @@ RETRY_SERVICE_CONFIG_TEMPLATE: dict[str, Any] = {
                 "initialBackoff": "0.1s",
                 "maxBackoff": "2s",
                 "backoffMultiplier": 2,
-                "retryableStatusCodes": ["UNAVAILABLE"],
+                "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"],
             },
         }
     ]
@@ -30,7 +33,7 @@ RETRY_SERVICE_CONFIG_TEMPLATE: dict[str, Any] = {
 
 
 def channel_options(max_attempts: int) -> list[tuple[str, Any]]:
-    """Channel options enabling grpc's built-in retry of UNAVAILABLE."""
+    """Channel options enabling grpc's built-in retry of UNAVAILABLE and RESOURCE_EXHAUSTED."""
     service_config = json.loads(json.dumps(RETRY_SERVICE_CONFIG_TEMPLATE))
     policy = service_config["methodConfig"][0]["retryPolicy"]
     policy["maxAttempts"] = max(2, min(max_attempts, 5))
