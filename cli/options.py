@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 OptionContainer = argparse.ArgumentParser | argparse._ArgumentGroup
 
 ENV_TARGET = "RECS_TARGET"
+ENV_TLS_CA = "RECS_TLS_CA"
+ENV_TOKEN = "RECS_TOKEN"
 DEFAULT_TARGET = os.environ.get(ENV_TARGET, "127.0.0.1:50051")
 DEFAULT_CALL_TIMEOUT_SECONDS = 5.0
 
@@ -89,6 +91,27 @@ def add_target(
     option is one choice of a mutually exclusive group.
     """
     return parser.add_argument(flag, default=default, metavar="HOST:PORT", help=help)
+
+
+def add_connection_security(parser: OptionContainer) -> None:
+    """`--tls-ca FILE` and `--token TOKEN`: how to reach a service with `[server.tls]`/`auth`.
+
+    Defaults come from the environment (RECS_TLS_CA, RECS_TOKEN), so a token need not appear
+    in the command line, which other users of the machine can read.
+    """
+    parser.add_argument(
+        "--tls-ca",
+        default=os.environ.get(ENV_TLS_CA) or None,
+        type=Path,
+        metavar="FILE",
+        help=f"CA certificate (PEM) to trust: talk TLS to the service (env {ENV_TLS_CA})",
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get(ENV_TOKEN) or None,
+        metavar="TOKEN",
+        help=f"bearer token sent with every call (env {ENV_TOKEN})",
+    )
 
 
 def add_call_timeout(

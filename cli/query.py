@@ -8,7 +8,13 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from recs.cli.options import add_call_timeout, add_json_flag, add_target, fail
+from recs.cli.options import (
+    add_call_timeout,
+    add_connection_security,
+    add_json_flag,
+    add_target,
+    fail,
+)
 
 if TYPE_CHECKING:
     from recs.client.sync import RecsClient
@@ -20,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     def add(name: str, help_text: str, with_n: bool = True) -> argparse.ArgumentParser:
         parser = subparsers.add_parser(name, help=help_text, description=help_text)
         add_target(parser)
+        add_connection_security(parser)
         if with_n:
             parser.add_argument(
                 "-n", "--num-results", type=int, default=0, help="how many (0 = 25, max 500)"
@@ -60,7 +67,9 @@ def _handler(
         from recs.client import RecsClient, RecsError
 
         try:
-            with RecsClient(args.target, timeout=args.timeout) as client:
+            with RecsClient(
+                args.target, timeout=args.timeout, tls_ca=args.tls_ca, token=args.token
+            ) as client:
                 result = call(client, args)
         except RecsError as exc:
             return fail(f"recs {args.command}", f"{exc.code.name}: {exc.message}")

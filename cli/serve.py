@@ -38,6 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="server processes sharing the port via SO_REUSEPORT, e.g. one per core "
         "(default 1); the model is memory-mapped once and shared",
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -58,6 +64,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         ("request_log", "request_log"),
         ("request_log_level", "request_log_level"),
         ("workers", "workers"),
+        ("metrics_port", "metrics_port"),
     ):
         value = getattr(args, flag)
         if value is not None:

@@ -10,7 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from recs.cli.options import add_call_timeout, add_dataset_dir, add_target, at_least, fail
+from recs.cli.options import (
+    add_call_timeout,
+    add_connection_security,
+    add_dataset_dir,
+    add_target,
+    at_least,
+    fail,
+)
 from recs.ui import APP_PATH
 from recs.ui.settings import DEFAULT_TIMEOUT_SECONDS, UiSettings
 
@@ -58,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="evaluation result (recs evaluate run --json) whose metrics the page charts",
     )
     add_call_timeout(parser, default=DEFAULT_TIMEOUT_SECONDS)
+    add_connection_security(parser)
     parser.set_defaults(handler=run_ui)
 
 
@@ -80,6 +88,8 @@ def settings_from_args(args: argparse.Namespace) -> UiSettings:
         data_dir=data_dir.resolve() if data_dir is not None else None,
         eval_json=args.eval_json.resolve() if args.eval_json is not None else None,
         timeout=args.timeout,
+        tls_ca=args.tls_ca.resolve() if args.tls_ca is not None else None,
+        token=args.token or "",
     )
 
 

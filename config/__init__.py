@@ -39,6 +39,26 @@ class ConfigError(ValueError):
     """The serve configuration is unreadable or invalid; the message names the key."""
 
 
+class TlsSettings(BaseModel):
+    """`[server.tls]`: serve over TLS; with `client_ca_file`, mutual TLS."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cert_file: Path = Field(description="the server's certificate chain (PEM)")
+    key_file: Path = Field(description="its private key (PEM)")
+    client_ca_file: Path | None = Field(
+        None, description="CA whose certificates clients must present (mutual TLS)"
+    )
+
+
+class AuthSettings(BaseModel):
+    """`[server.auth]`: every call but health needs a bearer token from `tokens_file`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tokens_file: Path = Field(description="one token per line; re-read when it changes")
+
+
 class ServerSettings(BaseModel):
     """Network and runtime settings of the gRPC server."""
 
@@ -70,6 +90,11 @@ class ServerSettings(BaseModel):
         description="server processes sharing the port (SO_REUSEPORT), each with its own "
         "event loop and a memory-mapped view of the same model",
     )
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="serve Prometheus /metrics on host:metrics_port"
+    )
+    tls: TlsSettings | None = None
+    auth: AuthSettings | None = None
 
 
 class ServeConfig(BaseModel):

@@ -34,11 +34,13 @@ import json
 import logging
 import signal
 import socket
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 from grpc import aio
 from grpc._cython import cygrpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -46,12 +48,19 @@ from grpc_reflection.v1alpha import reflection
 
 from recs.backends.base import Backend
 from recs.backends.errors import BackendError, BackendUnavailableError
-from recs.config import ServeConfig
+from recs.config import ServeConfig, ServerSettings
 from recs.pipeline.dataset import DatasetError
 from recs.server.announce import print_ready
 from recs.server.catalog import Catalog
 from recs.server.handlers import SERVICE, add_service
+from recs.server.metrics import ServiceMetrics, start_metrics_server
 from recs.server.request_log import RequestLog, lighten_records
+from recs.server.security import (
+    SecurityConfigError,
+    TokenFile,
+    TokenInterceptor,
+    server_credentials,
+)
 from recs.server.servicer import RecommendationServicer
 
 log = logging.getLogger("recs.server")
@@ -140,6 +149,7 @@ class RunningServer:
     executor: ThreadPoolExecutor
     request_log: RequestLog
     channelz_id: int | None = None
+    metrics: ServiceMetrics | None = None
 
     async def mark_ready(self, backend: Backend) -> None:
         """Install a started backend and report SERVING."""
@@ -321,12 +331,39 @@ def _newest_channelz_server() -> int | None:
         return None
 
 
-async def build_server(config: ServeConfig, catalog: Catalog | None = None) -> RunningServer:
+@dataclass
+class Security:
+    """What `[server.tls]` and `[server.auth]` ask for, read from their files."""
+
+    credentials: grpc.ServerCredentials | None = None
+    tokens: TokenFile | None = None
+
+    @classmethod
+    def from_settings(cls, settings: ServerSettings) -> Security:
+        """Read the certificate, key, CA and token files; SecurityConfigError names a bad one."""
+        tls, auth = settings.tls, settings.auth
+        return cls(
+            credentials=(
+                server_credentials(tls.cert_file, tls.key_file, tls.client_ca_file) if tls else None
+            ),
+            tokens=TokenFile(auth.tokens_file) if auth else None,
+        )
+
+
+async def build_server(
+    config: ServeConfig, catalog: Catalog | None = None, security: Security | None = None
+) -> RunningServer:
     """Create, bind and start the server with health NOT_SERVING and no backend yet.
 
-    Raises BindError (naming host:port) if the address cannot be listened on.
+    Raises BindError (naming host:port) if the address cannot be listened on, and
+    SecurityConfigError if a TLS or token file cannot be used.
     """
     settings = config.server
+    security = security or Security.from_settings(settings)
+    request_log = RequestLog(settings.request_log, settings.request_log_level)
+    interceptors = []
+    if security.tokens is not None:
+        interceptors.append(TokenInterceptor(security.tokens, _log_unauthenticated(request_log)))
     executor = ThreadPoolExecutor(
         max_workers=settings.backend_threads, thread_name_prefix="backend"
     )
@@ -334,10 +371,17 @@ async def build_server(config: ServeConfig, catalog: Catalog | None = None) -> R
     server = aio.server(
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         options=server_options(settings.workers),
+        interceptors=interceptors,
     )
     channelz_id = _newest_channelz_server()  # ours: nothing ran since it was created
-    request_log = RequestLog(settings.request_log, settings.request_log_level)
-    add_service(server, servicer, request_log)
+    # Each server its own registry: in multiprocess mode (workers) the values go to the
+    # shared directory whatever the registry, and the supervisor serves them.
+    metrics = None
+    if settings.metrics_port is not None:
+        from prometheus_client import CollectorRegistry
+
+        metrics = ServiceMetrics(CollectorRegistry())
+    add_service(server, servicer, request_log, metrics)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -345,7 +389,11 @@ async def build_server(config: ServeConfig, catalog: Catalog | None = None) -> R
     )
     address = f"{settings.host}:{settings.port}"
     try:
-        port = server.add_insecure_port(address)
+        port = (
+            server.add_insecure_port(address)
+            if security.credentials is None
+            else server.add_secure_port(address, security.credentials)
+        )
     except RuntimeError:  # grpcio raises this (after logging core's reason) when bind fails
         port = 0
     if port == 0:
@@ -353,7 +401,7 @@ async def build_server(config: ServeConfig, catalog: Catalog | None = None) -> R
         raise BindError(f"cannot listen on {address}")
     await server.start()
     running = RunningServer(
-        server, port, servicer, health_servicer, executor, request_log, channelz_id
+        server, port, servicer, health_servicer, executor, request_log, channelz_id, metrics
     )
     await running._set_health(NOT_SERVING)
     return running
@@ -372,12 +420,14 @@ async def serve(
     settings = config.server
     try:
         check_bindable(settings.host, settings.port, reuse_port=settings.workers > 1)
-    except BindError as exc:
+        security = Security.from_settings(settings)
+    except (BindError, SecurityConfigError) as exc:
         log.error("%s", exc)
         return 2
     lighten_records()
     # The backend loads on a thread while the catalog loads and the port is bound: start-up
     # takes the longer of the two, not their sum.
+    loading_since = time.perf_counter()
     starting = asyncio.ensure_future(asyncio.to_thread(backend.start))
     try:
         catalog = Catalog.load(config.catalog)
@@ -388,11 +438,24 @@ async def serve(
     if config.catalog is not None:
         log.info("catalog: %d videos from %s", len(catalog), config.catalog)
     try:
-        running = await build_server(config, catalog)
+        running = await build_server(config, catalog, security)
     except BindError as exc:  # taken since the check above
         log.error("%s", exc)
         await asyncio.gather(starting, return_exceptions=True)
         return 2
+    if running.metrics is not None and settings.workers == 1:  # workers: the supervisor's
+        try:
+            start_metrics_server(settings.host, settings.metrics_port, running.metrics.registry)
+        except OSError as exc:
+            log.error(
+                "cannot serve metrics on %s:%s: %s",
+                settings.host,
+                settings.metrics_port,
+                exc.strerror or exc,
+            )
+            await running.stop(grace=0)
+            await asyncio.gather(starting, return_exceptions=True)
+            return 2
     log.info(
         "listening on %s:%d (NOT_SERVING until the backend is ready)",
         settings.host,
@@ -420,6 +483,9 @@ async def serve(
     gc.freeze()
     await running.mark_ready(backend)
     info = backend.info()
+    if running.metrics is not None:
+        version = info.details.get("model_version", "")
+        running.metrics.model_loaded(info.backend, version, time.perf_counter() - loading_since)
     log.info(
         "SERVING with backend %s (%s)",
         info.backend,
@@ -444,3 +510,13 @@ async def serve(
         backend.close()
     log.info("stopped")
     return 0
+
+
+def _log_unauthenticated(request_log: RequestLog) -> Callable[[str], None]:
+    """Record a call refused for want of a token in the request log (capped like the rest)."""
+
+    def refused(path: str) -> None:
+        method = path.rsplit("/", 1)[-1]
+        request_log.failed(method, grpc.StatusCode.UNAUTHENTICATED, 0.0, "no valid bearer token")
+
+    return refused

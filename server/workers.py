@@ -197,9 +197,35 @@ def serve_workers(config: ServeConfig) -> int:
     def announce(port: int) -> None:
         print_ready(settings.host, port, config.backend, settings.workers)
 
-    return run_workers(
-        settings.workers, settings.host, settings.port, _serve_worker, (config,), announce
+    if settings.metrics_port is None:
+        return run_workers(
+            settings.workers, settings.host, settings.port, _serve_worker, (config,), announce
+        )
+    # Prometheus' multiprocess mode: the workers write their metrics into one directory
+    # (named in the environment they inherit) and the supervisor serves /metrics from it.
+    from recs.server.metrics import (
+        prepare_multiprocess_directory,
+        remove_multiprocess_directory,
+        start_metrics_server,
     )
+
+    directory = prepare_multiprocess_directory()
+    try:
+        try:
+            start_metrics_server(settings.host, settings.metrics_port)
+        except OSError as exc:
+            log.error(
+                "cannot serve metrics on %s:%s: %s",
+                settings.host,
+                settings.metrics_port,
+                exc.strerror or exc,
+            )
+            return 2
+        return run_workers(
+            settings.workers, settings.host, settings.port, _serve_worker, (config,), announce
+        )
+    finally:
+        remove_multiprocess_directory(directory)
 
 
 def _serve_worker(config: ServeConfig, index: int, port: int, ready: Any, level: int) -> None:

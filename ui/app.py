@@ -139,7 +139,13 @@ def _ask(
 ) -> T | None:
     """Make one call; on failure say what happened in words and offer a retry."""
     try:
-        with RecsClient(target, timeout=settings.timeout, max_attempts=MAX_ATTEMPTS) as client:
+        with RecsClient(
+            target,
+            timeout=settings.timeout,
+            max_attempts=MAX_ATTEMPTS,
+            tls_ca=settings.tls_ca,
+            token=settings.token or None,
+        ) as client:
             return call(client)
     except RecsError as error:
         st.error(logic.describe_error(error, target), icon="⚠️")

@@ -19,6 +19,8 @@ ENV_COMPARE_TARGET = "RECS_UI_COMPARE_TARGET"
 ENV_DATA_DIR = "RECS_UI_DATA"
 ENV_EVAL_JSON = "RECS_UI_EVAL_JSON"
 ENV_TIMEOUT = "RECS_UI_TIMEOUT"
+ENV_TLS_CA = "RECS_TLS_CA"  # the same variables as the CLI's --tls-ca and --token
+ENV_TOKEN = "RECS_TOKEN"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,8 @@ class UiSettings:
     data_dir: Path | None = None  # prepared dataset: users' recent history, titles
     eval_json: Path | None = None  # an evaluation result to chart
     timeout: float = DEFAULT_TIMEOUT_SECONDS  # deadline of each call to the service
+    tls_ca: Path | None = None  # CA certificate to trust: TLS to the services
+    token: str = ""  # bearer token sent with every call
 
     def to_env(self) -> dict[str, str]:
         """These settings as the environment variables `from_env` reads."""
@@ -40,6 +44,10 @@ class UiSettings:
             env[ENV_DATA_DIR] = str(self.data_dir)
         if self.eval_json is not None:
             env[ENV_EVAL_JSON] = str(self.eval_json)
+        if self.tls_ca is not None:
+            env[ENV_TLS_CA] = str(self.tls_ca)
+        if self.token:
+            env[ENV_TOKEN] = self.token
         return env
 
     @classmethod
@@ -57,4 +65,6 @@ class UiSettings:
             data_dir=Path(data_dir) if data_dir else None,
             eval_json=Path(eval_json) if eval_json else None,
             timeout=timeout if timeout > 0 else DEFAULT_TIMEOUT_SECONDS,
+            tls_ca=Path(environ[ENV_TLS_CA]) if environ.get(ENV_TLS_CA) else None,
+            token=environ.get(ENV_TOKEN, ""),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -14,9 +15,11 @@ from recs.client.types import (
     DEFAULT_TIMEOUT_SECONDS,
     ModelInfo,
     Result,
+    auth_metadata,
     channel_options,
     model_info_from_proto,
     result_from_proto,
+    tls_credentials,
 )
 from recs.v1 import recommendation_service_pb2 as pb
 from recs.v1 import recommendation_service_pb2_grpc as pb_grpc
@@ -31,10 +34,21 @@ class AsyncRecsClient:
         *,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        tls_ca: str | Path | None = None,
+        token: str | None = None,
     ) -> None:
+        """`tls_ca`: the PEM file of the CA that signed the server's certificate (TLS; without
+        it the channel is plaintext). `token`: a bearer token sent with every call."""
         self.target = target
         self.timeout = timeout
-        self._channel = aio.insecure_channel(target, options=channel_options(max_attempts))
+        self._metadata = auth_metadata(token)
+        options = channel_options(max_attempts)
+        credentials = tls_credentials(tls_ca)
+        self._channel = (
+            aio.insecure_channel(target, options=options)
+            if credentials is None
+            else aio.secure_channel(target, credentials, options=options)
+        )
         self._stub = pb_grpc.RecommendationServiceStub(self._channel)
 
     async def recommend(self, user_id: str, num_results: int = 0) -> Result:
@@ -74,6 +88,6 @@ class AsyncRecsClient:
 
     async def _invoke(self, method: Any, request: Any) -> Any:
         try:
-            return await method(request, timeout=self.timeout)
+            return await method(request, timeout=self.timeout, metadata=self._metadata)
         except grpc.RpcError as error:
             raise RecsError.from_rpc_error(error) from None

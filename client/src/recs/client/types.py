@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import grpc
 
 from recs.v1 import recommendation_service_pb2 as pb
 
@@ -30,6 +33,18 @@ RETRY_SERVICE_CONFIG_TEMPLATE: dict[str, Any] = {
         }
     ]
 }
+
+
+def tls_credentials(tls_ca: str | Path | None) -> grpc.ChannelCredentials | None:
+    """TLS credentials trusting the CA certificate in `tls_ca` (a PEM file), or None."""
+    if tls_ca is None:
+        return None
+    return grpc.ssl_channel_credentials(root_certificates=Path(tls_ca).read_bytes())
+
+
+def auth_metadata(token: str | None) -> tuple[tuple[str, str], ...] | None:
+    """The `authorization: Bearer <token>` metadata sent with every call, or None."""
+    return (("authorization", f"Bearer {token}"),) if token else None
 
 
 def channel_options(max_attempts: int) -> list[tuple[str, Any]]:
