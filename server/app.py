@@ -465,6 +465,8 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop_requested.set)
+    swapper = ModelSwapper(config, running, backend)
+    loop.add_signal_handler(signal.SIGHUP, swapper.request)
 
     try:
         await starting
@@ -486,6 +488,7 @@ async def serve(
     if running.metrics is not None:
         version = info.details.get("model_version", "")
         running.metrics.model_loaded(info.backend, version, time.perf_counter() - loading_since)
+    swapper.ready = True
     log.info(
         "SERVING with backend %s (%s)",
         info.backend,
@@ -506,8 +509,9 @@ async def serve(
     await asyncio.sleep(0)  # let calls cancelled at the end of grace reach the request log
     summaries.cancel()
     await asyncio.gather(summaries, return_exceptions=True)  # the last summary
+    await swapper.cancel()
     with contextlib.suppress(Exception):
-        backend.close()
+        swapper.backend.close()
     log.info("stopped")
     return 0
 
@@ -520,3 +524,66 @@ def _log_unauthenticated(request_log: RequestLog) -> Callable[[str], None]:
         request_log.failed(method, grpc.StatusCode.UNAUTHENTICATED, 0.0, "no valid bearer token")
 
     return refused
+
+
+class ModelSwapper:
+    """Loads the configured model again on request (SIGHUP) and switches to it atomically.
+
+    The new backend is built from the same config, started (loaded, checked and warmed up,
+    exactly as at start-up) on a thread while the old one keeps answering, then installed in
+    one assignment: calls already running finish on the backend they started with (each
+    holds its own reference), later calls get the new one. A model that fails is refused
+    with a log line and the old one keeps serving. One reload at a time; a request during
+    one is logged and ignored (the running reload already reads the newest files).
+    """
+
+    def __init__(self, config: ServeConfig, running: RunningServer, backend: Backend) -> None:
+        self.config = config
+        self.running = running
+        self.backend = backend
+        self.ready = False  # swaps only once the first backend serves
+        self._task: asyncio.Task | None = None
+
+    def request(self) -> None:
+        """Start a reload, unless one runs (or start-up has not finished)."""
+        if not self.ready:
+            log.warning("SIGHUP ignored: the server is still starting")
+            return
+        if self._task is not None and not self._task.done():
+            log.info("SIGHUP ignored: a model reload is already running")
+            return
+        self._task = asyncio.ensure_future(self.reload())
+
+    async def reload(self) -> bool:
+        """Load, check and install the configured model; False (old one kept) if it fails."""
+        from recs.config import create_configured_backend
+
+        old_version = self.backend.info().details.get("model_version", "")
+        log.info("reloading the model (serving %s meanwhile)", old_version or self.backend.name)
+        started = time.perf_counter()
+        try:
+            fresh = create_configured_backend(self.config)
+            await asyncio.to_thread(fresh.start)
+        except Exception as exc:  # a bad model must never stop the one that serves
+            log.error("model reload refused, still serving %s: %s", old_version, exc)
+            return False
+        seconds = time.perf_counter() - started
+        old, self.backend = self.backend, fresh
+        self.running.servicer.install_backend(fresh)
+        info = fresh.info()
+        version = info.details.get("model_version", "")
+        if self.running.metrics is not None:
+            self.running.metrics.model_loaded(info.backend, version, seconds)
+        log.info("now serving model %s (was %s; loaded in %.2fs)", version, old_version, seconds)
+        gc.collect()
+        gc.freeze()
+        # The old backend is released when its last running call ends (its memory maps
+        # with it); closing it here could pull a model from under a call still using it.
+        del old
+        return True
+
+    async def cancel(self) -> None:
+        """Stop a reload in progress (on shutdown)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

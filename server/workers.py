@@ -123,7 +123,9 @@ class _Supervisor:
 
     @contextlib.contextmanager
     def forwarding_signals(self) -> Iterator[None]:
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        """SIGTERM/SIGINT stop the workers; SIGHUP is passed on (each reloads its model)."""
+        signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        previous = {sig: signal.getsignal(sig) for sig in signals}
         for sig in previous:
             signal.signal(sig, self._on_signal)
         try:
@@ -133,11 +135,18 @@ class _Supervisor:
                 signal.signal(sig, handler)
 
     def _on_signal(self, signum: int, _frame: object) -> None:
+        if signum == signal.SIGHUP:
+            log.info("SIGHUP: each of the %d workers reloads its model", len(self.processes))
+            self._signal_workers(signum)
+            return
         log.info("%s: stopping %d workers", signal.Signals(signum).name, len(self.processes))
         self.stop(signum)
 
     def stop(self, signum: int = signal.SIGTERM) -> None:
         self.stopping = True
+        self._signal_workers(signum)
+
+    def _signal_workers(self, signum: int) -> None:
         for process in self.processes:
             if process.pid is not None and process.exitcode is None:
                 with contextlib.suppress(ProcessLookupError):
