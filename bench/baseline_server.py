@@ -5,9 +5,12 @@ concurrency limit and the same number of worker processes (`server.workers`) as
 `recs serve`; each RPC parses its request and returns a fixed response recorded from the
 real service, so the bytes on the wire are the same size. Whatever the real service
 costs beyond this is ours: validation, the backend call, building the answer, logging.
+With --tls-cert and --tls-key it serves TLS with gRPC's own credentials, as `[server.tls]`
+makes the service do, so that a TLS run's ratio holds only what the service adds (no
+interceptor: a bearer token check is the service's cost).
 
 Usage (by bench_service.py): python bench/baseline_server.py --port P --workers N
---responses DIR   (DIR/<RpcName>.bin holds one serialized response per RPC)
+--responses DIR [--tls-cert PEM --tls-key PEM]   (DIR/<RpcName>.bin: one response per RPC)
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import grpc
 from grpc import aio
 
 from recs.config import ServerSettings
@@ -63,7 +67,20 @@ def load_responses(directory: Path) -> dict[str, Any]:
     }
 
 
-async def serve_baseline(port: int, workers: int, responses: dict[str, Any], ready: Any) -> None:
+def tls_credentials(cert: str, key: str) -> grpc.ServerCredentials | None:
+    """TLS credentials as `server.security.server_credentials` builds them; None: h2c."""
+    if not cert:
+        return None
+    return grpc.ssl_server_credentials([(Path(key).read_bytes(), Path(cert).read_bytes())])
+
+
+async def serve_baseline(
+    port: int,
+    workers: int,
+    responses: dict[str, Any],
+    ready: Any,
+    credentials: grpc.ServerCredentials | None = None,
+) -> None:
     """Serve on 127.0.0.1:port until SIGTERM, like `recs serve` does."""
     settings = ServerSettings(port=port, workers=workers)
     server = aio.server(
@@ -71,7 +88,11 @@ async def serve_baseline(port: int, workers: int, responses: dict[str, Any], rea
         options=server_options(settings.workers),
     )
     pb_grpc.add_RecommendationServiceServicer_to_server(BaselineServicer(responses), server)
-    server.add_insecure_port(f"{settings.host}:{port}")
+    address = f"{settings.host}:{port}"
+    if credentials is None:
+        server.add_insecure_port(address)
+    else:
+        server.add_secure_port(address, credentials)
     await server.start()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -82,11 +103,21 @@ async def serve_baseline(port: int, workers: int, responses: dict[str, Any], rea
 
 
 def _worker(
-    workers: int, directory: str, index: int, port: int, ready_queue: Any, level: int
+    workers: int,
+    directory: str,
+    cert: str,
+    key: str,
+    index: int,
+    port: int,
+    ready_queue: Any,
+    level: int,
 ) -> None:
     configure_worker_logging(index, level)
     responses = load_responses(Path(directory))
-    asyncio.run(serve_baseline(port, workers, responses, lambda: ready_queue.put(index)))
+    credentials = tls_credentials(cert, key)
+    asyncio.run(
+        serve_baseline(port, workers, responses, lambda: ready_queue.put(index), credentials)
+    )
 
 
 def main() -> int:
@@ -94,15 +125,20 @@ def main() -> int:
     parser.add_argument("--port", type=int, required=True, help="port (0 = any free)")
     parser.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     parser.add_argument("--responses", type=Path, required=True, help="DIR of <Rpc>.bin files")
+    parser.add_argument("--tls-cert", default="", help="serve TLS with this certificate (PEM)")
+    parser.add_argument("--tls-key", default="", help="the certificate's private key (PEM)")
     args = parser.parse_args()
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
 
     def announce(port: int) -> None:
         print(f"ready: 127.0.0.1:{port}", flush=True)
 
     if args.workers == 1:
         responses = load_responses(args.responses)
+        credentials = tls_credentials(args.tls_cert, args.tls_key)
         asyncio.run(
-            serve_baseline(args.port, 1, responses, lambda: announce(args.port))
+            serve_baseline(args.port, 1, responses, lambda: announce(args.port), credentials)
         )  # port 0 is not supported here: the harness always picks one
         return 0
     return run_workers(
@@ -110,7 +146,7 @@ def main() -> int:
         "127.0.0.1",
         args.port,
         _worker,
-        (args.workers, str(args.responses)),
+        (args.workers, str(args.responses), args.tls_cert, args.tls_key),
         announce,
     )
 

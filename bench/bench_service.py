@@ -19,9 +19,18 @@ service's request log must show no status other than OK.
 GetRecommendations is answered from the model's precomputed top-25 answers (big_model.py
 runs `recs precompute`); --exact-scoring measures the service scoring every call instead.
 
+Optional costs, each against the same baseline so that the ratio moves by what it costs:
+--metrics runs the service with `--metrics-port` (the baseline has no metrics), scrapes
+/metrics at the end and checks its call counts against the request log's; --tls serves
+both the service (`[server.tls]`) and the baseline over TLS with one throwaway certificate
+for 127.0.0.1 (made at run time, signed by a throwaway CA), h2load connecting over https
+with ALPN h2; --token (with --tls) gives the service a tokens file (`[server.auth]`) and
+h2load sends `authorization: Bearer ...`; the baseline checks no token.
+
 Usage: python bench/bench_service.py [--workers 1 2] [--concurrency 1 4 16 64]
        [--duration 4] [--rpcs GetRecommendations ...] [--exact-scoring]
-       [--request-log summary|each] [--json build/bench/service.json]
+       [--request-log summary|each] [--metrics] [--tls [--token]]
+       [--json build/bench/service.json]
 """
 
 from __future__ import annotations
@@ -38,11 +47,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+import urllib.request
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import grpc
 import numpy as np
+import tomli_w
 from big_model import BENCH_BUILD, ensure_model, machine_line, recs_command, recs_env
 
 from recs.v1 import recommendation_service_pb2 as pb
@@ -52,6 +63,7 @@ SERVICE_PATH = "/recs.v1.RecommendationService/"
 RPCS = ("GetRecommendations", "GetSimilarItems", "GetPopularItems", "GetPersonalizedRanking")
 MAX_H2LOAD_PROCESSES = 4
 RERANK_ITEMS = 50
+BENCH_TOKEN = "bench-token-not-a-secret"
 
 
 @dataclass
@@ -66,6 +78,21 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     target_rps: float | None = None
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How clients reach a server: h2c, or TLS trusting `ca` (PEM); extra request metadata."""
+
+    ca: bytes | None = None
+    metadata: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def scheme(self) -> str:
+        return "http" if self.ca is None else "https"
+
+
+PLAIN = Transport()
 
 
 def ensure_h2load() -> str | None:
@@ -128,11 +155,73 @@ def build_requests(model_dir: Path, count: int) -> dict[str, list[bytes]]:
     }
 
 
-def call_raw(target: str, rpc: str, body: bytes) -> bytes:
+def call_raw(target: str, rpc: str, body: bytes, transport: Transport = PLAIN) -> bytes:
     """One call with serialized bytes in and out; raises grpc.RpcError unless OK."""
-    with grpc.insecure_channel(target) as channel:
+    if transport.ca is None:
+        channel = grpc.insecure_channel(target)
+    else:  # verifies the certificate against the CA and its name against 127.0.0.1
+        channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(transport.ca))
+    with channel:
         method = channel.unary_unary(SERVICE_PATH + rpc)
-        return method(body, timeout=30)
+        return method(body, timeout=30, metadata=transport.metadata or None)
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1 signed by it, valid one day.
+
+    Returns (CA PEM, certificate PEM, key PEM). P-256 keys, as tests/certs.py makes them.
+    """
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(common_name: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("recs bench CA"))
+        .issuer_name(name("recs bench CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name("localhost"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = directory / "ca.pem", directory / "server.pem", directory / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
 
 
 class Server:
@@ -203,6 +292,7 @@ def run_load(
     warm_up: float,
     server: str,
     target_rps: float | None = None,
+    transport: Transport = PLAIN,
 ) -> LoadResult:
     """Closed-loop (or rate-limited) load from up to 4 h2load processes; checks answers."""
     processes = min(concurrency, len(bodies), MAX_H2LOAD_PROCESSES)
@@ -219,12 +309,14 @@ def run_load(
             ]  # fmt: skip
             if target_rps is not None:
                 command += ["--rps", f"{max(target_rps / (processes * connections), 0.1):.2f}"]
-            command.append(f"http://127.0.0.1:{port}{SERVICE_PATH}{rpc}")
+            for key, value in transport.metadata:
+                command += ["-H", f"{key}: {value}"]
+            command.append(f"{transport.scheme}://127.0.0.1:{port}{SERVICE_PATH}{rpc}")
             runs.append((k, log_file, subprocess.Popen(command, stdout=subprocess.PIPE, text=True)))
         throughput, done, latencies = 0.0, 0, []
         for k, log_file, process in runs:
             out, _ = process.communicate(timeout=duration + warm_up + 120)
-            stats = _parse_h2load(out, f"{server} {rpc} c={concurrency}")
+            stats = _parse_h2load(out, f"{server} {rpc} c={concurrency}", transport.ca is not None)
             # DATA bytes include the warm-up's answers, which h2load does not count.
             answers, extra = divmod(stats["data"], expected_bytes[k])
             if extra or answers < stats["succeeded"]:
@@ -241,7 +333,9 @@ def run_load(
     )
 
 
-def _parse_h2load(out: str, what: str) -> dict[str, float]:
+def _parse_h2load(out: str, what: str, tls: bool = False) -> dict[str, float]:
+    if tls and not re.search(r"^Application protocol: h2$", out, re.MULTILINE):
+        raise SystemExit(f"{what}: h2load did not negotiate h2 over TLS:\n{out}")
     rps = re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", out)
     counts = re.search(
         r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
@@ -283,61 +377,82 @@ def bench_workers(
         f'backend = "local"\n[local]\nmodel_dir = "{model_dir}"\n'
         f"precomputed_answers = {'false' if args.exact_scoring else 'true'}\n"
     )
-    service_command = [
-        *recs_command(), "serve", "--config", str(config),
-        "--catalog", str(catalog), "--port", str(port),
-        "--request-log", args.request_log, "--request-log-level", "INFO",
-    ]  # fmt: skip
-    if workers > 1:
-        service_command += ["--workers", str(workers)]
-    service_env = recs_env()
-    if args.service_code:  # another checkout's code for the service only (before/after)
-        service_env["PYTHONPATH"] = str(args.service_code)
-    responses_dir = work / "responses"
-    responses_dir.mkdir(exist_ok=True)
-    baseline_command = [
-        sys.executable, str(BENCH_DIR / "baseline_server.py"), "--port", str(base_port),
-        "--workers", str(workers), "--responses", str(responses_dir),
-    ]  # fmt: skip
-    with Server("service", service_command, work / "service.log", service_env) as service:
-        print(f"workers={workers}: service SERVING after {service.start_seconds:.2f} s")
-        bodies, service_bytes = record_calls(f"127.0.0.1:{port}", args.rpcs, model_dir, work)
-        baseline_bytes = {rpc: [sizes[0]] * len(sizes) for rpc, sizes in service_bytes.items()}
-        with Server("baseline", baseline_command, work / "baseline.log") as baseline:
-            results, memory = [], []
-            for rpc in args.rpcs:
-                for concurrency in args.concurrency:
-                    for name, target, expected in (
-                        ("service", port, service_bytes[rpc]),
-                        ("baseline", base_port, baseline_bytes[rpc]),
-                    ):
-                        results.append(
-                            run_load(
-                                h2load,
-                                target,
-                                rpc,
-                                bodies[rpc],
-                                expected,
-                                concurrency,
-                                args.duration,
-                                args.warm_up,
-                                name,
+    with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
+        transport, base_tls = PLAIN, []
+        if args.tls:  # TLS and tokens have no flags: a config file of their own
+            config, transport, cert, key = secure_config(Path(tmp), config, args.token)
+            base_tls = ["--tls-cert", str(cert), "--tls-key", str(key)]
+        service_command = [
+            *recs_command(), "serve", "--config", str(config),
+            "--catalog", str(catalog), "--port", str(port),
+            "--request-log", args.request_log, "--request-log-level", "INFO",
+        ]  # fmt: skip
+        if workers > 1:
+            service_command += ["--workers", str(workers)]
+        metrics_port = free_port() if args.metrics else None
+        if metrics_port is not None:
+            service_command += ["--metrics-port", str(metrics_port)]
+        service_env = recs_env()
+        if args.service_code:  # another checkout's code for the service only (before/after)
+            service_env["PYTHONPATH"] = str(args.service_code)
+        responses_dir = work / "responses"
+        responses_dir.mkdir(exist_ok=True)
+        baseline_command = [
+            sys.executable, str(BENCH_DIR / "baseline_server.py"), "--port", str(base_port),
+            "--workers", str(workers), "--responses", str(responses_dir), *base_tls,
+        ]  # fmt: skip
+        with Server("service", service_command, work / "service.log", service_env) as service:
+            print(f"workers={workers}: service SERVING after {service.start_seconds:.2f} s")
+            bodies, service_bytes = record_calls(
+                f"127.0.0.1:{port}", args.rpcs, model_dir, work, transport
+            )
+            baseline_bytes = {rpc: [sizes[0]] * len(sizes) for rpc, sizes in service_bytes.items()}
+            if metrics_port is not None:
+                scrape_calls(metrics_port)  # served before the load, not only after
+            with Server("baseline", baseline_command, work / "baseline.log") as baseline:
+                results, memory = [], []
+                for rpc in args.rpcs:
+                    for concurrency in args.concurrency:
+                        for name, target, expected in (
+                            ("service", port, service_bytes[rpc]),
+                            ("baseline", base_port, baseline_bytes[rpc]),
+                        ):
+                            results.append(
+                                run_load(
+                                    h2load,
+                                    target,
+                                    rpc,
+                                    bodies[rpc],
+                                    expected,
+                                    concurrency,
+                                    args.duration,
+                                    args.warm_up,
+                                    name,
+                                    transport=transport,
+                                )
                             )
+                        if rpc == "GetRecommendations" and concurrency == max(args.concurrency):
+                            memory = service.memory()
+                        _print_pair(results[-2], results[-1])
+                    results.extend(
+                        half_saturation(
+                            h2load, (port, base_port), rpc, bodies,
+                            (service_bytes, baseline_bytes), results, args, transport,
                         )
-                    if rpc == "GetRecommendations" and concurrency == max(args.concurrency):
-                        memory = service.memory()
-                    _print_pair(results[-2], results[-1])
-                results.extend(
-                    half_saturation(
-                        h2load, (port, base_port), rpc, bodies, (service_bytes, baseline_bytes),
-                        results, args,
-                    )
-                )  # fmt: skip
+                    )  # fmt: skip
+            counted = None
+            if metrics_port is not None:
+                time.sleep(1.0)  # calls h2load hung up on finish being cancelled
+                counted = scrape_calls(metrics_port)
     print(f"  stopped: service exit {service.status}, baseline exit {baseline.status}")
     statuses = logged_statuses(work / "service.log")
     print(f"  request log: {', '.join(f'{n:,} {s}' for s, n in statuses.items()) or 'off'}")
     if set(statuses) - {"OK", "CANCELLED"}:  # CANCELLED: h2load hung up at the end
         raise SystemExit("the service answered some calls with an error: see service.log")
+    if counted is not None:
+        print(f"  metrics: recs_calls_total {', '.join(f'{n:,} {s}' for s, n in counted.items())}")
+        if counted != statuses:
+            raise SystemExit("the metrics did not count the calls the request log shows")
     for pid, rss, pss in memory:
         print(f"  service process {pid}: RSS {rss / 1024:,.0f} MiB, PSS {pss / 1024:,.0f} MiB")
     return {
@@ -348,8 +463,41 @@ def bench_workers(
     }
 
 
+def secure_config(directory: Path, config: Path, token: bool) -> tuple[Path, Transport, Path, Path]:
+    """`config` plus `[server.tls]` (and with `token`, `[server.auth]`), written in `directory`
+    with a throwaway certificate (and tokens file). Returns (config, how clients connect,
+    certificate, key): the baseline serves the same certificate.
+
+    Clients send the token to the baseline too (same requests, ignored there), so a token
+    run's ratio holds the check, not the header's bytes."""
+    ca, cert, key = make_certificate(directory)
+    text = config.read_text()
+    text += tomli_w.dumps({"server": {"tls": {"cert_file": str(cert), "key_file": str(key)}}})
+    metadata: tuple[tuple[str, str], ...] = ()
+    if token:
+        tokens = directory / "tokens"
+        tokens.write_text(f"# bench_service.py, this run only\n{BENCH_TOKEN}\n")
+        text += tomli_w.dumps({"server": {"auth": {"tokens_file": str(tokens)}}})
+        metadata = (("authorization", f"Bearer {BENCH_TOKEN}"),)
+    secure = directory / "serve.toml"
+    secure.write_text(text)
+    return secure, Transport(ca.read_bytes(), metadata), cert, key
+
+
+def scrape_calls(port: int) -> dict[str, int]:
+    """recs_calls_total from the service's /metrics, summed over methods, per status code."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    counts: dict[str, int] = {}
+    for found in re.finditer(r"^recs_calls_total\{([^}]*)\} ([\d.e+]+)$", text, re.MULTILINE):
+        code = re.search(r'code="(\w+)"', found.group(1))
+        if code:
+            counts[code.group(1)] = counts.get(code.group(1), 0) + int(float(found.group(2)))
+    return counts
+
+
 def record_calls(
-    target: str, rpcs: list[str], model_dir: Path, work: Path
+    target: str, rpcs: list[str], model_dir: Path, work: Path, transport: Transport = PLAIN
 ) -> tuple[dict[str, list[Path]], dict[str, list[int]]]:
     """Write the request bodies, call each once; the baseline answers with the first reply.
 
@@ -364,7 +512,7 @@ def record_calls(
             path = work / f"{rpc}-{k}.body"
             path.write_bytes(grpc_frame(body))
             bodies[rpc].append(path)
-            answer = call_raw(target, rpc, body)
+            answer = call_raw(target, rpc, body, transport)
             sizes[rpc].append(len(grpc_frame(answer)))
             if k == 0:
                 (work / "responses" / f"{rpc}.bin").write_bytes(answer)
@@ -379,6 +527,7 @@ def half_saturation(
     sizes: tuple[dict[str, list[int]], dict[str, list[int]]],
     results: list[LoadResult],
     args: argparse.Namespace,
+    transport: Transport = PLAIN,
 ) -> list[LoadResult]:
     """The service at half its best closed-loop throughput: the p99 below saturation; then
     the baseline at the same offered rate, for the stack's own tail at that rate."""
@@ -386,7 +535,7 @@ def half_saturation(
     runs = [
         run_load(
             h2load, port, rpc, bodies[rpc], expected[rpc], args.half_concurrency,
-            args.duration, args.warm_up, server, target_rps=best / 2,
+            args.duration, args.warm_up, server, target_rps=best / 2, transport=transport,
         )
         for server, port, expected in zip(("service", "baseline"), ports, sizes, strict=True)
     ]  # fmt: skip
@@ -454,6 +603,14 @@ def summary_table(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def variant_name(args: argparse.Namespace) -> str:
+    """What this run adds to the default (h2c, no metrics), e.g. "metrics on, TLS"; or ""."""
+    parts = ["metrics on"] if args.metrics else []
+    if args.tls:
+        parts.append("TLS + bearer token (service only)" if args.token else "TLS (both)")
+    return ", ".join(parts)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
@@ -478,8 +635,19 @@ def main() -> int:
         "to measure a change against the same baseline",
     )
     parser.add_argument("--catalog", type=Path, help="items.csv for --model")
+    parser.add_argument(
+        "--metrics", action="store_true", help="the service with --metrics-port (a free port)"
+    )
+    parser.add_argument(
+        "--tls", action="store_true", help="service and baseline over TLS (throwaway cert)"
+    )
+    parser.add_argument(
+        "--token", action="store_true", help="with --tls: the service checks a bearer token"
+    )
     parser.add_argument("--json", type=Path, default=BENCH_BUILD / "service.json")
     args = parser.parse_args()
+    if args.token and not args.tls:
+        parser.error("--token needs --tls (a bearer token is sent over TLS only)")
 
     h2load = ensure_h2load()
     if h2load is None:
@@ -495,10 +663,18 @@ def main() -> int:
         "latencies in ms; ratio = service / baseline throughput at the same concurrency",
         flush=True,
     )
+    variant = variant_name(args)
+    if variant:
+        print(f"variant: {variant}", flush=True)
     runs = [bench_workers(h2load, w, args, model_dir, catalog) for w in args.workers]
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"machine": machine_line(), "runs": runs}, indent=1))
+    saved = {"machine": machine_line(), "runs": runs}
+    if variant:
+        saved["variant"] = variant
+    args.json.write_text(json.dumps(saved, indent=1))
     print(summary_table(runs))
+    if variant:
+        print(f"variant: {variant}")
     print(machine_line())
     print(f"figures saved to {args.json}")
     return 0
