@@ -23,8 +23,13 @@ from typing import Any, ClassVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from recs.backends.base import Backend, ModelInfo, Recommendations, ScoredItem
-from recs.backends.errors import BackendMisconfiguredError, BackendUnavailableError
+from recs.backends.errors import (
+    BackendMisconfiguredError,
+    BackendTimeoutError,
+    BackendUnavailableError,
+)
 from recs.backends.limits import check_id, check_item_ids, check_num_results
+from recs.backends.personalize.breaker import CircuitBreaker
 from recs.backends.personalize.client import create_runtime_client
 from recs.backends.personalize.config import CAMPAIGN_KEYS, PersonalizeBackendConfig
 from recs.backends.personalize.errors import CONFIG_SECTION, CallContext, translate_error
@@ -43,6 +48,7 @@ class PersonalizeBackend(Backend):
         self._config = config
         self._client = client
         self._slots = threading.BoundedSemaphore(config.max_concurrency)
+        self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_cooldown)
 
     @property
     def config(self) -> PersonalizeBackendConfig:
@@ -159,17 +165,28 @@ class PersonalizeBackend(Backend):
         client = self._client
         if client is None:
             raise BackendUnavailableError("the Personalize backend is not started")
+        refused = self.breaker.refusal()
+        if refused is not None:
+            raise BackendUnavailableError(refused)
         if not self._slots.acquire(timeout=self._config.queue_timeout):
+            self.breaker.released()
             raise BackendUnavailableError(
                 f"all {self._config.max_concurrency} Personalize call slots stayed busy"
                 f" for {self._config.queue_timeout:g}s; retry later"
             )
         try:
-            return getattr(client, operation)(**params)
+            response = getattr(client, operation)(**params)
         except (BotoCoreError, ClientError) as exc:
-            raise translate_error(exc, context) from exc
+            error = translate_error(exc, context)
+            if isinstance(error, BackendUnavailableError | BackendTimeoutError):
+                self.breaker.failed()
+            else:
+                self.breaker.released()
+            raise error from exc
         finally:
             self._slots.release()
+        self.breaker.succeeded()
+        return response
 
 
 def _operation_name(method: str) -> str:

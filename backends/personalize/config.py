@@ -80,6 +80,16 @@ class PersonalizeBackendConfig(BaseModel):
         ge=0,
         description="seconds a call waits for a free slot before answering UNAVAILABLE",
     )
+    breaker_failures: int = Field(
+        5,
+        ge=1,
+        description="consecutive UNAVAILABLE or timed-out calls that open the circuit breaker",
+    )
+    breaker_cooldown: float = Field(
+        30.0,
+        gt=0,
+        description="seconds the open breaker answers UNAVAILABLE at once before probing",
+    )
     anonymous_user_id: str = Field(
         "anonymous",
         min_length=1,
