@@ -14,6 +14,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import BaseModel
@@ -93,6 +94,13 @@ class Backend(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources. Safe to call more than once."""
+
+    def watched_files(self) -> list[Path]:
+        """Files whose change means a new model to load (the server then swaps it in).
+
+        None by default; the local engine names its model's files when asked to watch them.
+        """
+        return []
 
     @abc.abstractmethod
     def info(self) -> ModelInfo:

@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -489,6 +490,7 @@ async def serve(
         version = info.details.get("model_version", "")
         running.metrics.model_loaded(info.backend, version, time.perf_counter() - loading_since)
     swapper.ready = True
+    watching = asyncio.ensure_future(swapper.watch())
     log.info(
         "SERVING with backend %s (%s)",
         info.backend,
@@ -509,6 +511,7 @@ async def serve(
     await asyncio.sleep(0)  # let calls cancelled at the end of grace reach the request log
     summaries.cancel()
     await asyncio.gather(summaries, return_exceptions=True)  # the last summary
+    watching.cancel()
     await swapper.cancel()
     with contextlib.suppress(Exception):
         swapper.backend.close()
@@ -526,15 +529,33 @@ def _log_unauthenticated(request_log: RequestLog) -> Callable[[str], None]:
     return refused
 
 
+WATCH_SECONDS = 2.0  # how often watched model files are checked
+
+
+def _stamps(files: list[Path]) -> list[tuple[int, int, int] | None]:
+    """(mtime, size, inode) of each file, None for one that is missing."""
+    stamps: list[tuple[int, int, int] | None] = []
+    for path in files:
+        try:
+            status = path.stat()
+        except OSError:
+            stamps.append(None)
+        else:
+            stamps.append((status.st_mtime_ns, status.st_size, status.st_ino))
+    return stamps
+
+
 class ModelSwapper:
-    """Loads the configured model again on request (SIGHUP) and switches to it atomically.
+    """Loads the configured model again on request (SIGHUP, or its files changed) and
+    switches to it atomically.
 
     The new backend is built from the same config, started (loaded, checked and warmed up,
     exactly as at start-up) on a thread while the old one keeps answering, then installed in
     one assignment: calls already running finish on the backend they started with (each
     holds its own reference), later calls get the new one. A model that fails is refused
     with a log line and the old one keeps serving. One reload at a time; a request during
-    one is logged and ignored (the running reload already reads the newest files).
+    one makes another follow it, since the files may have changed after they were read.
+    With `[local] watch_model`, a change of the files the backend names asks for a reload.
     """
 
     def __init__(self, config: ServeConfig, running: RunningServer, backend: Backend) -> None:
@@ -543,6 +564,7 @@ class ModelSwapper:
         self.backend = backend
         self.ready = False  # swaps only once the first backend serves
         self._task: asyncio.Task | None = None
+        self._again = False
 
     def request(self) -> None:
         """Start a reload, unless one runs (or start-up has not finished)."""
@@ -550,9 +572,18 @@ class ModelSwapper:
             log.warning("SIGHUP ignored: the server is still starting")
             return
         if self._task is not None and not self._task.done():
-            log.info("SIGHUP ignored: a model reload is already running")
+            log.info("a model reload is running: another follows it")
+            self._again = True
             return
-        self._task = asyncio.ensure_future(self.reload())
+        self._task = asyncio.ensure_future(self._reload_until_current())
+
+    async def _reload_until_current(self) -> None:
+        """Reload; again if asked meanwhile (the files may have changed during the load)."""
+        while True:
+            self._again = False
+            await self.reload()
+            if not self._again:
+                return
 
     async def reload(self) -> bool:
         """Load, check and install the configured model; False (old one kept) if it fails."""
@@ -581,6 +612,25 @@ class ModelSwapper:
         # with it); closing it here could pull a model from under a call still using it.
         del old
         return True
+
+    async def watch(self, interval: float = WATCH_SECONDS) -> None:
+        """Reload when a file the backend names (`watched_files`) changes; until cancelled.
+
+        A change is a new modification time, size or inode: `recs train` and `recs precompute`
+        replace their files by renaming, so a half-written model is never seen.
+        """
+        files = self.backend.watched_files()
+        if not files:
+            return
+        log.info("watching %s for a new model", ", ".join(str(f) for f in files))
+        seen = _stamps(files)
+        while True:
+            await asyncio.sleep(interval)
+            now = _stamps(files)
+            if now != seen:
+                seen = now
+                log.info("the model's files changed: reloading")
+                self.request()
 
     async def cancel(self) -> None:
         """Stop a reload in progress (on shutdown)."""

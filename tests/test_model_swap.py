@@ -144,3 +144,33 @@ def _new_version(target: str, old: str, deadline: float = 60) -> str:
             return current
         time.sleep(0.1)
     raise AssertionError("the model was not swapped")
+
+
+def test_watch_model_swaps_in_a_model_written_to_its_directory(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    train(model, factors=8)
+    port = free_port()
+    config = tmp_path / "serve.toml"
+    config.write_text(
+        f'[server]\nport = {port}\n[local]\nmodel_dir = "{model}"\nwatch_model = true\n'
+    )
+    process = subprocess.Popen(
+        [*RECS, "serve", "--config", str(config), "--grace", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    target = f"127.0.0.1:{port}"
+    try:
+        wait_serving(target)
+        before = version(target)
+        with CallingLoop(target) as calls:
+            train(model, factors=4)  # no signal: the server notices the new files
+            after = _new_version(target, before)
+        assert after != before
+        assert calls.failures == []
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert "the model's files changed: reloading" in stderr

@@ -45,7 +45,9 @@ from recs.backends.base import (
     Recommendations,
 )
 from recs.backends.errors import BackendError, BackendUnavailableError, ModelLoadError
+from recs.backends.local.answers import META_FILE as ANSWERS_META_FILE
 from recs.backends.local.answers import AnswerTable, load_answers, model_fingerprint
+from recs.backends.local.artifacts import META_FILE as MODEL_META_FILE
 from recs.backends.local.artifacts import LocalModel, load_model
 from recs.backends.local.ids import RecommendationIds
 from recs.backends.local.kernels import GEMM_FROM_ROWS, GEMM_FROM_ROWS_UNCACHED, readonly
@@ -69,6 +71,9 @@ class LocalBackendConfig(BaseModel):
 
     model_dir: Path
     mmap: bool = True  # memory-map the arrays: pages shared between server processes
+    # Load a new model written to model_dir (by `recs train`, then `recs precompute`) without
+    # a restart, as SIGHUP does: the server watches the files `watched_files` names.
+    watch_model: bool = False
     # Catalogs of at least this many items take their top n from an approximate
     # inner-product index (backends.local.ann) when the model stores user_log_normalizer;
     # smaller ones, or None (the default), score every item exactly. Off by default: for
@@ -285,6 +290,12 @@ class LocalBackend(Backend):
 
     def close(self) -> None:
         self._model = None
+
+    def watched_files(self) -> list[Path]:
+        """meta.json (a new training) and answers.json (a new table), with `watch_model`."""
+        if not self.config.watch_model:
+            return []
+        return [self.config.model_dir / MODEL_META_FILE, self.config.model_dir / ANSWERS_META_FILE]
 
     @property
     def model(self) -> LocalModel:
