@@ -45,6 +45,7 @@ class Recommendations:
     item_ids: list[str]
     scores: list[float]
     recommendation_id: str = ""
+    served_by: str = ""  # set when a fallback engine answered instead of the configured one
 
     def __post_init__(self) -> None:
         if len(self.item_ids) != len(self.scores):

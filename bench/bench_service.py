@@ -607,7 +607,9 @@ def variant_name(args: argparse.Namespace) -> str:
     """What this run adds to the default (h2c, no metrics), e.g. "metrics on, TLS"; or ""."""
     parts = ["metrics on"] if args.metrics else []
     if args.tls:
-        parts.append("TLS + bearer token (service only)" if args.token else "TLS (both)")
+        parts.append(
+            "TLS (both), bearer token checked by the service" if args.token else "TLS (both)"
+        )
     return ", ".join(parts)
 
 

@@ -120,7 +120,13 @@ def create_configured_backend(config: ServeConfig) -> Backend:
     The one place a configuration becomes a backend: `recs serve`, each of its workers and
     `recs evaluate run --config` all come through here.
     """
-    return create_backend(config.backend, config.backend_section())
+    backend = create_backend(config.backend, config.backend_section())
+    if config.backend == "personalize" and config.backend_section().get("fallback") == "local":
+        fallback_section = (config.model_extra or {}).get("local")
+        if not isinstance(fallback_section, dict):
+            raise ConfigError('[personalize] fallback = "local" needs a [local] section')
+        backend.set_fallback(create_backend("local", fallback_section))  # type: ignore[attr-defined]
+    return backend
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ServeConfig:

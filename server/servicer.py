@@ -38,7 +38,7 @@ class RecommendationServicer:
         user_id = validation.required_id("user_id", request.user_id)
         n = validation.num_results(request.num_results)
         result = await self.dispatcher.recommend(context, user_id, n)
-        return self._encode(result)
+        return self._encode(result, context)
 
     async def GetSimilarItems(
         self, request: pb.GetSimilarItemsRequest, context: aio.ServicerContext
@@ -46,7 +46,7 @@ class RecommendationServicer:
         item_id = validation.required_id("item_id", request.item_id)
         n = validation.num_results(request.num_results)
         result = await self.dispatcher.call(context, lambda b: b.similar_items(item_id, n))
-        return self._encode(result)
+        return self._encode(result, context)
 
     async def GetPopularItems(
         self, request: pb.GetPopularItemsRequest, context: aio.ServicerContext
@@ -54,7 +54,7 @@ class RecommendationServicer:
         n = validation.num_results(request.num_results)
         user_id = validation.optional_id("user_id", request.user_id)
         result = await self.dispatcher.call(context, lambda b: b.popular_items(n, user_id))
-        return self._encode(result)
+        return self._encode(result, context)
 
     async def GetPersonalizedRanking(
         self, request: pb.GetPersonalizedRankingRequest, context: aio.ServicerContext
@@ -62,7 +62,7 @@ class RecommendationServicer:
         user_id = validation.required_id("user_id", request.user_id)
         item_ids = validation.item_ids(request.item_ids)
         result = await self.dispatcher.call(context, lambda b: b.rerank(user_id, item_ids))
-        return self._encode(result)
+        return self._encode(result, context)
 
     async def GetModelInfo(
         self, request: pb.GetModelInfoRequest, context: aio.ServicerContext
@@ -70,6 +70,11 @@ class RecommendationServicer:
         info = await self.dispatcher.call(context, lambda b: b.info())
         return pb.GetModelInfoResponse(backend=info.backend, details=dict(info.details))
 
-    def _encode(self, result: Recommendations) -> bytes:
-        """The response's wire bytes: the scored items, each enriched from the catalog."""
+    def _encode(self, result: Recommendations, context: aio.ServicerContext) -> bytes:
+        """The response's wire bytes: the scored items, each enriched from the catalog.
+
+        An answer from a fallback engine says so in trailing metadata (`x-recs-served-by`).
+        """
+        if result.served_by:
+            context.set_trailing_metadata((("x-recs-served-by", result.served_by),))
         return self._encoder.encode(result.item_ids, result.scores, result.recommendation_id)

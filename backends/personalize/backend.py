@@ -15,9 +15,10 @@ botocore checks only required fields and minima, so Personalize's maxima are che
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -29,7 +30,7 @@ from recs.backends.errors import (
     BackendUnavailableError,
 )
 from recs.backends.limits import check_id, check_item_ids, check_num_results
-from recs.backends.personalize.breaker import CircuitBreaker
+from recs.backends.personalize.breaker import CircuitBreaker, CircuitOpenError
 from recs.backends.personalize.client import create_runtime_client
 from recs.backends.personalize.config import CAMPAIGN_KEYS, PersonalizeBackendConfig
 from recs.backends.personalize.errors import CONFIG_SECTION, CallContext, translate_error
@@ -49,6 +50,11 @@ class PersonalizeBackend(Backend):
         self._client = client
         self._slots = threading.BoundedSemaphore(config.max_concurrency)
         self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_cooldown)
+        self.fallback: Backend | None = None  # answers while the breaker is open
+
+    def set_fallback(self, backend: Backend) -> None:
+        """Answer from `backend` while the breaker is open (`fallback = "local"`)."""
+        self.fallback = backend
 
     @property
     def config(self) -> PersonalizeBackendConfig:
@@ -56,7 +62,12 @@ class PersonalizeBackend(Backend):
         return self._config
 
     def start(self) -> None:
-        """Create the one shared runtime client (no network call happens here)."""
+        """Create the one shared runtime client (no network call happens here).
+
+        A fallback backend is started too: it must be able to answer before it is needed.
+        """
+        if self.fallback is not None:
+            self.fallback.start()
         if self._client is None:
             try:
                 self._client = create_runtime_client(self._config)
@@ -92,6 +103,12 @@ class PersonalizeBackend(Backend):
         """GetRecommendations on the user-personalization campaign."""
         check_id("user_id", user_id)
         check_num_results(num_results)
+        return self._or_fallback(
+            lambda: self._recommend(user_id, num_results),
+            lambda fallback: fallback.recommend(user_id, num_results),
+        )
+
+    def _recommend(self, user_id: str, num_results: int) -> Recommendations:
         response = self._call(
             "get_recommendations",
             "user_personalization",
@@ -105,6 +122,12 @@ class PersonalizeBackend(Backend):
         """GetRecommendations on the SIMS campaign; the query item itself is never returned."""
         check_id("item_id", item_id)
         check_num_results(num_results)
+        return self._or_fallback(
+            lambda: self._similar_items(item_id, num_results),
+            lambda fallback: fallback.similar_items(item_id, num_results),
+        )
+
+    def _similar_items(self, item_id: str, num_results: int) -> Recommendations:
         response = self._call(
             "get_recommendations",
             "similar_items",
@@ -121,6 +144,12 @@ class PersonalizeBackend(Backend):
         if user_id is not None:
             check_id("user_id", user_id)
         check_num_results(num_results)
+        return self._or_fallback(
+            lambda: self._popular_items(num_results, user_id),
+            lambda fallback: fallback.popular_items(num_results, user_id),
+        )
+
+    def _popular_items(self, num_results: int, user_id: str | None) -> Recommendations:
         response = self._call(
             "get_recommendations",
             "popularity",
@@ -138,6 +167,12 @@ class PersonalizeBackend(Backend):
         """
         check_id("user_id", user_id)
         distinct = list(dict.fromkeys(check_item_ids(item_ids)))
+        return self._or_fallback(
+            lambda: self._rerank(user_id, distinct),
+            lambda fallback: fallback.rerank(user_id, distinct),
+        )
+
+    def _rerank(self, user_id: str, distinct: list[str]) -> Recommendations:
         response = self._call(
             "get_personalized_ranking",
             "personalized_ranking",
@@ -147,6 +182,21 @@ class PersonalizeBackend(Backend):
         )
         ranked = _recommendations(response, "personalizedRanking")
         return Recommendations.of(_as_permutation(ranked.items, distinct), ranked.recommendation_id)
+
+    def _or_fallback(
+        self,
+        primary: Callable[[], Recommendations],
+        fallback_call: Callable[[Backend], Recommendations],
+    ) -> Recommendations:
+        """`primary()`, or, while the breaker is open and a fallback is set, the fallback's
+        answer marked with the engine that gave it."""
+        try:
+            return primary()
+        except CircuitOpenError:
+            if self.fallback is None:
+                raise
+            answer = fallback_call(self.fallback)
+            return dataclasses.replace(answer, served_by=self.fallback.name)
 
     def _call(self, operation: str, rpc: str, *, input_field: str, **params: Any) -> Any:
         """Call `operation` on the campaign (and filter) configured for `rpc`."""
@@ -167,7 +217,7 @@ class PersonalizeBackend(Backend):
             raise BackendUnavailableError("the Personalize backend is not started")
         refused = self.breaker.refusal()
         if refused is not None:
-            raise BackendUnavailableError(refused)
+            raise CircuitOpenError(refused)
         if not self._slots.acquire(timeout=self._config.queue_timeout):
             self.breaker.released()
             raise BackendUnavailableError(

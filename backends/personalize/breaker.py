@@ -19,7 +19,13 @@ import threading
 import time
 from collections.abc import Callable
 
+from recs.backends.errors import BackendUnavailableError
+
 logger = logging.getLogger(__name__)
+
+
+class CircuitOpenError(BackendUnavailableError):
+    """The breaker refused the call: Personalize is deemed down (no request was sent)."""
 
 
 class CircuitBreaker:

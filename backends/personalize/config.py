@@ -80,6 +80,11 @@ class PersonalizeBackendConfig(BaseModel):
         ge=0,
         description="seconds a call waits for a free slot before answering UNAVAILABLE",
     )
+    fallback: Literal["local"] | None = Field(
+        None,
+        description="while the breaker is open, answer from the local engine of the [local] "
+        "section instead of UNAVAILABLE (marked x-recs-served-by: local)",
+    )
     breaker_failures: int = Field(
         5,
         ge=1,
