@@ -12,12 +12,15 @@ Limits are Amazon Personalize's; the server validates them before calling a back
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 from pydantic import BaseModel
+
+# observer(operation, seconds, code) of a call a backend made to a remote service
+CallObserver = Callable[[str, float, str], None]
 
 DEFAULT_NUM_RESULTS = 25
 MAX_NUM_RESULTS = 500
@@ -95,6 +98,13 @@ class Backend(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources. Safe to call more than once."""
+
+    def observe_calls(self, observer: CallObserver) -> None:  # noqa: B027 - optional hook
+        """Report each call to a remote service: `observer(operation, seconds, code)`.
+
+        `code` is "OK" or the service's error code. Only backends that call out (Personalize)
+        have anything to report; the server passes its metrics here.
+        """
 
     def watched_files(self) -> list[Path]:
         """Files whose change means a new model to load (the server then swaps it in).

@@ -484,6 +484,8 @@ async def serve(
     # short-lived objects, do not keep traversing them (pauses of tens of milliseconds).
     gc.collect()
     gc.freeze()
+    if running.metrics is not None:
+        backend.observe_calls(running.metrics.remote_call)
     await running.mark_ready(backend)
     info = backend.info()
     if running.metrics is not None:
@@ -599,6 +601,8 @@ class ModelSwapper:
             log.error("model reload refused, still serving %s: %s", old_version, exc)
             return False
         seconds = time.perf_counter() - started
+        if self.running.metrics is not None:
+            fresh.observe_calls(self.running.metrics.remote_call)
         old, self.backend = self.backend, fresh
         self.running.servicer.install_backend(fresh)
         info = fresh.info()

@@ -8,7 +8,8 @@ service, not the one worker it happened to reach.
 
 Every call is counted once by the request guard (`server.handlers`): by method and status
 code, with its latency (in the handler: validation, backend, encoding) in a histogram by
-method, and the calls in flight as a gauge. The model served shows as
+method, and the calls in flight as a gauge; with the Personalize backend, its calls to AWS
+by operation (latency) and by AWS error code (errors). The model served shows as
 `recs_model_info{backend, version} 1` (0 for a model no longer served) with its load time.
 The periodic request-log summary stays: metrics are for dashboards and alerts, the log for
 reading.
@@ -70,6 +71,19 @@ class ServiceMetrics:
             multiprocess_mode="liveall",
             registry=registry,
         )
+        self._remote_latency = Histogram(
+            "recs_personalize_call_duration_seconds",
+            "Calls to Personalize's runtime, by operation (each with botocore's retries)",
+            ["operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self._remote_errors = Counter(
+            "recs_personalize_errors",
+            "Failed calls to Personalize's runtime, by operation and AWS error code",
+            ["operation", "code"],
+            registry=registry,
+        )
         self._load_seconds = Gauge(
             "recs_model_load_seconds",
             "Seconds the served model took to load and check",
@@ -87,6 +101,12 @@ class ServiceMetrics:
             )
         children[0].inc()
         children[1].observe(seconds)
+
+    def remote_call(self, operation: str, seconds: float, code: str) -> None:
+        """One call the backend made to Personalize (`Backend.observe_calls`)."""
+        self._remote_latency.labels(operation).observe(seconds)
+        if code != "OK":
+            self._remote_errors.labels(operation, code).inc()
 
     def model_loaded(self, backend: str, version: str, seconds: float) -> None:
         """Record the model now served; a previous model's series drops to 0.

@@ -18,12 +18,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from recs.backends.base import Backend, ModelInfo, Recommendations, ScoredItem
+from recs.backends.base import Backend, CallObserver, ModelInfo, Recommendations, ScoredItem
 from recs.backends.errors import (
     BackendMisconfiguredError,
     BackendTimeoutError,
@@ -51,6 +52,11 @@ class PersonalizeBackend(Backend):
         self._slots = threading.BoundedSemaphore(config.max_concurrency)
         self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_cooldown)
         self.fallback: Backend | None = None  # answers while the breaker is open
+        self._observer: CallObserver | None = None
+
+    def observe_calls(self, observer: CallObserver) -> None:
+        """Report every runtime call: operation, seconds, "OK" or the AWS error code."""
+        self._observer = observer
 
     def set_fallback(self, backend: Backend) -> None:
         """Answer from `backend` while the breaker is open (`fallback = "local"`)."""
@@ -224,9 +230,12 @@ class PersonalizeBackend(Backend):
                 f"all {self._config.max_concurrency} Personalize call slots stayed busy"
                 f" for {self._config.queue_timeout:g}s; retry later"
             )
+        started = time.perf_counter()
         try:
             response = getattr(client, operation)(**params)
         except (BotoCoreError, ClientError) as exc:
+            if self._observer is not None:
+                self._observer(context.operation, time.perf_counter() - started, _code(exc))
             error = translate_error(exc, context)
             if isinstance(error, BackendUnavailableError | BackendTimeoutError):
                 self.breaker.failed()
@@ -235,8 +244,17 @@ class PersonalizeBackend(Backend):
             raise error from exc
         finally:
             self._slots.release()
+        if self._observer is not None:
+            self._observer(context.operation, time.perf_counter() - started, "OK")
         self.breaker.succeeded()
         return response
+
+
+def _code(exc: BotoCoreError | ClientError) -> str:
+    """AWS's error code of a failed call, or the botocore error's name (timeouts, no network)."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code") or "ClientError")
+    return type(exc).__name__
 
 
 def _operation_name(method: str) -> str:

@@ -85,3 +85,17 @@ async def test_a_new_model_takes_the_old_ones_place(measured_service) -> None:
     samples = scrape(url)
     assert samples[("recs_model_info", (("backend", "local"), ("version", "aaa")))] == 0
     assert samples[("recs_model_info", (("backend", "local"), ("version", "bbb")))] == 1
+
+
+async def test_personalize_calls_are_measured_by_operation_and_code(measured_service) -> None:
+    _target, metrics, url = measured_service
+    metrics.remote_call("GetRecommendations", 0.05, "OK")
+    metrics.remote_call("GetRecommendations", 0.2, "ThrottlingException")
+    samples = scrape(url)
+    latency = (
+        "recs_personalize_call_duration_seconds_count",
+        (("operation", "GetRecommendations"),),
+    )
+    assert samples[latency] == 2
+    errors = (("code", "ThrottlingException"), ("operation", "GetRecommendations"))
+    assert samples[("recs_personalize_errors_total", errors)] == 1
