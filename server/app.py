@@ -362,9 +362,18 @@ async def build_server(
     settings = config.server
     security = security or Security.from_settings(settings)
     request_log = RequestLog(settings.request_log, settings.request_log_level)
+    # Each server its own registry: in multiprocess mode (workers) the values go to the
+    # shared directory whatever the registry, and the supervisor serves them.
+    metrics = None
+    if settings.metrics_port is not None:
+        from prometheus_client import CollectorRegistry
+
+        metrics = ServiceMetrics(CollectorRegistry())
     interceptors = []
     if security.tokens is not None:
-        interceptors.append(TokenInterceptor(security.tokens, _log_unauthenticated(request_log)))
+        interceptors.append(
+            TokenInterceptor(security.tokens, _count_unauthenticated(request_log, metrics))
+        )
     executor = ThreadPoolExecutor(
         max_workers=settings.backend_threads, thread_name_prefix="backend"
     )
@@ -375,13 +384,6 @@ async def build_server(
         interceptors=interceptors,
     )
     channelz_id = _newest_channelz_server()  # ours: nothing ran since it was created
-    # Each server its own registry: in multiprocess mode (workers) the values go to the
-    # shared directory whatever the registry, and the supervisor serves them.
-    metrics = None
-    if settings.metrics_port is not None:
-        from prometheus_client import CollectorRegistry
-
-        metrics = ServiceMetrics(CollectorRegistry())
     add_service(server, servicer, request_log, metrics)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -521,12 +523,16 @@ async def serve(
     return 0
 
 
-def _log_unauthenticated(request_log: RequestLog) -> Callable[[str], None]:
-    """Record a call refused for want of a token in the request log (capped like the rest)."""
+def _count_unauthenticated(
+    request_log: RequestLog, metrics: ServiceMetrics | None
+) -> Callable[[str], None]:
+    """Record a call refused for want of a token: request log (capped like the rest), metrics."""
 
     def refused(path: str) -> None:
         method = path.rsplit("/", 1)[-1]
         request_log.failed(method, grpc.StatusCode.UNAUTHENTICATED, 0.0, "no valid bearer token")
+        if metrics is not None:
+            metrics.refused("unauthenticated")
 
     return refused
 

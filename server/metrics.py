@@ -71,6 +71,12 @@ class ServiceMetrics:
             multiprocess_mode="liveall",
             registry=registry,
         )
+        self._refused = Counter(
+            "recs_calls_refused",
+            "Calls refused before any handler ran, by reason",
+            ["reason"],
+            registry=registry,
+        )
         self._remote_latency = Histogram(
             "recs_personalize_call_duration_seconds",
             "Calls to Personalize's runtime, by operation (each with botocore's retries)",
@@ -101,6 +107,10 @@ class ServiceMetrics:
             )
         children[0].inc()
         children[1].observe(seconds)
+
+    def refused(self, reason: str) -> None:
+        """A call refused before any handler ran (e.g. "unauthenticated")."""
+        self._refused.labels(reason).inc()
 
     def remote_call(self, operation: str, seconds: float, code: str) -> None:
         """One call the backend made to Personalize (`Backend.observe_calls`)."""

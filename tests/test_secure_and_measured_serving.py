@@ -11,6 +11,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -80,17 +81,27 @@ def wait_for_metrics(url: str, deadline: float = 30) -> None:
     raise AssertionError(f"{url} did not answer")
 
 
+@dataclass(frozen=True)
+class Secured:
+    """A service with TLS, tokens and metrics: its gRPC target and its /metrics URL."""
+
+    target: str
+    metrics_url: str
+
+
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture
-def secured(model_dir: Path, pki: Pki, tmp_path: Path) -> Iterator[str]:
+def secured(model_dir: Path, pki: Pki, tmp_path: Path) -> Iterator[Secured]:
     tokens = tmp_path / "tokens"
     tokens.write_text(f"# the tests\n{TOKEN}\n")
     port = free_port()
+    metrics_port = free_port()
     server = (
+        f"metrics_port = {metrics_port}\n"
         f'[server.tls]\ncert_file = "{pki.server_cert}"\nkey_file = "{pki.server_key}"\n'
         f'[server.auth]\ntokens_file = "{tokens}"\n'
     )
@@ -110,32 +121,34 @@ def secured(model_dir: Path, pki: Pki, tmp_path: Path) -> Iterator[str]:
                     pass
                 assert time.monotonic() < end and process.poll() is None, stop(process)
                 time.sleep(0.1)
-        yield target
+        yield Secured(target, f"http://127.0.0.1:{metrics_port}/metrics")
     finally:
         stop(process)
 
 
-def test_the_cli_and_the_client_talk_tls_with_a_token(secured: str, pki: Pki) -> None:
+def test_the_cli_and_the_client_talk_tls_with_a_token(secured: Secured, pki: Pki) -> None:
     done = run_recs(
-        "popular", "-n", "2", "--json", "--target", secured,
+        "popular", "-n", "2", "--json", "--target", secured.target,
         "--tls-ca", str(pki.ca), "--token", TOKEN,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert len(json.loads(done.stdout)["items"]) == 2
-    with RecsClient(secured, tls_ca=pki.ca, token=TOKEN) as client:
+    with RecsClient(secured.target, tls_ca=pki.ca, token=TOKEN) as client:
         info = client.model_info()
         assert info.backend == "local"
         assert not any("/" in value for value in info.details.values())  # no paths
 
 
-def test_without_a_token_every_call_but_health_is_refused(secured: str, pki: Pki) -> None:
-    done = run_recs("model-info", "--target", secured, "--tls-ca", str(pki.ca))
+def test_without_a_token_every_call_but_health_is_refused(secured: Secured, pki: Pki) -> None:
+    done = run_recs("model-info", "--target", secured.target, "--tls-ca", str(pki.ca))
     assert done.returncode == 1
     assert "UNAUTHENTICATED" in done.stderr
-    client = RecsClient(secured, tls_ca=pki.ca, token="not-it")
+    client = RecsClient(secured.target, tls_ca=pki.ca, token="not-it")
     with client, pytest.raises(RecsError) as refused:
         client.recommend("u01")
     assert refused.value.code is grpc.StatusCode.UNAUTHENTICATED
+    samples = scrape(secured.metrics_url)
+    assert samples[("recs_calls_refused_total", (("reason", "unauthenticated"),))] == 2
 
 
 def test_a_missing_certificate_stops_start_up_naming_it(model_dir: Path, tmp_path: Path) -> None:
