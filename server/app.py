@@ -54,7 +54,7 @@ from recs.pipeline.dataset import DatasetError
 from recs.server.announce import print_ready
 from recs.server.catalog import Catalog
 from recs.server.handlers import SERVICE, add_service
-from recs.server.metrics import ServiceMetrics, start_metrics_server
+from recs.server.metrics import MetricsPortError, ServiceMetrics, start_metrics_server
 from recs.server.request_log import RequestLog, lighten_records
 from recs.server.security import (
     SecurityConfigError,
@@ -449,13 +449,8 @@ async def serve(
     if running.metrics is not None and settings.workers == 1:  # workers: the supervisor's
         try:
             start_metrics_server(settings.host, settings.metrics_port, running.metrics.registry)
-        except OSError as exc:
-            log.error(
-                "cannot serve metrics on %s:%s: %s",
-                settings.host,
-                settings.metrics_port,
-                exc.strerror or exc,
-            )
+        except MetricsPortError as exc:
+            log.error("%s", exc)
             await running.stop(grace=0)
             await asyncio.gather(starting, return_exceptions=True)
             return 2

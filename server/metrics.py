@@ -145,8 +145,14 @@ def remove_multiprocess_directory(directory: str) -> None:
     shutil.rmtree(directory, ignore_errors=True)
 
 
+class MetricsPortError(OSError):
+    """/metrics cannot be served on the configured address; the message names it."""
+
+
 def start_metrics_server(host: str, port: int, registry: Any = None) -> tuple[Any, int]:
     """Serve /metrics on host:port (a daemon thread); returns (server, bound port).
+
+    Raises MetricsPortError (naming host:port) when the address cannot be listened on.
 
     In multiprocess mode (PROMETHEUS_MULTIPROC_DIR set) the registry aggregates the files
     of every worker; otherwise it is `registry`, by default this process's default one.
@@ -158,5 +164,10 @@ def start_metrics_server(host: str, port: int, registry: Any = None) -> tuple[An
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
-    server, _thread = start_http_server(port, addr=host, registry=registry)
+    try:
+        server, _thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise MetricsPortError(
+            f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}"
+        ) from None
     return server, server.server_port

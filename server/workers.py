@@ -213,6 +213,7 @@ def serve_workers(config: ServeConfig) -> int:
     # Prometheus' multiprocess mode: the workers write their metrics into one directory
     # (named in the environment they inherit) and the supervisor serves /metrics from it.
     from recs.server.metrics import (
+        MetricsPortError,
         prepare_multiprocess_directory,
         remove_multiprocess_directory,
         start_metrics_server,
@@ -222,13 +223,8 @@ def serve_workers(config: ServeConfig) -> int:
     try:
         try:
             start_metrics_server(settings.host, settings.metrics_port)
-        except OSError as exc:
-            log.error(
-                "cannot serve metrics on %s:%s: %s",
-                settings.host,
-                settings.metrics_port,
-                exc.strerror or exc,
-            )
+        except MetricsPortError as exc:
+            log.error("%s", exc)
             return 2
         return run_workers(
             settings.workers, settings.host, settings.port, _serve_worker, (config,), announce

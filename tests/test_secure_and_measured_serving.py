@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +16,11 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from prometheus_client.parser import text_string_to_metric_families
 
 from recs.client import RecsClient, RecsError
 from tests.backends.contract import TINY_DATASET
 from tests.certs import Pki, make_pki
+from tests.prometheus import scrape
 from tests.test_end_to_end import ENV, RECS, free_port, model_dir, run_recs, wait_serving
 
 __all__ = ["model_dir"]  # the module-scoped model fixture, shared with test_end_to_end
@@ -58,16 +57,6 @@ def write_config(tmp_path: Path, model: Path, port: int, server: str = "") -> Pa
         f'[local]\nmodel_dir = "{model}"\n'
     )
     return path
-
-
-def scrape(url: str) -> dict[tuple[str, tuple], float]:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def wait_for_metrics(url: str, deadline: float = 30) -> None:

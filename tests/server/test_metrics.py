@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import AsyncIterator
 
 import grpc
 import pytest
 from grpc import aio
 from prometheus_client import CollectorRegistry
-from prometheus_client.parser import text_string_to_metric_families
 
 from recs.server.catalog import Catalog
 from recs.server.handlers import add_service
@@ -18,6 +16,7 @@ from recs.server.request_log import RequestLog
 from recs.server.servicer import RecommendationServicer
 from recs.v1 import recommendation_service_pb2 as pb
 from recs.v1 import recommendation_service_pb2_grpc as pb_grpc
+from tests.prometheus import scrape
 from tests.server.fakes import FakeBackend
 
 
@@ -43,17 +42,6 @@ async def measured_service() -> AsyncIterator[tuple[str, ServiceMetrics, str]]:
         await server.stop(0)
         servicer.dispatcher.close()
         executor.shutdown()
-
-
-def scrape(url: str) -> dict[tuple[str, tuple], float]:
-    """Every sample of a real scrape, parsed by prometheus-client's own parser."""
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 async def test_calls_are_counted_by_method_and_code(measured_service) -> None:
