@@ -61,6 +61,7 @@ from bench_service import (
     ensure_h2load,
     free_port,
     grpc_frame,
+    h2load_counts,
     logged_statuses,
 )
 from big_model import BENCH_BUILD, ensure_model, machine_line, recs_command
@@ -185,7 +186,7 @@ class Mix:
         starts, latencies = [], []
         for name, size, log_file, process in self.runs:
             out, _ = process.communicate(timeout=self.duration + 120)
-            stats = _h2load_counts(out, name)
+            stats = h2load_counts(out, name)
             result.throughput += stats["rps"]
             result.succeeded += stats["succeeded"]
             result.failed += stats["failed"]
@@ -206,26 +207,6 @@ class Mix:
         result.starts = np.asarray(starts)
         result.latencies_ms = np.asarray(latencies)
         return result
-
-
-def _h2load_counts(out: str, what: str) -> dict[str, float]:
-    rps = re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", out)
-    counts = re.search(
-        r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
-        r"(\d+) errored, (\d+) timeout",
-        out,
-    )
-    data = re.search(r"traffic: .*?, .*? headers .*?, .*?\((\d+)\) data", out)
-    if not (rps and counts and data):
-        raise SystemExit(f"{what}: cannot read h2load's output:\n{out}")
-    return {
-        "rps": float(rps.group(1)),
-        "succeeded": int(counts.group(4)),
-        "failed": int(counts.group(5)),
-        "errored": int(counts.group(6)),
-        "timeout": int(counts.group(7)),
-        "data": int(data.group(1)),
-    }
 
 
 def start_service(model_dir: Path, catalog: Path, workers: int, name: str) -> tuple[Server, int]:

@@ -333,9 +333,8 @@ def run_load(
     )
 
 
-def _parse_h2load(out: str, what: str, tls: bool = False) -> dict[str, float]:
-    if tls and not re.search(r"^Application protocol: h2$", out, re.MULTILINE):
-        raise SystemExit(f"{what}: h2load did not negotiate h2 over TLS:\n{out}")
+def h2load_counts(out: str, what: str) -> dict[str, float]:
+    """Throughput, request counts by outcome and DATA bytes from h2load's summary."""
     rps = re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", out)
     counts = re.search(
         r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
@@ -345,14 +344,24 @@ def _parse_h2load(out: str, what: str, tls: bool = False) -> dict[str, float]:
     data = re.search(r"traffic: .*?, .*? headers .*?, .*?\((\d+)\) data", out)
     if not (rps and counts and data):
         raise SystemExit(f"{what}: cannot read h2load's output:\n{out}")
-    failed, errored, timeout = (int(counts.group(i)) for i in (5, 6, 7))
-    if failed or errored or timeout:
-        raise SystemExit(f"{what}: {failed} failed, {errored} errored, {timeout} timed out")
     return {
         "rps": float(rps.group(1)),
         "succeeded": int(counts.group(4)),
+        "failed": int(counts.group(5)),
+        "errored": int(counts.group(6)),
+        "timeout": int(counts.group(7)),
         "data": int(data.group(1)),
     }
+
+
+def _parse_h2load(out: str, what: str, tls: bool = False) -> dict[str, float]:
+    if tls and not re.search(r"^Application protocol: h2$", out, re.MULTILINE):
+        raise SystemExit(f"{what}: h2load did not negotiate h2 over TLS:\n{out}")
+    counts = h2load_counts(out, what)
+    failed, errored, timeout = counts["failed"], counts["errored"], counts["timeout"]
+    if failed or errored or timeout:
+        raise SystemExit(f"{what}: {failed} failed, {errored} errored, {timeout} timed out")
+    return counts
 
 
 def _latencies_ms(log_file: Path) -> list[float]:
