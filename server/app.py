@@ -29,8 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import inspect
-import json
 import logging
 import signal
 import socket
@@ -38,23 +36,27 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import grpc
 from grpc import aio
-from grpc._cython import cygrpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from recs.backends.base import Backend
-from recs.backends.errors import BackendError, BackendUnavailableError
+from recs.backends.errors import BackendError
 from recs.config import ServeConfig, ServerSettings
 from recs.pipeline.dataset import DatasetError
 from recs.server.announce import print_ready
 from recs.server.catalog import Catalog
+from recs.server.draining import (
+    Gate,
+    call_counts,
+    health_watchers,
+    newest_channelz_server,
+)
 from recs.server.handlers import SERVICE, add_service
 from recs.server.metrics import MetricsPortError, ServiceMetrics, start_metrics_server
+from recs.server.model_swap import ModelSwapper
 from recs.server.request_log import RequestLog, lighten_records
 from recs.server.security import (
     SecurityConfigError,
@@ -79,7 +81,6 @@ DRAIN_POLL_SECONDS = 0.01
 DRAIN_QUIET_SECONDS = 0.1
 # Held calls refused at the end of the grace period get this long to send their answer.
 REFUSAL_FLUSH_SECONDS = 0.1
-SHUTTING_DOWN = "the server is shutting down; retry"
 
 
 def server_options(workers: int) -> list[tuple[str, int]]:
@@ -170,7 +171,7 @@ class RunningServer:
         if not grace or self.channelz_id is None or dispatcher is None:
             await self._stop_grpc(deadline)
         else:
-            gate = _Gate(dispatcher)
+            gate = Gate(dispatcher)
             self.servicer.dispatcher = gate  # type: ignore[assignment]
             try:
                 quiet = await self._wait_until_quiet(gate, deadline)
@@ -186,7 +187,7 @@ class RunningServer:
         self.servicer.dispatcher.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
-    async def _wait_until_quiet(self, gate: _Gate, deadline: float) -> bool:
+    async def _wait_until_quiet(self, gate: Gate, deadline: float) -> bool:
         """Hold calls until every accepted call is held or done and none came for a while.
 
         True once quiet; False if the grace period (less the moment held calls need to be
@@ -204,7 +205,7 @@ class RunningServer:
             now = loop.time()
             if counts != last:
                 last, changed_at = counts, now
-            unfinished = counts[0] - counts[1] - _watchers(self.health)
+            unfinished = counts[0] - counts[1] - health_watchers(self.health)
             if unfinished <= gate.waiting and now - changed_at >= DRAIN_QUIET_SECONDS:
                 log.info(
                     "drained in %.2fs: %d calls held back, none queued or running; "
@@ -252,84 +253,11 @@ class RunningServer:
 
     def _call_counts(self) -> tuple[int, int] | None:
         """(calls started, calls finished) by this server, from channelz; None if unknown."""
-        if self.channelz_id is None:
-            return None
-        try:
-            data = json.loads(cygrpc.channelz_get_server(self.channelz_id))["server"]["data"]
-        except Exception:  # channelz is a diagnostic aid, never fatal here
-            return None
-        finished = int(data.get("callsSucceeded", 0)) + int(data.get("callsFailed", 0))
-        return int(data.get("callsStarted", 0)), finished
+        return None if self.channelz_id is None else call_counts(self.channelz_id)
 
     async def _set_health(self, status: int) -> None:
         await self.health.set("", status)
         await self.health.set(SERVICE_NAME, status)
-
-
-class _Gate:
-    """Stands in for the servicer's dispatcher while the server drains.
-
-    Every backend call waits here until `open` (then it runs) or `refuse` (then it fails
-    UNAVAILABLE: no work was done, so the caller may retry elsewhere). The servicer looks
-    its dispatcher up on each call, so swapping it costs the hot path nothing.
-    """
-
-    def __init__(self, dispatcher: Any) -> None:
-        self.dispatcher = dispatcher
-        self.waiting = 0
-        self._released = asyncio.Event()
-        self._refused = False
-
-    def open(self) -> None:
-        self._released.set()
-
-    def refuse(self) -> None:
-        self._refused = True
-        self._released.set()
-
-    async def _wait(self) -> None:
-        self.waiting += 1
-        try:
-            await self._released.wait()
-        finally:
-            self.waiting -= 1
-        if self._refused:
-            raise BackendUnavailableError(SHUTTING_DOWN)
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self.dispatcher, name)
-        if not inspect.iscoroutinefunction(attribute):
-            return attribute
-
-        async def gated(*args: Any, **kwargs: Any) -> Any:
-            await self._wait()
-            return await attribute(*args, **kwargs)
-
-        return gated
-
-
-def _watchers(health_servicer: health.aio.HealthServicer) -> int:
-    """Open Health.Watch streams: they never end by themselves, so draining ignores them."""
-    counts = getattr(health_servicer, "_watcher_count_by_service", None) or {}
-    return sum(counts.values())
-
-
-def _newest_channelz_server() -> int | None:
-    """The id of the most recently created gRPC server in this process (channelz)."""
-    newest: int | None = None
-    start = 0
-    try:
-        while True:
-            page = json.loads(cygrpc.channelz_get_servers(start))
-            servers = page.get("server", [])
-            for entry in servers:
-                server_id = int(entry["ref"]["serverId"])
-                newest = server_id if newest is None else max(newest, server_id)
-            if page.get("end", False) or not servers or newest is None:
-                return newest
-            start = newest + 1
-    except Exception:  # without channelz the server still works
-        return None
 
 
 @dataclass
@@ -383,7 +311,7 @@ async def build_server(
         options=server_options(settings.workers),
         interceptors=interceptors,
     )
-    channelz_id = _newest_channelz_server()  # ours: nothing ran since it was created
+    channelz_id = newest_channelz_server()  # ours: nothing ran since it was created
     add_service(server, servicer, request_log, metrics)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -463,7 +391,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop_requested.set)
-    swapper = ModelSwapper(config, running, backend)
+    swapper = ModelSwapper(config, backend, running.servicer.install_backend, running.metrics)
     loop.add_signal_handler(signal.SIGHUP, swapper.request)
 
     try:
@@ -530,115 +458,3 @@ def _count_unauthenticated(
             metrics.refused("unauthenticated")
 
     return refused
-
-
-WATCH_SECONDS = 2.0  # how often watched model files are checked
-
-
-def _stamps(files: list[Path]) -> list[tuple[int, int, int] | None]:
-    """(mtime, size, inode) of each file, None for one that is missing."""
-    stamps: list[tuple[int, int, int] | None] = []
-    for path in files:
-        try:
-            status = path.stat()
-        except OSError:
-            stamps.append(None)
-        else:
-            stamps.append((status.st_mtime_ns, status.st_size, status.st_ino))
-    return stamps
-
-
-class ModelSwapper:
-    """Loads the configured model again on request (SIGHUP, or its files changed) and
-    switches to it atomically.
-
-    The new backend is built from the same config, started (loaded, checked and warmed up,
-    exactly as at start-up) on a thread while the old one keeps answering, then installed in
-    one assignment: calls already running finish on the backend they started with (each
-    holds its own reference), later calls get the new one. A model that fails is refused
-    with a log line and the old one keeps serving. One reload at a time; a request during
-    one makes another follow it, since the files may have changed after they were read.
-    With `[local] watch_model`, a change of the files the backend names asks for a reload.
-    """
-
-    def __init__(self, config: ServeConfig, running: RunningServer, backend: Backend) -> None:
-        self.config = config
-        self.running = running
-        self.backend = backend
-        self.ready = False  # swaps only once the first backend serves
-        self._task: asyncio.Task | None = None
-        self._again = False
-
-    def request(self) -> None:
-        """Start a reload, unless one runs (or start-up has not finished)."""
-        if not self.ready:
-            log.warning("SIGHUP ignored: the server is still starting")
-            return
-        if self._task is not None and not self._task.done():
-            log.info("a model reload is running: another follows it")
-            self._again = True
-            return
-        self._task = asyncio.ensure_future(self._reload_until_current())
-
-    async def _reload_until_current(self) -> None:
-        """Reload; again if asked meanwhile (the files may have changed during the load)."""
-        while True:
-            self._again = False
-            await self.reload()
-            if not self._again:
-                return
-
-    async def reload(self) -> bool:
-        """Load, check and install the configured model; False (old one kept) if it fails."""
-        from recs.config import create_configured_backend
-
-        old_version = self.backend.info().details.get("model_version", "")
-        log.info("reloading the model (serving %s meanwhile)", old_version or self.backend.name)
-        started = time.perf_counter()
-        try:
-            fresh = create_configured_backend(self.config)
-            await asyncio.to_thread(fresh.start)
-        except Exception as exc:  # a bad model must never stop the one that serves
-            log.error("model reload refused, still serving %s: %s", old_version, exc)
-            return False
-        seconds = time.perf_counter() - started
-        if self.running.metrics is not None:
-            fresh.observe_calls(self.running.metrics.remote_call)
-        old, self.backend = self.backend, fresh
-        self.running.servicer.install_backend(fresh)
-        info = fresh.info()
-        version = info.details.get("model_version", "")
-        if self.running.metrics is not None:
-            self.running.metrics.model_loaded(info.backend, version, seconds)
-        log.info("now serving model %s (was %s; loaded in %.2fs)", version, old_version, seconds)
-        gc.collect()
-        gc.freeze()
-        # The old backend is released when its last running call ends (its memory maps
-        # with it); closing it here could pull a model from under a call still using it.
-        del old
-        return True
-
-    async def watch(self, interval: float = WATCH_SECONDS) -> None:
-        """Reload when a file the backend names (`watched_files`) changes; until cancelled.
-
-        A change is a new modification time, size or inode: `recs train` and `recs precompute`
-        replace their files by renaming, so a half-written model is never seen.
-        """
-        files = self.backend.watched_files()
-        if not files:
-            return
-        log.info("watching %s for a new model", ", ".join(str(f) for f in files))
-        seen = _stamps(files)
-        while True:
-            await asyncio.sleep(interval)
-            now = _stamps(files)
-            if now != seen:
-                seen = now
-                log.info("the model's files changed: reloading")
-                self.request()
-
-    async def cancel(self) -> None:
-        """Stop a reload in progress (on shutdown)."""
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
