@@ -102,7 +102,7 @@ def add_connection_security(parser: OptionContainer) -> None:
     parser.add_argument(
         "--tls-ca",
         default=os.environ.get(ENV_TLS_CA) or None,
-        type=Path,
+        type=existing_file,
         metavar="FILE",
         help=f"CA certificate (PEM) to trust: talk TLS to the service (env {ENV_TLS_CA})",
     )
@@ -145,6 +145,14 @@ def at_least(minimum: int, *, at_most: int | None = None) -> Callable[[str], int
         return value
 
     return integer
+
+
+def existing_file(text: str) -> Path:
+    """An argparse `type=` accepting the path of a readable file."""
+    path = Path(text)
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise argparse.ArgumentTypeError(f"{text}: no such readable file")
+    return path
 
 
 def positive_float(text: str) -> float:

@@ -186,3 +186,10 @@ def test_metrics_count_every_call_across_workers(
     assert histogram == calls
     served = [v for (name, labels), v in samples.items() if name == "recs_model_info" and v == 1]
     assert len(served) == workers  # one series per worker process (multiprocess mode)
+
+
+def test_a_missing_ca_file_is_refused_by_the_cli_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "ca.pem"
+    done = run_recs("popular", "--tls-ca", str(missing), "--target", "127.0.0.1:1")
+    assert done.returncode == 2
+    assert f"argument --tls-ca: {missing}: no such readable file" in done.stderr
