@@ -27,6 +27,7 @@ from grpc import aio
 
 from recs.config import ServerSettings
 from recs.server.app import server_options
+from recs.server.security import server_credentials
 from recs.server.workers import configure_worker_logging, run_workers
 from recs.v1 import recommendation_service_pb2 as pb
 from recs.v1 import recommendation_service_pb2_grpc as pb_grpc
@@ -68,10 +69,8 @@ def load_responses(directory: Path) -> dict[str, Any]:
 
 
 def tls_credentials(cert: str, key: str) -> grpc.ServerCredentials | None:
-    """TLS credentials as `server.security.server_credentials` builds them; None: h2c."""
-    if not cert:
-        return None
-    return grpc.ssl_server_credentials([(Path(key).read_bytes(), Path(cert).read_bytes())])
+    """The service's own TLS credentials (`server_credentials`) for cert and key; None: h2c."""
+    return server_credentials(Path(cert), Path(key)) if cert else None
 
 
 async def serve_baseline(

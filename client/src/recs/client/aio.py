@@ -16,10 +16,9 @@ from recs.client.types import (
     ModelInfo,
     Result,
     auth_metadata,
-    channel_options,
     model_info_from_proto,
+    open_channel,
     result_from_proto,
-    tls_credentials,
 )
 from recs.v1 import recommendation_service_pb2 as pb
 from recs.v1 import recommendation_service_pb2_grpc as pb_grpc
@@ -42,13 +41,7 @@ class AsyncRecsClient:
         self.target = target
         self.timeout = timeout
         self._metadata = auth_metadata(token)
-        options = channel_options(max_attempts)
-        credentials = tls_credentials(tls_ca)
-        self._channel = (
-            aio.insecure_channel(target, options=options)
-            if credentials is None
-            else aio.secure_channel(target, credentials, options=options)
-        )
+        self._channel = open_channel(aio, target, max_attempts, tls_ca)
         self._stub = pb_grpc.RecommendationServiceStub(self._channel)
 
     async def recommend(self, user_id: str, num_results: int = 0) -> Result:

@@ -35,11 +35,15 @@ RETRY_SERVICE_CONFIG_TEMPLATE: dict[str, Any] = {
 }
 
 
-def tls_credentials(tls_ca: str | Path | None) -> grpc.ChannelCredentials | None:
-    """TLS credentials trusting the CA certificate in `tls_ca` (a PEM file), or None."""
+def open_channel(channels: Any, target: str, max_attempts: int, tls_ca: str | Path | None) -> Any:
+    """A channel to `target` from `channels` (`grpc` or `grpc.aio`, which open channels alike):
+    plaintext, or TLS trusting the CA certificate in `tls_ca` (a PEM file); with gRPC's retry
+    policy (`channel_options`)."""
+    options = channel_options(max_attempts)
     if tls_ca is None:
-        return None
-    return grpc.ssl_channel_credentials(root_certificates=Path(tls_ca).read_bytes())
+        return channels.insecure_channel(target, options=options)
+    credentials = grpc.ssl_channel_credentials(root_certificates=Path(tls_ca).read_bytes())
+    return channels.secure_channel(target, credentials, options=options)
 
 
 def auth_metadata(token: str | None) -> tuple[tuple[str, str], ...] | None:
