@@ -86,7 +86,8 @@ $(SERVE_DIR)/dataset/interactions.csv: $(SERVE_DIR)/raw/watch_log.csv
 	$(BIN)/recs prepare --watch-log $(SERVE_DIR)/raw/watch_log.csv \
 	  --items $(SERVE_DIR)/raw/items.csv --out $(SERVE_DIR)/dataset
 
-$(SERVE_DIR)/model/meta.json: $(SERVE_DIR)/dataset/interactions.csv
+# artifacts.py holds the model FORMAT_VERSION: a model of an older format is retrained.
+$(SERVE_DIR)/model/meta.json: $(SERVE_DIR)/dataset/interactions.csv backends/local/artifacts.py
 	$(BIN)/recs train --data $(SERVE_DIR)/dataset --out $(SERVE_DIR)/model
 
 # Every user's top 25, stored with the model: GetRecommendations answers by lookup.
@@ -94,7 +95,7 @@ $(SERVE_DIR)/model/answers.json: $(SERVE_DIR)/model/meta.json
 	$(BIN)/recs precompute --model $(SERVE_DIR)/model
 
 serve: install $(SERVE_DIR)/model/answers.json
-	$(BIN)/recs serve --backend local --model $(SERVE_DIR)/model \
+	$(BIN)/recs serve --config config/serve.toml --backend local --model $(SERVE_DIR)/model \
 	  --catalog $(SERVE_DIR)/dataset/items.csv --host $(HOST) --port $(PORT)
 
 # The Streamlit page on the `make serve` service (run `make serve` in another terminal first).

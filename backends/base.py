@@ -19,6 +19,8 @@ from typing import ClassVar
 
 from pydantic import BaseModel
 
+from recs.backends.filtering import FilterCall, FilterSet
+
 # observer(operation, seconds, code) of a call a backend made to a remote service
 CallObserver = Callable[[str, float, str], None]
 
@@ -92,6 +94,13 @@ class Backend(abc.ABC):
     # False when every call only computes briefly in memory (no I/O, no lock held long):
     # the server may then call it on its event loop instead of hopping to a thread pool.
     blocking: ClassVar[bool] = True
+    # The filters requests may name, and GetRecommendations' default one (`use_filters`).
+    filters: FilterSet = FilterSet.from_expressions({})
+
+    def use_filters(self, filters: FilterSet) -> None:
+        """Serve these filters (call before `start()`); by default only the built-in default
+        filter, `exclude_interacted`, which GetRecommendations applies when given none."""
+        self.filters = filters
 
     def start(self) -> None:  # noqa: B027 - optional hook
         """Load models or open clients; after it returns the backend can serve."""
@@ -118,37 +127,65 @@ class Backend(abc.ABC):
         """Describe the backend and the model it serves."""
 
     @abc.abstractmethod
-    def recommend(self, user_id: str, num_results: int) -> Recommendations:
-        """What `user_id` should watch next, excluding what they already interacted with.
+    def recommend(
+        self, user_id: str, num_results: int, filter: FilterCall | None = None
+    ) -> Recommendations:
+        """What `user_id` should watch next, through `filter`.
 
-        Unknown users get popular items (cold start).
+        Without a filter the default one applies (`self.filters.default`: by default
+        everything the user interacted with is excluded). Unknown users get popular items
+        (cold start), through the same filter. A filter that leaves fewer than
+        `num_results` items gives a shorter answer; scores are shares of the softmax over
+        every item, whatever the filter leaves out.
         """
 
-    def recommend_many(self, requests: Sequence[tuple[str, int]]) -> list[Recommendations]:
-        """`recommend(user_id, num_results)` for each pair, in order.
+    def recommend_many(
+        self,
+        requests: Sequence[tuple[str, int]],
+        filters: Sequence[FilterCall | None] | None = None,
+    ) -> list[Recommendations]:
+        """`recommend(user_id, num_results, filter)` for each pair (and `filters[k]`), in order.
 
         Backends that answer several users faster together (one pass over the items) override
         this; the server batches concurrent GetRecommendations calls through it.
         """
-        return [self.recommend(user_id, n) for user_id, n in requests]
+        calls = filters if filters is not None else [None] * len(requests)
+        return [
+            self.recommend(user_id, n, call)
+            for (user_id, n), call in zip(requests, calls, strict=True)
+        ]
 
-    def recommend_without_scoring(self, user_id: str, num_results: int) -> Recommendations | None:
+    def recommend_without_scoring(
+        self, user_id: str, num_results: int, filter: FilterCall | None = None
+    ) -> Recommendations | None:
         """`recommend`'s answer when it is at hand without computing (precomputed, or a
         cold user's popular items), else None. Must cost microseconds: the server calls
         it on its event loop before queueing the call for scoring."""
         return None
 
     @abc.abstractmethod
-    def similar_items(self, item_id: str, num_results: int) -> Recommendations:
-        """Items like `item_id`, never the item itself; unknown items get popular items."""
+    def similar_items(
+        self, item_id: str, num_results: int, filter: FilterCall | None = None
+    ) -> Recommendations:
+        """Items like `item_id`, never the item itself; unknown items get popular items.
+
+        `filter` (none by default) may compare with the item's own fields (`CurrentItem`).
+        """
 
     @abc.abstractmethod
-    def popular_items(self, num_results: int, user_id: str | None = None) -> Recommendations:
-        """Most popular items by distinct users, ties broken deterministically."""
+    def popular_items(
+        self, num_results: int, user_id: str | None = None, filter: FilterCall | None = None
+    ) -> Recommendations:
+        """Most popular items by distinct users, ties broken deterministically.
+
+        `user_id` matters only to a filter on the user's interactions.
+        """
 
     @abc.abstractmethod
-    def rerank(self, user_id: str, item_ids: Sequence[str]) -> Recommendations:
-        """The distinct `item_ids`, best first for `user_id`.
+    def rerank(
+        self, user_id: str, item_ids: Sequence[str], filter: FilterCall | None = None
+    ) -> Recommendations:
+        """The distinct `item_ids`, best first for `user_id`, without those `filter` drops.
 
         Ids the model does not know come last, in input order, with score 0.
         """

@@ -94,9 +94,7 @@ def ensure_synthetic(num_items: int, normalizers: bool) -> Path:
     model = synthetic_model(num_items)
     if normalizers:
         started = time.perf_counter()
-        model.user_log_normalizer = log_normalizers(
-            model.user_factors, model.item_factors, model.history_indptr, model.history_indices
-        )
+        model.user_log_normalizer = log_normalizers(model.user_factors, model.item_factors)
         print(
             f"{num_items:,} items: normalisers of {USERS:,} users in "
             f"{time.perf_counter() - started:.1f} s",

@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from recs.backends.local.artifacts import LocalModel
@@ -127,6 +127,62 @@ def add_call_timeout(
     )
 
 
+def filter_epilog(command_args: str) -> str:
+    """The `--help` epilog of a command taking a filter: what it is and two examples.
+
+    Pass the command's own required arguments (`--user u42`) so the examples run as shown.
+    """
+    command = " ".join(part for part in ("%(prog)s", command_args) if part)
+    return (
+        "filters: --filter names a filter of the server's [filters] config (Personalize's\n"
+        "filterArn); --filter-value KEY=VALUE gives its $KEY parameter (filterValues), e.g.\n"
+        "for the filter expression INCLUDE ItemID WHERE Items.CATEGORIES IN ($CATEGORIES):\n"
+        f"  {command} --filter by_category --filter-value CATEGORIES=comedy,gaming\n"
+        f'  {command} --filter by_category --filter-value \'CATEGORIES="comedy","gaming"\'\n'
+    )
+
+
+def add_filter_options(parser: OptionContainer) -> None:
+    """`--filter NAME` and repeatable `--filter-value KEY=VALUE`: the call's filter.
+
+    Values become `args.filter_values`, a list of (KEY, VALUE in Personalize's format);
+    `filter_arguments` checks them against `--filter` once parsing is done.
+    """
+    parser.add_argument(
+        "--filter",
+        default="",
+        metavar="NAME",
+        help="apply the filter NAME of the server's [filters] config (default: the server's)",
+    )
+    parser.add_argument(
+        "--filter-value",
+        dest="filter_values",
+        action="append",
+        default=[],
+        type=filter_entry,
+        metavar="KEY=VALUE",
+        help="the value of the filter's $KEY parameter (repeat for other keys): a plain list, "
+        'comedy,gaming, or already in Personalize\'s format, "comedy","gaming"',
+    )
+
+
+def filter_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
+    """The client's `filter_name` and `filter_values` from `--filter` and `--filter-value`.
+
+    Values without a filter, or a key given twice, exit like any parse error (status 2,
+    naming --filter-value): they are mistakes in the command line, not in the service.
+    """
+    from recs.client.filters import collect_filter_entries
+
+    if args.filter_values and not args.filter:
+        parser.error("argument --filter-value: needs --filter NAME, the filter it is a value of")
+    try:
+        values = collect_filter_entries(args.filter_values)
+    except ValueError as exc:
+        parser.error(f"argument --filter-value: {exc}")
+    return {"filter_name": args.filter, "filter_values": values}
+
+
 # Value checks for `type=` -------------------------------------------------------------------
 
 
@@ -145,6 +201,16 @@ def at_least(minimum: int, *, at_most: int | None = None) -> Callable[[str], int
         return value
 
     return integer
+
+
+def filter_entry(text: str) -> tuple[str, str]:
+    """An argparse `type=` accepting `KEY=VALUE`, VALUE made Personalize's quoted list."""
+    from recs.client.filters import parse_filter_entry
+
+    try:
+        return parse_filter_entry(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def existing_file(text: str) -> Path:

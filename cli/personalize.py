@@ -80,11 +80,13 @@ def _register_provision(commands: argparse._SubParsersAction) -> None:
         "provision",
         help="upload a prepared dataset and build campaigns for the four recipes",
         description="Upload DIR to S3, create (or reuse, by name) the dataset group, "
-        "schemas, datasets, import jobs, solutions, solution versions and campaigns for "
+        "schemas, datasets, one filter NAME-<filter> per [filters] expression of the serve "
+        "config (and its default filter, exclude_interacted unless [server] default_filter "
+        "says otherwise), import jobs, solutions, solution versions and campaigns for "
         "aws-user-personalization, aws-sims, aws-popularity-count and "
-        "aws-personalized-ranking, wait for each to be ACTIVE, then write the serve config. "
-        "Re-running is safe: existing resources are reused; new data is imported and "
-        "trained on again.",
+        "aws-personalized-ranking, wait for each to be ACTIVE, then write the serve config "
+        "with their ARNs. Re-running is safe: existing resources are reused; new data is "
+        "imported and trained on again.",
     )
     add_dataset_dir(parser)
     parser.add_argument("--bucket", required=True, help="S3 bucket Personalize imports from")
@@ -101,7 +103,8 @@ def _register_provision(commands: argparse._SubParsersAction) -> None:
         required=True,
         type=Path,
         metavar="FILE",
-        help="serve config (TOML) to write or update with the campaign ARNs",
+        help="serve config (TOML) to write or update with the campaign and filter ARNs; "
+        "its [filters] say which filters to create",
     )
     parser.add_argument(
         "--catalog",
@@ -146,7 +149,7 @@ def _register_teardown(commands: argparse._SubParsersAction) -> None:
         "teardown",
         help="delete the campaigns (they bill while idle); --all deletes everything",
         description="Delete the campaigns of dataset group NAME. With --all also delete "
-        "its solutions, datasets, the dataset group and the NAME-* schemas.",
+        "its solutions, filters, datasets, the dataset group and the NAME-* schemas.",
     )
     parser.add_argument(
         "--all",
@@ -217,6 +220,7 @@ def _aws_failure(prog: str, exc: Exception) -> int:
 
 
 def _print_steps(title: str, steps: list[Any]) -> None:
+    """The steps as a table, then each step's note (what the operator must act on)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -225,7 +229,11 @@ def _print_steps(title: str, steps: list[Any]) -> None:
         table.add_column(column)
     for step in steps:
         table.add_row(step.kind, step.name, step.action, step.arn or "-")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for step in steps:
+        if step.note:  # plain text: a note quotes [filters] and expressions
+            console.print(f"warning: {step.kind} {step.name} {step.note}", markup=False)
 
 
 def run_provision(args: argparse.Namespace) -> int:
@@ -236,7 +244,7 @@ def run_provision(args: argparse.Namespace) -> int:
     from recs.ops.provisioning import Provisioner, ProvisionRequest
     from recs.ops.resources import ProvisioningError
     from recs.ops.s3 import S3Location
-    from recs.ops.serve_config import write_serve_config
+    from recs.ops.serve_config import filters_to_provision, write_serve_config
     from recs.ops.waiting import Waiter
 
     prog = f"{PROG} provision"
@@ -252,6 +260,7 @@ def run_provision(args: argparse.Namespace) -> int:
             role_arn=args.role_arn,
             event_type=args.event_type,
             min_provisioned_tps=args.min_tps,
+            filters=filters_to_provision(args.config_out),
         )
         waiter = Waiter(
             personalize, poll_interval=args.poll_interval, timeout=args.timeout, console=console
@@ -274,15 +283,18 @@ def run_provision(args: argparse.Namespace) -> int:
     catalog = args.catalog
     if catalog is None and (args.data / "items.csv").is_file():
         catalog = args.data / "items.csv"
-    section = {"region": personalize.meta.region_name, **result.campaign_arns}
+    section: dict[str, Any] = {"region": personalize.meta.region_name, **result.campaign_arns}
+    if result.filter_arns:
+        section["filter_arns"] = result.filter_arns
     try:
         write_serve_config(args.config_out, section, catalog=catalog)
     except ValueError as exc:
         return fail(prog, exc)
     elapsed = time.monotonic() - started
     print(
-        f"provisioned {args.name}: {len(result.campaign_arns)} campaigns ACTIVE ({counts}) "
-        f"in {elapsed:.0f}s; serve config written to {args.config_out}"
+        f"provisioned {args.name}: {len(result.campaign_arns)} campaigns and "
+        f"{len(result.filter_arns)} filters ACTIVE ({counts}) in {elapsed:.0f}s; "
+        f"serve config written to {args.config_out}"
     )
     return 0
 

@@ -7,6 +7,10 @@ catalog = "build/serve/dataset/items.csv"   # optional, for title/url enrichment
 [server]
 host = "127.0.0.1"
 port = 50051
+default_filter = "exclude_interacted"   # GetRecommendations without a filter; "" for none
+
+[filters]                         # Personalize filter expressions, by name
+unwatched = 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watched")'
 
 [local]                           # one section per backend, validated by that backend
 model_dir = "build/serve/model"
@@ -30,7 +34,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recs.backends.base import Backend
+from recs.backends.filtering import DEFAULT_FILTER_NAME, FilterSet
 from recs.backends.registry import BACKENDS, create_backend, format_validation_error
+from recs.pipeline.filters import FilterError
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -90,6 +96,12 @@ class ServerSettings(BaseModel):
         description="server processes sharing the port (SO_REUSEPORT), each with its own "
         "event loop and a memory-mapped view of the same model",
     )
+    default_filter: str = Field(
+        DEFAULT_FILTER_NAME,
+        description="the filter GetRecommendations applies when a request names none: "
+        "exclude_interacted (built in: nothing the user interacted with), another filter "
+        'of [filters], or "" for none',
+    )
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="serve Prometheus /metrics on host:metrics_port"
     )
@@ -105,6 +117,17 @@ class ServeConfig(BaseModel):
     backend: str = "local"
     catalog: Path | None = None
     server: ServerSettings = ServerSettings()
+    filters: dict[str, str] = Field(
+        default_factory=dict,
+        description="Personalize filter expressions by name (requests name them)",
+    )
+
+    def filter_set(self) -> FilterSet:
+        """The configured filters, parsed; ConfigError naming the filter and the position."""
+        try:
+            return FilterSet.from_expressions(self.filters, self.server.default_filter or None)
+        except FilterError as exc:
+            raise ConfigError(f"[filters]: {exc}") from None
 
     def backend_section(self) -> dict[str, Any]:
         """The raw config table of the selected backend (validated by the backend)."""
@@ -120,13 +143,27 @@ def create_configured_backend(config: ServeConfig) -> Backend:
     The one place a configuration becomes a backend: `recs serve`, each of its workers and
     `recs evaluate run --config` all come through here.
     """
-    backend = create_backend(config.backend, config.backend_section())
+    filters = config.filter_set()
+    backend = create_backend(config.backend, _with_catalog(config, config.backend_section()))
+    backend.use_filters(filters)
     if config.backend == "personalize" and config.backend_section().get("fallback") == "local":
         fallback_section = (config.model_extra or {}).get("local")
         if not isinstance(fallback_section, dict):
             raise ConfigError('[personalize] fallback = "local" needs a [local] section')
-        backend.set_fallback(create_backend("local", fallback_section))  # type: ignore[attr-defined]
+        fallback = create_backend("local", _with_catalog(config, fallback_section, "local"))
+        fallback.use_filters(filters)
+        backend.set_fallback(fallback)  # type: ignore[attr-defined]
     return backend
+
+
+def _with_catalog(
+    config: ServeConfig, section: dict[str, Any], backend: str | None = None
+) -> dict[str, Any]:
+    """The local engine's section, its `catalog` (for Items filters) defaulting to the
+    top-level one."""
+    if (backend or config.backend) != "local" or "catalog" in section or config.catalog is None:
+        return section
+    return {**section, "catalog": str(config.catalog)}
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ServeConfig:

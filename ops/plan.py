@@ -1,13 +1,15 @@
-"""What provisioning builds: resource names derived from one base name, and the recipes.
+"""What provisioning builds: resource names derived from one base name, the recipes, filters.
 
 All names derive from `--name`, so a re-run (or `teardown`, or `metrics`) finds the same
 resources. Personalize names are 1-63 characters of `[a-zA-Z0-9-_]`, starting with a
 letter or digit; the longest derived name adds 22 characters, hence the base name limit.
+A filter is named `NAME-<filter name>`, so its name must fit in what is left.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +19,14 @@ from recs.pipeline.dataset import (
     ITEMS_FILE,
     ITEMS_SCHEMA_FILE,
 )
+from recs.pipeline.filters import Filter, parse_filter
 
 MAX_NAME_LENGTH = 63
 MAX_BASE_NAME_LENGTH = 41
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]*$")
 CONTENT_TAG_LENGTH = 8
+MAX_FILTERS = 10  # per dataset group (../shared/reference/personalize.md, limits)
+_FILTER_NAME_PART = re.compile(r"^[a-zA-Z0-9\-_]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +116,52 @@ class Names:
 
     def campaign(self, recipe: Recipe) -> str:
         return f"{self.base}-{recipe.short_name}"
+
+    def filter(self, filter_name: str) -> str:
+        """A filter's Personalize name: the base name, then the name requests use."""
+        return f"{self.base}-{filter_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class FilterSpec:
+    """One filter to provision: the name requests use, its Personalize name, its expression."""
+
+    name: str
+    aws_name: str
+    filter: Filter
+
+    @property
+    def expression(self) -> str:
+        return self.filter.expression
+
+
+def filter_specs(names: Names, expressions: Mapping[str, str]) -> list[FilterSpec]:
+    """The filters to create, each expression parsed and every name checked, before any call.
+
+    Raises ValueError naming the filter: an expression Personalize would refuse (with the
+    position), a name that cannot become a Personalize name, or more filters than a dataset
+    group holds.
+    """
+    if len(expressions) > MAX_FILTERS:
+        raise ValueError(
+            f"[filters]: {len(expressions)} filters ({', '.join(sorted(expressions))}); a"
+            f" Personalize dataset group holds at most {MAX_FILTERS}"
+        )
+    specs = []
+    for name, expression in expressions.items():
+        aws_name = names.filter(name)
+        if not _FILTER_NAME_PART.match(name):
+            raise ValueError(
+                f"[filters] {name!r}: Personalize names it {aws_name!r}; use letters, digits,"
+                " '-' or '_' in filter names"
+            )
+        if len(aws_name) > MAX_NAME_LENGTH:
+            raise ValueError(
+                f"[filters] {name!r}: its Personalize name {aws_name!r} is {len(aws_name)}"
+                f" characters, at most {MAX_NAME_LENGTH}; shorten the filter name or --name"
+            )
+        specs.append(FilterSpec(name, aws_name, parse_filter(name, expression)))
+    return specs
 
 
 def dataset_specs(data_dir: Path) -> list[DatasetSpec]:

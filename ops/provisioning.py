@@ -6,11 +6,16 @@ resumes where a previous run stopped and changes nothing that is already right):
 1. upload the CSV files to S3 (skipped when the same content is already there);
 2. dataset group -> wait ACTIVE;
 3. schemas (from `*.schema.json`), datasets -> wait ACTIVE;
-4. one import job per file content -> wait ACTIVE (new data gets a new job);
-5. one solution per recipe -> wait ACTIVE;
-6. solution versions (trained again only when data was imported or none is usable)
+4. one filter per `[filters]` expression (`NAME-<filter>`) -> wait ACTIVE;
+5. one import job per file content -> wait ACTIVE (new data gets a new job);
+6. one solution per recipe -> wait ACTIVE;
+7. solution versions (trained again only when data was imported or none is usable)
    -> wait ACTIVE;
-7. campaigns (created, or moved to the chosen solution version) -> wait ACTIVE.
+8. campaigns (created, or moved to the chosen solution version) -> wait ACTIVE.
+
+Every filter expression is parsed before the first call, so a bad one stops the run naming
+the filter and the position. A filter cannot be changed: one that exists with another
+expression is reused and its step says so (delete it with `teardown --all`, or rename it).
 
 With `dry_run` only read calls are made (list/describe, S3 head) and the steps say what
 would happen. Clients are injected, so the exact call sequence is testable with Stubber.
@@ -32,14 +37,17 @@ from recs.ops import resources as res
 from recs.ops.plan import (
     RECIPES,
     DatasetSpec,
+    FilterSpec,
     Names,
     Recipe,
     check_base_name,
     dataset_specs,
+    filter_specs,
 )
 from recs.ops.resources import ProvisioningError
 from recs.ops.s3 import S3Location, Upload, upload_if_changed
 from recs.ops.waiting import Tracked, Waiter
+from recs.pipeline.filters import FilterError, parse_filter
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +57,11 @@ IMPORT_MODE = "FULL"
 
 @dataclass(frozen=True, slots=True)
 class ProvisionRequest:
-    """Everything `provision` needs to know, as given on the command line."""
+    """Everything `provision` needs to know, as given on the command line.
+
+    `filters` maps filter name -> expression: the serve config's `[filters]` and its default
+    filter (`serve_config.filters_to_provision`).
+    """
 
     data_dir: Path
     s3_prefix: S3Location
@@ -57,6 +69,7 @@ class ProvisionRequest:
     role_arn: str
     event_type: str | None = None
     min_provisioned_tps: int = 1
+    filters: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +80,17 @@ class Step:
     name: str
     action: str  # create, reuse, update, upload, unchanged
     arn: str = ""  # ARN or S3 URI; empty while it does not exist (dry run)
+    note: str = ""  # what the operator must know about it (a filter that differs)
 
 
 @dataclass
 class ProvisionResult:
-    """The steps taken and, unless dry run, the campaign ARNs keyed by config key."""
+    """The steps taken and, unless dry run, the ARNs: campaigns by config key, filters by
+    filter name (the keys of `[personalize.filter_arns]`)."""
 
     steps: list[Step] = field(default_factory=list)
     campaign_arns: dict[str, str] = field(default_factory=dict)
+    filter_arns: dict[str, str] = field(default_factory=dict)
 
     def count(self, action: str) -> int:
         """How many steps had `action`."""
@@ -151,6 +167,7 @@ class Provisioner:
         self._result = ProvisionResult()
         names = Names(check_base_name(request.name))
         datasets = dataset_specs(request.data_dir)
+        filters = filter_specs(names, request.filters)
         schemas = {
             spec: read_schema(request.data_dir / spec.schema_file, spec) for spec in datasets
         }
@@ -164,6 +181,8 @@ class Provisioner:
             for spec in datasets
         }
         self._wait_active([(res.DATASET, names.dataset(s), a) for s, a in dataset_arns.items()])
+        filter_arns = {spec: self._filter(spec, group_arn) for spec in filters}
+        self._wait_active([(res.FILTER, s.aws_name, arn) for s, arn in filter_arns.items()])
         job_names = {spec: names.import_job(spec, uploads[spec].sha256) for spec in datasets}
         jobs = {
             spec: self._import_job(
@@ -203,13 +222,18 @@ class Provisioner:
         self._result.campaign_arns = {
             recipe.campaign_key: arn for recipe, arn in campaigns.items() if arn is not None
         }
+        self._result.filter_arns = {
+            spec.name: arn for spec, arn in filter_arns.items() if arn is not None
+        }
         return self._result
 
-    def _record(self, kind: str, name: str, action: str, arn: str | None) -> None:
-        step = Step(kind, name, action, arn or "")
+    def _record(self, kind: str, name: str, action: str, arn: str | None, note: str = "") -> None:
+        step = Step(kind, name, action, arn or "", note)
         self._result.steps.append(step)
         verb = f"would {action}" if self._dry_run and action in ("create", "update") else action
         logger.info("%s %s: %s %s", kind, name, verb, arn or "")
+        if note:
+            logger.warning("%s %s: %s", kind, name, note)
 
     def _find_or_create(
         self,
@@ -280,6 +304,41 @@ class Provisioner:
             datasetGroupArn=group_arn,
         )
         return arn
+
+    def _filter(self, spec: FilterSpec, group_arn: str | None) -> str | None:
+        """The filter named `spec.aws_name` in the group: created, or reused as it is.
+
+        Filters cannot be updated, so one whose expression differs from `spec`'s is reused
+        and the step's note says what to do.
+        """
+        arn, created = res.find_or_create(
+            self._personalize,
+            res.FILTER,
+            spec.aws_name,
+            lambda: self._personalize.create_filter(
+                name=spec.aws_name, datasetGroupArn=group_arn, filterExpression=spec.expression
+            ),
+            dry_run=self._dry_run,
+            datasetGroupArn=group_arn,
+        )
+        note = "" if created else self._filter_difference(spec, arn)
+        self._record(res.FILTER.label, spec.aws_name, "create" if created else "reuse", arn, note)
+        return arn
+
+    def _filter_difference(self, spec: FilterSpec, arn: str) -> str:
+        """Empty when the existing filter `arn` holds `spec`'s expression (spacing aside),
+        else what differs and what to do about it."""
+        existing = (res.describe(self._personalize, res.FILTER, arn) or {}).get(
+            "filterExpression", ""
+        )
+        if _same_filter(spec, existing):
+            return ""
+        return (
+            f"exists with another expression ({existing!r}, [filters] says"
+            f" {spec.expression!r}) and a filter cannot be updated: delete it"
+            f" (recs personalize teardown --all) or rename {spec.name!r} in [filters];"
+            " until then Personalize applies the old expression"
+        )
 
     def _import_job(
         self, name: str, dataset_arn: str | None, upload: Upload, role_arn: str
@@ -386,6 +445,14 @@ class Provisioner:
             )
         self._record(res.CAMPAIGN.label, name, "update", campaign_arn)
         return campaign_arn
+
+
+def _same_filter(spec: FilterSpec, expression: str) -> bool:
+    """Whether `expression` says what `spec` says (compared parsed, so spacing is ignored)."""
+    try:
+        return parse_filter(spec.name, expression).parts == spec.filter.parts
+    except FilterError:
+        return False
 
 
 def _serving_version(campaign: Mapping[str, Any]) -> str | None:

@@ -88,6 +88,10 @@ CAMPAIGN = ResourceKind(
     "campaign",
     "delete_campaign",
 )
+# ListFilters answers under "Filters", capitalised (unlike every other list_* call).
+FILTER = ResourceKind(
+    "filter", "list_filters", "Filters", "filterArn", "describe_filter", "filter", "delete_filter"
+)
 
 
 def list_all(client: Any, kind: ResourceKind, **parent: str) -> Iterator[dict[str, Any]]:

@@ -2,8 +2,9 @@
 
 Campaigns bill every hour they exist, even idle, so the default removes only them (the
 trained solution versions stay, and `provision` recreates campaigns in minutes). With
-`everything`, solutions, datasets, the dataset group and the schemas go too, each level
-waited for, because Personalize refuses to delete a parent whose children still exist.
+`everything`, solutions, filters, datasets, the dataset group and the schemas go too, each
+level waited for, because Personalize refuses to delete a parent whose children still exist.
+Every filter of the dataset group goes, whatever its name: the group cannot go otherwise.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class Teardown:
             self._delete_level(res.CAMPAIGN, campaigns)
             if everything:
                 self._delete_level(res.SOLUTION, solutions)
+                filters = res.list_all(self._personalize, res.FILTER, datasetGroupArn=group_arn)
+                self._delete_level(res.FILTER, list(filters))
                 datasets = res.list_all(self._personalize, res.DATASET, datasetGroupArn=group_arn)
                 self._delete_level(res.DATASET, list(datasets))
                 self._delete_level(res.DATASET_GROUP, [group])

@@ -35,6 +35,7 @@ from grpc import aio
 
 from recs.backends.base import Backend, Recommendations
 from recs.backends.errors import BackendTimeoutError, BackendUnavailableError
+from recs.backends.filtering import FilterCall
 
 T = TypeVar("T")
 
@@ -78,17 +79,21 @@ class BackendDispatcher:
             ) from None
 
     async def recommend(
-        self, context: aio.ServicerContext, user_id: str, num_results: int
+        self,
+        context: aio.ServicerContext,
+        user_id: str,
+        num_results: int,
+        filter: FilterCall | None = None,
     ) -> Recommendations:
         """`backend.recommend`, batched with concurrent calls when the backend is in memory."""
         backend = self.backend
         if backend.blocking:
-            return await self.call(context, lambda b: b.recommend(user_id, num_results))
+            return await self.call(context, lambda b: b.recommend(user_id, num_results, filter))
         _check_deadline(context)
-        ready = backend.recommend_without_scoring(user_id, num_results)
+        ready = backend.recommend_without_scoring(user_id, num_results, filter)
         if ready is not None:
             return ready
-        return await self._batcher.submit(backend, user_id, num_results)
+        return await self._batcher.submit(backend, user_id, num_results, filter)
 
     def close(self) -> None:
         """Stop the scoring thread (after the calls already queued)."""
@@ -109,12 +114,18 @@ class RecommendBatcher:
         self._start_lock = threading.Lock()
         self.batch_sizes: collections.deque[int] = collections.deque(maxlen=1000)
 
-    def submit(self, backend: Backend, user_id: str, num_results: int) -> asyncio.Future:
+    def submit(
+        self,
+        backend: Backend,
+        user_id: str,
+        num_results: int,
+        filter: FilterCall | None = None,
+    ) -> asyncio.Future:
         """Queue one call; the returned future resolves to its Recommendations."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._ensure_thread()
-        self._queue.put(_Call(backend, (user_id, num_results), future, loop))
+        self._queue.put(_Call(backend, (user_id, num_results), filter, future, loop))
         return future
 
     def close(self) -> None:
@@ -172,13 +183,16 @@ class RecommendBatcher:
 class _Call:
     backend: Backend
     request: tuple[str, int]
+    filter: FilterCall | None
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
 
 
 def _score(calls: list[_Call]) -> list[tuple[asyncio.Future, Any, BaseException | None]]:
     try:
-        answers = calls[0].backend.recommend_many([call.request for call in calls])
+        answers = calls[0].backend.recommend_many(
+            [call.request for call in calls], [call.filter for call in calls]
+        )
     except Exception as exc:
         if len(calls) == 1:
             return [(calls[0].future, None, exc)]

@@ -14,6 +14,7 @@ from concurrent.futures import Executor
 from grpc import aio
 
 from recs.backends.base import Backend, Recommendations
+from recs.backends.filtering import FilterCall
 from recs.server import validation
 from recs.server.catalog import Catalog
 from recs.server.dispatch import BackendDispatcher
@@ -37,7 +38,8 @@ class RecommendationServicer:
     ) -> bytes:
         user_id = validation.required_id("user_id", request.user_id)
         n = validation.num_results(request.num_results)
-        result = await self.dispatcher.recommend(context, user_id, n)
+        call = self._filter(request)
+        result = await self.dispatcher.recommend(context, user_id, n, call)
         return self._encode(result, context)
 
     async def GetSimilarItems(
@@ -45,7 +47,8 @@ class RecommendationServicer:
     ) -> bytes:
         item_id = validation.required_id("item_id", request.item_id)
         n = validation.num_results(request.num_results)
-        result = await self.dispatcher.call(context, lambda b: b.similar_items(item_id, n))
+        call = self._filter(request, current_item=True)
+        result = await self.dispatcher.call(context, lambda b: b.similar_items(item_id, n, call))
         return self._encode(result, context)
 
     async def GetPopularItems(
@@ -53,7 +56,8 @@ class RecommendationServicer:
     ) -> bytes:
         n = validation.num_results(request.num_results)
         user_id = validation.optional_id("user_id", request.user_id)
-        result = await self.dispatcher.call(context, lambda b: b.popular_items(n, user_id))
+        call = self._filter(request)
+        result = await self.dispatcher.call(context, lambda b: b.popular_items(n, user_id, call))
         return self._encode(result, context)
 
     async def GetPersonalizedRanking(
@@ -61,14 +65,27 @@ class RecommendationServicer:
     ) -> bytes:
         user_id = validation.required_id("user_id", request.user_id)
         item_ids = validation.item_ids(request.item_ids)
-        result = await self.dispatcher.call(context, lambda b: b.rerank(user_id, item_ids))
+        call = self._filter(request)
+        result = await self.dispatcher.call(context, lambda b: b.rerank(user_id, item_ids, call))
         return self._encode(result, context)
 
     async def GetModelInfo(
         self, request: pb.GetModelInfoRequest, context: aio.ServicerContext
     ) -> pb.GetModelInfoResponse:
+        backend = self.dispatcher.backend
         info = await self.dispatcher.call(context, lambda b: b.info())
-        return pb.GetModelInfoResponse(backend=info.backend, details=dict(info.details))
+        details = {**info.details, **backend.filters.details()}
+        return pb.GetModelInfoResponse(backend=info.backend, details=details)
+
+    def _filter(
+        self, request: validation.FilteredRequest, current_item: bool = False
+    ) -> FilterCall | None:
+        """The request's filter, checked against the serving backend's filters (None: none)."""
+        if not request.filter_name and not request.filter_values:
+            return None
+        return self.dispatcher.backend.filters.resolve(
+            request.filter_name, dict(request.filter_values), current_item=current_item
+        )
 
     def _encode(self, result: Recommendations, context: aio.ServicerContext) -> bytes:
         """The response's wire bytes: the scored items, each enriched from the catalog.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from recs.backends.base import DEFAULT_NUM_RESULTS
 from recs.backends.limits import check_id, check_item_ids, check_num_results
@@ -26,3 +27,10 @@ def optional_id(field: str, value: str) -> str | None:
 def item_ids(values: Sequence[str]) -> list[str]:
     """1 to 500 ids to re-rank, each valid; duplicates kept for the backend to collapse."""
     return check_item_ids(values)
+
+
+class FilteredRequest(Protocol):
+    """A request message that names a filter (the four recommendation requests)."""
+
+    filter_name: str
+    filter_values: Mapping[str, str]

@@ -43,13 +43,15 @@ def main() -> None:
     st.title("Video recommendations")
     st.caption(
         f"Asking the service at `{settings.target}` through the `recs` client library. "
-        "Share a view by copying the address: it holds the user, video and view."
+        "Share a view by copying the address: it holds the user, video, view and filter."
     )
     for problem in problems:
         st.warning(problem)
 
     current = _current_request()
     st.query_params.from_dict(logic.to_query_params(current))
+    if current.view in logic.FILTERED_VIEWS and not _filter_can_be_sent(current):
+        return
     VIEW_PAGES[current.view](settings, current, history)
 
 
@@ -82,6 +84,8 @@ def _sidebar(settings: UiSettings, request: logic.PageRequest, history: History 
     state.setdefault("user", request.user_id)
     state.setdefault("item", request.item_id)
     state.setdefault("n", request.num_results)
+    state.setdefault("filter", request.filter_name)
+    state.setdefault("filter_values", request.filter_values)
     state.setdefault("compare_target", settings.compare_target)
 
     with st.sidebar:
@@ -111,6 +115,21 @@ def _sidebar(settings: UiSettings, request: logic.PageRequest, history: History 
             )
         st.number_input("How many videos", 1, logic.MAX_NUM_RESULTS, step=1, key="n")
         st.text_input(
+            "Filter",
+            key="filter",
+            placeholder="optional, e.g. by_category",
+            help="A filter of the service's `[filters]` config, by name (Personalize's "
+            "filterArn); empty: the service's default filter. *About the model* lists the "
+            "service's filters.",
+        )
+        st.text_input(
+            "Filter values",
+            key="filter_values",
+            placeholder="e.g. CATEGORIES=comedy,gaming",
+            help="The filter's $PARAMETERs (Personalize's filterValues): `KEY=v1,v2` for "
+            'each, separated by `;`. A value may also be given quoted, `"v1","v2"`.',
+        )
+        st.text_input(
             "Compare with (host:port)",
             key="compare_target",
             help="A second service for the Compare view, e.g. Personalize beside local.",
@@ -131,7 +150,20 @@ def _current_request() -> logic.PageRequest:
         user_id=state["user"].strip(),
         item_id=state["item"].strip(),
         num_results=int(state["n"]),
+        filter_name=state["filter"].strip(),
+        filter_values=state["filter_values"].strip(),
     )
+
+
+def _filter_can_be_sent(request: logic.PageRequest) -> bool:
+    """False, with a warning like those of the URL's problems, when the sidebar's filter
+    cannot be sent: the view then asks nothing rather than show an unfiltered answer."""
+    try:
+        logic.filter_arguments(request)
+    except logic.FilterInputError as exc:
+        st.warning(str(exc))
+        return False
+    return True
 
 
 def _ask(
@@ -208,10 +240,11 @@ def _user_page(settings: UiSettings, request: logic.PageRequest, history: Histor
         _history_table(history, request.user_id)
     with right:
         st.subheader("Recommended next")
+        filters = logic.filter_arguments(request)
         result = _ask(
             settings,
             settings.target,
-            lambda client: client.recommend(request.user_id, request.num_results),
+            lambda client: client.recommend(request.user_id, request.num_results, **filters),
             "user",
         )
         _results(result, "recommendations")
@@ -251,10 +284,11 @@ def _similar_page(
         st.header(f"Videos like {request.item_id}" if request.item_id else "Similar videos")
     if not _need(request.item_id, "item"):
         return
+    filters = logic.filter_arguments(request)
     result = _ask(
         settings,
         settings.target,
-        lambda client: client.similar(request.item_id, request.num_results),
+        lambda client: client.similar(request.item_id, request.num_results, **filters),
         "similar",
     )
     _results(result, "similar")
@@ -264,8 +298,12 @@ def _similar_page(
 
 def _popular_page(settings: UiSettings, request: logic.PageRequest, _: History | None) -> None:
     st.header("Popular now")
+    filters = logic.filter_arguments(request)
     result = _ask(
-        settings, settings.target, lambda client: client.popular(request.num_results), "popular"
+        settings,
+        settings.target,
+        lambda client: client.popular(request.num_results, **filters),
+        "popular",
     )
     _results(result, "popular")
     if result is not None:
@@ -285,8 +323,12 @@ def _rerank_page(settings: UiSettings, request: logic.PageRequest, _: History | 
     if not asked:
         st.info("Paste the ids of the videos to order, then press Ctrl+Enter.")
         return
+    filters = logic.filter_arguments(request)
     result = _ask(
-        settings, settings.target, lambda client: client.rerank(request.user_id, asked), "rerank"
+        settings,
+        settings.target,
+        lambda client: client.rerank(request.user_id, asked, **filters),
+        "rerank",
     )
     if result is None:
         return
@@ -307,6 +349,7 @@ def _compare_page(settings: UiSettings, request: logic.PageRequest, _: History |
     if not _need(request.user_id, "user"):
         return
     targets = (settings.target, other)
+    filters = logic.filter_arguments(request)
     summary = st.container()  # filled once both answers are in, shown above them
     results: list[Result | None] = []
     slots = []
@@ -319,7 +362,9 @@ def _compare_page(settings: UiSettings, request: logic.PageRequest, _: History |
                 _ask(
                     settings,
                     target,
-                    lambda client: client.recommend(request.user_id, request.num_results),
+                    lambda client: client.recommend(
+                        request.user_id, request.num_results, **filters
+                    ),
                     f"compare-{side}",
                 )
             )

@@ -1,8 +1,9 @@
 """The page's decisions, kept free of Streamlit so they can be tested on their own.
 
-Query parameters in and out (so a link such as `?user=u42` can be shared), the overlap of
-two answers, the Markdown tables the page shows, the ids pasted for re-ranking, the model
-facts grouped for reading, and a failed call explained in words.
+Query parameters in and out (so a link such as `?user=u42` can be shared), the filter
+typed in the sidebar as the client's arguments, the overlap of two answers, the Markdown
+tables the page shows, the ids pasted for re-ranking, the model facts grouped for reading,
+and a failed call explained in words.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 from urllib.parse import quote, urlsplit
 
 import grpc
 
 from recs.client import Item, RecsError
+from recs.client.filters import collect_filter_entries, parse_filter_entry
 
 if TYPE_CHECKING:
     from recs.ui.history import HistoryEntry
@@ -33,6 +35,9 @@ VIEWS: dict[str, str] = {
 DEFAULT_VIEW = "user"
 DEFAULT_NUM_RESULTS = 10
 MAX_NUM_RESULTS = 500  # the service's limit (Personalize's)
+# The views whose calls take a filter (the four recommendation calls).
+FILTERED_VIEWS = frozenset({"user", "similar", "popular", "rerank", "compare"})
+FILTER_VALUES_HINT = "Write KEY=v1,v2 for each $KEY of the filter, separated by ';'."
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +48,15 @@ class PageRequest:
     user_id: str = ""
     item_id: str = ""
     num_results: int = DEFAULT_NUM_RESULTS
+    filter_name: str = ""  # a filter of the service's [filters] config, by name
+    filter_values: str = ""  # its values as typed: `KEY=v1,v2`, `;` or new lines between
 
 
 def parse_query_params(
     params: Mapping[str, str | Sequence[str]],
 ) -> tuple[PageRequest, list[str]]:
-    """Read `view`, `user`, `item` and `n` from the URL's query parameters.
+    """Read `view`, `user`, `item`, `n`, `filter` and `filter_values` from the URL's query
+    parameters.
 
     Returns the request and one sentence per parameter that could not be used (naming
     it); such a parameter takes its default. Without `view`, a link with only `?item=`
@@ -83,11 +91,24 @@ def parse_query_params(
                 f"{MAX_NUM_RESULTS}; showing {DEFAULT_NUM_RESULTS}."
             )
             num_results = DEFAULT_NUM_RESULTS
-    return PageRequest(view, user_id, item_id, num_results), problems
+
+    filter_values = values.get("filter_values", "")
+    try:
+        parse_filter_values(filter_values)
+    except FilterInputError as exc:
+        problems.append(
+            f"URL parameter filter_values={filter_values!r} cannot be used: {exc}; "
+            "showing no filter values."
+        )
+        filter_values = ""
+    request = PageRequest(
+        view, user_id, item_id, num_results, values.get("filter", ""), filter_values
+    )
+    return request, problems
 
 
 def to_query_params(request: PageRequest) -> dict[str, str]:
-    """The query parameters that reopen `request` (defaults and empty ids left out)."""
+    """The query parameters that reopen `request` (defaults and empty fields left out)."""
     params = {"view": request.view}
     if request.user_id:
         params["user"] = request.user_id
@@ -95,7 +116,73 @@ def to_query_params(request: PageRequest) -> dict[str, str]:
         params["item"] = request.item_id
     if request.num_results != DEFAULT_NUM_RESULTS:
         params["n"] = str(request.num_results)
+    if request.filter_name:
+        params["filter"] = request.filter_name
+    if request.filter_values:
+        params["filter_values"] = request.filter_values
     return params
+
+
+# Filters ------------------------------------------------------------------------------------
+
+
+class FilterInputError(ValueError):
+    """The filter typed in the sidebar (or given in the URL) cannot be sent; says why."""
+
+
+class FilterArguments(TypedDict):
+    """The filter keyword arguments of the client's recommend, similar, popular and rerank."""
+
+    filter_name: str
+    filter_values: dict[str, str]
+
+
+def filter_arguments(request: PageRequest) -> FilterArguments:
+    """The client's filter arguments for `request`; FilterInputError when they cannot be
+    sent: values without a filter name, or values that do not parse."""
+    try:
+        values = parse_filter_values(request.filter_values)
+    except FilterInputError as exc:
+        raise FilterInputError(f"Filter values: {exc}. {FILTER_VALUES_HINT}") from None
+    if values and not request.filter_name:
+        raise FilterInputError(
+            "Filter values need a filter: type its name in the sidebar's Filter field."
+        )
+    return FilterArguments(filter_name=request.filter_name, filter_values=values)
+
+
+def parse_filter_values(text: str) -> dict[str, str]:
+    """`KEY=v1,v2` entries, one per line or separated by `;`, as the `filter_values` map.
+
+    Each value is a plain comma-separated list or already in Personalize's format
+    (`"v1","v2"`, where a `;` inside quotes stays part of the value); see
+    `recs.client.filters.parse_filter_entry`. Raises FilterInputError naming the bad entry.
+    """
+    try:
+        return collect_filter_entries(parse_filter_entry(entry) for entry in _entries(text))
+    except ValueError as exc:
+        raise FilterInputError(str(exc)) from None
+
+
+def _entries(text: str) -> list[str]:
+    """`text` split at new lines, and at `;` outside double quotes; blank entries dropped."""
+    entries: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for char in text:
+        if char == "\n" or (char == ";" and not quoted):
+            entries.append("".join(current))
+            current, quoted, escaped = [], False, False
+            continue
+        current.append(char)
+        if escaped:
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+    entries.append("".join(current))
+    return [entry for entry in entries if entry.strip()]
 
 
 def _last(value: str | Sequence[str]) -> str:

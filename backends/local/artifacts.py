@@ -22,7 +22,9 @@ import numpy as np
 
 from recs.backends.errors import ModelLoadError
 
-FORMAT_VERSION = 1
+# 2: scores are shares of every item's softmax (user_log_normalizer over every item), the
+# history is what filters see (recent_*, event_types). Version 1 models must be retrained.
+FORMAT_VERSION = 2
 META_FILE = "meta.json"
 
 # Array name -> (expected dtype kind(s), number of dimensions). Each is stored as NAME.npy.
@@ -36,6 +38,10 @@ ARRAY_SPECS: dict[str, tuple[str, int]] = {
     "history_indices": ("iu", 1),
     "similar_indices": ("i", 2),
     "similar_scores": ("f", 2),
+    "event_types": ("U", 1),
+    "recent_indptr": ("iu", 1),
+    "recent_items": ("i", 1),
+    "recent_types": ("iu", 1),
 }
 # Arrays a model may lack (models trained before they existed still load and serve).
 OPTIONAL_ARRAY_SPECS: dict[str, tuple[str, int]] = {
@@ -52,10 +58,13 @@ class LocalModel:
     recommendations) is `history_indices[history_indptr[u]:history_indptr[u + 1]]`, the CSR
     layout of the training matrix. `similar_indices[i]` lists item i's nearest neighbours
     best first, padded with -1; `similar_scores[i]` their similarity in [0, 1].
+    What filters see of user u's interactions (the 100 most recent per event type,
+    `backends.local.recent`) is the CSR slice `recent_*[recent_indptr[u]:recent_indptr[u + 1]]`
+    of (item, event type) pairs, `recent_types` indexing the lower-cased `event_types`; the
+    history is that window's distinct items.
     `user_log_normalizer[u]`, when present, is the log of the softmax denominator of user
-    u over their candidates (every item not in their history), so a recommendation's
-    score is `exp(dot - user_log_normalizer[u])` without a pass over the catalog; -inf
-    for a user without candidates.
+    u over every item, so a recommendation's score is `exp(dot - user_log_normalizer[u])`
+    without a pass over the catalog.
     """
 
     user_ids: np.ndarray
@@ -69,6 +78,19 @@ class LocalModel:
     similar_scores: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
     user_log_normalizer: np.ndarray | None = None
+    # Training always sets these; a model built otherwise (tests, benchmarks) gets its
+    # history as the window, under one event type named "" (only "*" matches it).
+    event_types: np.ndarray = None  # type: ignore[assignment]
+    recent_indptr: np.ndarray = None  # type: ignore[assignment]
+    recent_items: np.ndarray = None  # type: ignore[assignment]
+    recent_types: np.ndarray = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.recent_indptr is None:
+            self.event_types = np.array([""])
+            self.recent_indptr = np.asarray(self.history_indptr, dtype=np.int64)
+            self.recent_items = np.asarray(self.history_indices, dtype=np.int32)
+            self.recent_types = np.zeros(len(self.history_indices), dtype=np.int16)
 
     @property
     def num_users(self) -> int:
@@ -206,6 +228,24 @@ def validate_model(model: LocalModel, source: str) -> None:
         len(indices) == 0 or (indices.min() >= 0 and indices.max() < n_items),
         "history_indices",
         "refers to items outside item_ids",
+    )
+    check(
+        len(model.recent_indptr) == n_users + 1
+        and model.recent_indptr[-1] == len(model.recent_items) == len(model.recent_types),
+        "recent_indptr",
+        "does not span recent_items and recent_types, one row per user",
+    )
+    check(
+        len(model.recent_items) == 0
+        or (model.recent_items.min() >= 0 and model.recent_items.max() < n_items),
+        "recent_items",
+        "refers to items outside item_ids",
+    )
+    check(
+        len(model.recent_types) == 0
+        or (model.recent_types.min() >= 0 and model.recent_types.max() < len(model.event_types)),
+        "recent_types",
+        "refers to event types outside event_types",
     )
     sim_idx, sim_scores = model.similar_indices, model.similar_scores
     check(sim_idx.shape[0] == n_items, "similar_indices", f"has {sim_idx.shape[0]} rows")

@@ -2,15 +2,23 @@
 
 Emulates Amazon Personalize's four recipes:
 
-- recommend (user-personalization): softmax of ALS dot products over the items the user
-  has not interacted with; unknown users get `popular_items` (cold start);
+- recommend (user-personalization): the best items by ALS dot product among those the
+  request's filter lets through (by default the `exclude_interacted` filter: nothing the
+  user interacted with), scored by their share of the softmax over every item, as
+  Personalize scores; unknown users get `popular_items` through the same filter;
 - similar_items (SIMS): precomputed neighbours, then popular items to fill the list;
   unknown items get `popular_items`;
 - popular_items (popularity-count): distinct users per item, ties by item id ascending,
   score = the item's share of all distinct-user counts;
 - rerank (personalized-ranking): softmax over the known input ids; unknown ids follow
   with score 0 in input order. For an unknown user the known ids are ordered by
-  popularity and scored by their share of the known ids' popularity.
+  popularity and scored by their share of the known ids' popularity. A filter drops ids
+  from the ranking without changing the others' scores.
+
+Filters (`backends.filtering`) are compiled against the model and the catalog at start
+(`backends.local.filter_masks`); a filtered call costs a few mask operations over the
+items. Calls whose filter is the history exclusion take the faster paths built for it: the
+precomputed table (`recs precompute`), the approximate index, the kernel's history mask.
 
 Everything that does not depend on the request (id maps, the popularity order) is built
 once in `start()`, which then answers one request of every kind (`_warm_up`), so that
@@ -34,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 import numpy as np
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from recs.backends.base import (
@@ -45,16 +54,24 @@ from recs.backends.base import (
     Recommendations,
 )
 from recs.backends.errors import BackendError, BackendUnavailableError, ModelLoadError
+from recs.backends.filtering import FilterCall, FilterSet
 from recs.backends.local.answers import META_FILE as ANSWERS_META_FILE
 from recs.backends.local.answers import AnswerTable, load_answers, model_fingerprint
 from recs.backends.local.artifacts import META_FILE as MODEL_META_FILE
 from recs.backends.local.artifacts import LocalModel, load_model
+from recs.backends.local.filter_masks import CompiledFilters
 from recs.backends.local.ids import RecommendationIds
 from recs.backends.local.kernels import GEMM_FROM_ROWS, GEMM_FROM_ROWS_UNCACHED, readonly
 
 if TYPE_CHECKING:
     from recs.backends.local.ann import HnswIndex, InnerProductIndex
-from recs.backends.local.scoring import candidate_scores, rank_scores, recommend_rows
+from recs.backends.local.scoring import (
+    candidate_scores,
+    rank_scores,
+    recommend_filtered,
+    recommend_rows,
+)
+from recs.pipeline.dataset import DatasetError, read_items
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +87,9 @@ class LocalBackendConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model_dir: Path
+    # The catalog (items.csv, or the dataset directory holding it) that Items filters read;
+    # defaults to the serve config's top-level `catalog`.
+    catalog: Path | None = None
     mmap: bool = True  # memory-map the arrays: pages shared between server processes
     # Load a new model written to model_dir (by `recs train`, then `recs precompute`) without
     # a restart, as SIGHUP does: the server watches the files `watched_files` names.
@@ -130,14 +150,18 @@ class LocalBackend(Backend):
         model: LocalModel,
         model_dir: str | Path = "<in memory>",
         config: LocalBackendConfig | None = None,
+        filters: FilterSet | None = None,
     ) -> LocalBackend:
         """A started backend serving an in-memory model (evaluation, tuning, tests)."""
         backend = cls(config or LocalBackendConfig(model_dir=Path(model_dir), mmap=False))
+        if filters is not None:
+            backend.use_filters(filters)
         backend._install(model)
         return backend
 
     def start(self) -> None:
-        """Load and validate the model; ModelLoadError when it is missing or corrupt."""
+        """Load and validate the model and compile the filters against it and the catalog;
+        ModelLoadError when the model is missing or corrupt or a filter cannot be served."""
         model = load_model(self.config.model_dir, mmap=self.config.mmap)
         self._install(model)
         logger.info(
@@ -172,6 +196,8 @@ class LocalBackend(Backend):
         self._user_index, self._item_index = user_index, item_index
         self._ann = self._inner_product_index(model)
         self._answers = self._precomputed_answers(model)
+        self._compiled = CompiledFilters(self.filters, model, self._catalog())
+        self._all_items = readonly(np.ones((1, model.num_items), dtype=np.bool_))
         # The item factors as (factors, items), C-contiguous: the batch product against it
         # is several times faster than against item_factors.T (a private copy, 4 bytes per
         # item and factor).
@@ -185,6 +211,15 @@ class LocalBackend(Backend):
         except BaseException:
             self._model = None
             raise
+
+    def _catalog(self) -> pa.Table | None:
+        """The catalog Items filters read, when configured."""
+        if self.config.catalog is None:
+            return None
+        try:
+            return read_items(self.config.catalog)
+        except DatasetError as exc:
+            raise ModelLoadError(f"catalog for filters: {exc}") from exc
 
     def _warm_up(self) -> None:
         """Answer one request of every kind, so that no request after start() pays a
@@ -213,6 +248,8 @@ class LocalBackend(Backend):
             for size in sorted({1, 2, GEMM_FROM_ROWS_UNCACHED, GEMM_FROM_ROWS}):
                 batch = [(users[k % len(users)], counts[k % len(counts)]) for k in range(size)]
                 self.recommend_many([*batch, (cold_user, top)])
+        if users:  # the filtered path: one row of allowed items
+            self._recommend_filtered(np.array([0], dtype=np.intp), [top], self._all_items)
         for user in [*users[:1], cold_user]:
             for item_ids in (items[:1], items, [*items[:2], unknown_item], [unknown_item]):
                 self.rerank(user, item_ids)
@@ -333,43 +370,88 @@ class LocalBackend(Backend):
         return ModelInfo(backend=self.name, details=details)
 
     @_domain_errors
-    def recommend(self, user_id: str, num_results: int) -> Recommendations:
-        return self.recommend_many([(user_id, num_results)])[0]
+    def recommend(
+        self, user_id: str, num_results: int, filter: FilterCall | None = None
+    ) -> Recommendations:
+        return self.recommend_many([(user_id, num_results)], [filter])[0]
 
     @_domain_errors
-    def recommend_without_scoring(self, user_id: str, num_results: int) -> Recommendations | None:
-        """From the precomputed table, or popular items for an unknown user; else None."""
+    def recommend_without_scoring(
+        self, user_id: str, num_results: int, filter: FilterCall | None = None
+    ) -> Recommendations | None:
+        """From the precomputed table (default filter only), or popular items for an
+        unknown user; else None."""
         _ = self.model  # BackendUnavailableError until start()
+        call = filter if filter is not None else self.filters.default
         user = self._user_index.get(user_id)
         if user is None:
-            return self.popular_items(num_results)
+            return self.popular_items(num_results, user_id, call)
         table = self._answers
-        if table is None or num_results > table.top:
+        if table is None or num_results > table.top or not _history_only(call):
             return None
         items = table.items[user, : max(num_results, 0)]
         items = items[items >= 0]
         return self._answer(items, table.scores[user, : len(items)])
 
     @_domain_errors
-    def recommend_many(self, requests: Sequence[tuple[str, int]]) -> list[Recommendations]:
-        """Known users scored together in one kernel call; unknown ones get popular items."""
+    def recommend_many(
+        self,
+        requests: Sequence[tuple[str, int]],
+        filters: Sequence[FilterCall | None] | None = None,
+    ) -> list[Recommendations]:
+        """Known users scored together in one kernel call (those whose filter is the history
+        exclusion through the approximate index when there is one); unknown users get
+        popular items through their filter."""
         _ = self.model  # BackendUnavailableError until start()
+        default = self.filters.default
+        calls = [default if f is None else f for f in filters or [None] * len(requests)]
         users = [self._user_index.get(user_id) for user_id, _ in requests]
-        known = [k for k, user in enumerate(users) if user is not None]
         answers: list[Recommendations | None] = [None] * len(requests)
-        if known:
-            rows = np.array([users[k] for k in known], dtype=np.intp)
-            counts = [requests[k][1] for k in known]
+        known = [k for k, user in enumerate(users) if user is not None]
+        plain = [k for k in known if _history_only(calls[k])]
+        filtered = [k for k in known if not _history_only(calls[k])]
+        if plain:
+            rows = np.array([users[k] for k in plain], dtype=np.intp)
+            counts = [requests[k][1] for k in plain]
             if self._ann is not None:
                 scored = self._recommend_approximate(rows, counts)
             else:
                 scored = self._recommend_exact(rows, counts)
-            for k, (items, scores) in zip(known, scored, strict=True):
+            for k, (items, scores) in zip(plain, scored, strict=True):
+                answers[k] = self._answer(items, scores)
+        if filtered:
+            rows = np.array([users[k] for k in filtered], dtype=np.intp)
+            allowed = np.stack([self._allowed(calls[k], users[k]) for k in filtered])
+            scored = self._recommend_filtered(rows, [requests[k][1] for k in filtered], allowed)
+            for k, (items, scores) in zip(filtered, scored, strict=True):
                 answers[k] = self._answer(items, scores)
         return [
-            answer if answer is not None else self.popular_items(requests[k][1])
+            answer
+            if answer is not None
+            else self.popular_items(requests[k][1], requests[k][0], calls[k])
             for k, answer in enumerate(answers)
         ]
+
+    def _allowed(
+        self, call: FilterCall | None, user: int | None, current_item: int | None = None
+    ) -> np.ndarray:
+        """The model items `call` lets through for this user (all of them without a call)."""
+        if call is None:
+            return self._all_items[0]
+        return self._compiled.allowed(call, user, current_item)[: self.model.num_items]
+
+    def _recommend_filtered(
+        self, rows: np.ndarray, counts: list[int], allowed: np.ndarray
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        model = self.model
+        normalizers = model.user_log_normalizer
+        return recommend_filtered(
+            model.user_factors[rows],
+            self._item_factors_t,
+            allowed,
+            counts,
+            log_normalizers=None if normalizers is None else normalizers[rows],
+        )
 
     def _recommend_exact(
         self, rows: np.ndarray, counts: list[int]
@@ -416,30 +498,55 @@ class LocalBackend(Backend):
         return [answer for answer in scored if answer is not None]
 
     @_domain_errors
-    def similar_items(self, item_id: str, num_results: int) -> Recommendations:
+    def similar_items(
+        self, item_id: str, num_results: int, filter: FilterCall | None = None
+    ) -> Recommendations:
         model = self.model
         item = self._item_index.get(item_id)
+        allowed = None
+        if filter is not None:
+            current = self._compiled.index.get(item_id)
+            allowed = self._compiled.allowed(filter, None, current)[: model.num_items]
         if item is None:
-            return self.popular_items(num_results)
+            return self._popular(num_results, allowed)
         neighbours = model.similar_indices[item]
         found = neighbours >= 0
+        if allowed is not None:
+            found &= allowed[np.maximum(neighbours, 0)]
         items = neighbours[found][: max(num_results, 0)]
         scores = model.similar_scores[item][found][: len(items)].astype(np.float64)
         missing = num_results - len(items)
         if missing > 0:  # too few co-occurring items: fill with popular ones, score 0
-            fill = self._popular_order[~np.isin(self._popular_order, [*items, item])][:missing]
+            order = self._popular_order
+            if allowed is not None:
+                order = order[allowed[order]]
+            fill = order[~np.isin(order, [*items, item])][:missing]
             items = np.concatenate([items, fill])
             scores = np.concatenate([scores, np.zeros(len(fill))])
         return self._answer(items, scores)
 
     @_domain_errors
-    def popular_items(self, num_results: int, user_id: str | None = None) -> Recommendations:
-        """The same list for every user (as popularity-count); `user_id` is not used."""
-        items = self._popular_order[: max(num_results, 0)]
+    def popular_items(
+        self, num_results: int, user_id: str | None = None, filter: FilterCall | None = None
+    ) -> Recommendations:
+        """The same list for every user (as popularity-count); `user_id` only feeds a
+        filter on interactions."""
+        if filter is None:
+            return self._popular(num_results, None)
+        user = self._user_index.get(user_id) if user_id is not None else None
+        return self._popular(num_results, self._allowed(filter, user))
+
+    def _popular(self, num_results: int, allowed: np.ndarray | None) -> Recommendations:
+        order = self._popular_order
+        if allowed is not None:
+            order = order[allowed[order]]
+        items = order[: max(num_results, 0)]
         return self._answer(items, self._popular_share[items])
 
     @_domain_errors
-    def rerank(self, user_id: str, item_ids: Sequence[str]) -> Recommendations:
+    def rerank(
+        self, user_id: str, item_ids: Sequence[str], filter: FilterCall | None = None
+    ) -> Recommendations:
         model = self.model
         lookup = self._item_index.get
         distinct = list(dict.fromkeys(item_ids))
@@ -461,9 +568,18 @@ class LocalBackend(Backend):
         else:
             order, scores = rank_scores(model.user_factors[user], model.item_factors, known_items)
         ranked_ids = [known_ids[k] for k in order.tolist()]
+        scores_list = scores.tolist()
+        if filter is not None:  # Personalize drops filtered ids; the others keep their scores
+            allowed = self._compiled.allowed(filter, user)
+            index = self._compiled.index
+            blank = self._compiled.blank
+            kept = [allowed[index.get(i, blank)] for i in ranked_ids]
+            ranked_ids = [i for i, keep in zip(ranked_ids, kept, strict=True) if keep]
+            scores_list = [s for s, keep in zip(scores_list, kept, strict=True) if keep]
+            unknown = [i for i in unknown if allowed[index.get(i, blank)]]
         return Recommendations(
             ranked_ids + unknown,
-            scores.tolist() + [0.0] * len(unknown),
+            scores_list + [0.0] * len(unknown),
             recommendation_id=self._ids.next(),
         )
 
@@ -471,6 +587,12 @@ class LocalBackend(Backend):
         return Recommendations(
             self.model.item_ids[items].tolist(), scores.tolist(), self._ids.next()
         )
+
+
+def _history_only(call: FilterCall | None) -> bool:
+    """Whether `call` excludes exactly the user's history: the case the kernel's history
+    mask, the precomputed table and the approximate index answer directly."""
+    return call is not None and call.excludes_every_interaction()
 
 
 def _detail(value: Any) -> str:

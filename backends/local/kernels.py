@@ -2,8 +2,9 @@
 
 `score_rows` does in one call, with the GIL released, everything a batch of
 GetRecommendations needs after the id lookups: the users' dot products with every item,
-the user's history masked out, the softmax normaliser over
-the remaining candidates, and the n best candidates with their probabilities.
+the softmax normaliser over every item (Personalize's scores are shares of the whole
+catalog's softmax), the user's history and any filter masked out, and the n best remaining
+candidates with their probabilities.
 
 Why compiled (numba): the same steps as NumPy array operations cost about twice as much
 (an exp over every item at ~6 ns each in NumPy's build here, several passes over the
@@ -15,8 +16,10 @@ Per user row, after the product (one BLAS matrix product for the batch, or one
 matrix-vector product per user for small batches):
 1. blocks of BLOCK scores: each block's maximum and its sum of exp(score - maximum), in
    one vectorised pass (`_block_stats`); the normaliser is then
-   log(sum_b exp(max_b - max) * sum_b) + max, exact up to float rounding;
-2. the top n: the n-th best block maximum bounds the n-th best score from below, so only
+   log(sum_b exp(max_b - max) * sum_b) + max, exact up to float rounding (skipped when the
+   model stores it);
+2. the excluded items set to -inf, and each block's maximum again;
+3. the top n: the n-th best block maximum bounds the n-th best score from below, so only
    blocks reaching it are searched, with a heap ordered by (score, then lower index).
 
 The exp is a polynomial (Cody-Waite range reduction, degree-6 fit of 2^f on
@@ -164,46 +167,42 @@ def _log_normalizer(maxima, sums, peak):
 
 
 @njit(nogil=True, cache=True)
-def _masked_logits(user_vectors, item_factors_t, history_rows, history_indptr, history_indices):
-    """The rows' dot products with every item, -inf at each row's history."""
+def _logits(user_vectors, item_factors_t):
+    """The rows' dot products with every item (float32, rows x items)."""
     num_rows = user_vectors.shape[0]
     length = item_factors_t.shape[1]
     cached = item_factors_t.size * 4 <= CACHED_FACTOR_BYTES
     if num_rows >= (GEMM_FROM_ROWS if cached else GEMM_FROM_ROWS_UNCACHED):
-        logits = user_vectors @ item_factors_t
-    else:
-        logits = np.empty((num_rows, length), dtype=np.float32)
-        for r in range(num_rows):
-            np.dot(user_vectors[r], item_factors_t, logits[r])
+        return user_vectors @ item_factors_t
+    logits = np.empty((num_rows, length), dtype=np.float32)
     for r in range(num_rows):
-        user = history_rows[r]
-        for j in range(history_indptr[user], history_indptr[user + 1]):
-            logits[r, history_indices[j]] = -np.inf
+        np.dot(user_vectors[r], item_factors_t, logits[r])
     return logits
 
 
 @njit(nogil=True, cache=True)
-def log_normalizer_rows(
-    user_vectors, item_factors_t, history_rows, history_indptr, history_indices, out
-):
-    """out[r] := log of row r's softmax denominator over its candidates (-inf: none).
+def _row_log_normalizer(row, maxima, sums):
+    """log of the row's softmax denominator over every entry (-inf for an empty row)."""
+    _block_stats(row, maxima, sums, True)
+    peak = maxima.max() if maxima.shape[0] > 0 else -np.inf
+    if peak == -np.inf:
+        return -np.inf
+    return _log_normalizer(maxima, sums, np.float64(peak))
 
-    The same masked product and block pass as `score_rows`, so a stored normaliser is
-    the one serving would compute. Arguments as in `score_rows`; out is float64.
+
+@njit(nogil=True, cache=True)
+def log_normalizer_rows(user_vectors, item_factors_t, out):
+    """out[r] := log of row r's softmax denominator over every item (-inf: no items).
+
+    The same product and block pass as `score_rows`, so a stored normaliser is the one
+    serving would compute. out is float64.
     """
-    logits = _masked_logits(
-        user_vectors, item_factors_t, history_rows, history_indptr, history_indices
-    )
+    logits = _logits(user_vectors, item_factors_t)
     num_blocks = (item_factors_t.shape[1] + BLOCK - 1) // BLOCK
     maxima = np.empty(num_blocks, dtype=np.float32)
     sums = np.empty(num_blocks, dtype=np.float32)
     for r in range(logits.shape[0]):
-        _block_stats(logits[r], maxima, sums, True)
-        peak = maxima.max() if num_blocks > 0 else -np.inf
-        if peak == -np.inf:
-            out[r] = -np.inf
-        else:
-            out[r] = _log_normalizer(maxima, sums, np.float64(peak))
+        out[r] = _row_log_normalizer(logits[r], maxima, sums)
 
 
 @njit(nogil=True, cache=True)
@@ -213,6 +212,7 @@ def score_rows(
     history_rows,
     history_indptr,
     history_indices,
+    allowed,
     counts,
     log_normalizers,
     out_items,
@@ -221,17 +221,16 @@ def score_rows(
     """Score a batch of users against every item; returns how many answers each row got.
 
     user_vectors (B, F) float32 and item_factors_t (F, N) float32, both C-contiguous.
-    Row r's history (excluded from its candidates) is
-    history_indices[history_indptr[history_rows[r]] : history_indptr[history_rows[r] + 1]].
-    counts[r]: answers wanted for row r (<= out_items.shape[1]). log_normalizers: one
-    float64 per row, or an empty array to compute them. Out: the best items of each row,
-    best first (ties: lower index first), and their softmax probabilities over the row's
-    candidates (every item outside its history).
+    Row r's excluded items are its history,
+    history_indices[history_indptr[history_rows[r]] : history_indptr[history_rows[r] + 1]],
+    and, when `allowed` (bool, B x N) has rows, every item where allowed[r] is False (a
+    filter). counts[r]: answers wanted for row r (<= out_items.shape[1]). log_normalizers:
+    one float64 per row, or an empty array to compute them. Out: the best candidates of
+    each row, best first (ties: lower index first), and their softmax probabilities over
+    *every* item, as Personalize scores (so excluding an item never changes another's score).
     """
     num_rows = user_vectors.shape[0]
-    logits = _masked_logits(
-        user_vectors, item_factors_t, history_rows, history_indptr, history_indices
-    )
+    logits = _logits(user_vectors, item_factors_t)
     num_blocks = (item_factors_t.shape[1] + BLOCK - 1) // BLOCK
     maxima = np.empty(num_blocks, dtype=np.float32)
     sums = np.empty(num_blocks, dtype=np.float32)
@@ -239,20 +238,27 @@ def score_rows(
     indices = np.empty(out_items.shape[1], dtype=np.int64)
     kept = np.zeros(num_rows, dtype=np.int64)
     given_normalizers = log_normalizers.shape[0] > 0
+    masked = allowed.shape[0] > 0
     for r in range(num_rows):
         row = logits[r]
         n = counts[r]
         if n <= 0:
             continue
-        _block_stats(row, maxima, sums, not given_normalizers)
-        k = _top(row, n, maxima, values, indices)
-        kept[r] = k
-        if k == 0:
-            continue
         if given_normalizers:
             normalizer = log_normalizers[r]
-        else:  # values[0] is the row's best score: the stable shift
-            normalizer = _log_normalizer(maxima, sums, np.float64(values[0]))
+        else:
+            normalizer = _row_log_normalizer(row, maxima, sums)
+        user = history_rows[r]
+        for j in range(history_indptr[user], history_indptr[user + 1]):
+            row[history_indices[j]] = -np.inf
+        if masked:
+            keep = allowed[r]
+            for i in range(row.shape[0]):
+                if not keep[i]:
+                    row[i] = -np.inf
+        _block_stats(row, maxima, sums, False)
+        k = _top(row, n, maxima, values, indices)
+        kept[r] = k
         for j in range(k):
             out_items[r, j] = indices[j]
             out_scores[r, j] = math.exp(np.float64(values[j]) - normalizer)
@@ -326,12 +332,13 @@ def warm_up() -> None:
     )
     score_rows(
         *batch,
+        readonly(np.zeros((0, 3), dtype=np.bool_)),
         readonly(np.ones(1, dtype=np.int64)),
         readonly(np.empty(0, dtype=np.float64)),
         np.empty((1, 1), dtype=np.int64),
         np.empty((1, 1), dtype=np.float64),
     )
-    log_normalizer_rows(*batch, np.empty(1, dtype=np.float64))
+    log_normalizer_rows(*batch[:2], np.empty(1, dtype=np.float64))
     rank_items(
         readonly(np.zeros(2, dtype=np.float32)),
         readonly(np.zeros((3, 2), dtype=np.float32)),

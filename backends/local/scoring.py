@@ -1,8 +1,9 @@
 """Serve-time scoring: softmax over candidates and top-n selection, without Python loops over items.
 
 Scores follow Amazon Personalize's user-personalization recipe: the softmax of the
-user-item dot products over the candidate items, so they lie in [0, 1] and sum to 1 over
-all candidates (every item outside the user's history).
+user-item dot products over every item of the model, so they lie in [0, 1], sum to 1 over
+the whole catalog, and an item's score does not depend on which others a filter (or the
+user's history) leaves out.
 
 `recommend_rows` scores a batch of users in one compiled call (`backends.local.kernels`):
 one matrix product streams the item factors through the CPU once per batch instead of
@@ -26,15 +27,18 @@ import numpy as np
 from recs.backends.local.kernels import log_normalizer_rows, rank_items, readonly, score_rows
 
 _NO_NORMALIZERS = readonly(np.empty(0, dtype=np.float64))
+# A history CSR of one empty row, for rows whose exclusions are all in `allowed`.
+_NO_HISTORY_INDPTR = readonly(np.zeros(2, dtype=np.int64))
+_NO_HISTORY_INDICES = readonly(np.empty(0, dtype=np.int32))
 
 
 def recommend_scores(
     user_vector: np.ndarray, item_factors: np.ndarray, seen: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The best `n` unseen items for a user: (item indices, softmax probabilities).
+    """The best `n` items outside `seen` for a user: (item indices, softmax probabilities).
 
-    The softmax runs over every item not in `seen`, so the probabilities of all
-    candidates sum to 1 and any top-n slice is that distribution's head.
+    The softmax runs over every item, `seen` ones included (Personalize's scores), so the
+    answer is the head of that distribution with `seen` left out.
     """
     return recommend_batch(np.asarray(user_vector)[np.newaxis], item_factors, [seen], [n])[0]
 
@@ -73,21 +77,28 @@ def recommend_rows(
     history_indices: np.ndarray,
     ns: Sequence[int],
     log_normalizers: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The best `ns[r]` candidates of each user row: (item indices, softmax probabilities).
 
     `item_factors_t` is the item factors as a C-contiguous (factors, items) float32 array
     (the layout the batch product is fastest against). Row r's history is the CSR slice
-    `history_indices[history_indptr[u] : history_indptr[u + 1]]` for `u = history_rows[r]`.
-    `log_normalizers` (one per row, from `log_normalizers`) spares the normaliser pass. A
-    batch of one takes the same path, so an answer does not depend on whether its request
-    was scored alone or with others (up to float rounding in the matrix product).
+    `history_indices[history_indptr[u] : history_indptr[u + 1]]` for `u = history_rows[r]`;
+    `allowed` (bool, rows x items), when given, leaves out every item it marks False (a
+    filter's answer). `log_normalizers` (one per row, from `log_normalizers`) spares the
+    normaliser pass. A batch of one takes the same path, so an answer does not depend on
+    whether its request was scored alone or with others (up to float rounding).
     """
     history_rows = np.asarray(history_rows, dtype=np.int64)
     history_indptr = np.asarray(history_indptr, dtype=np.int64)
-    seen = history_indptr[history_rows + 1] - history_indptr[history_rows]
     num_items = item_factors_t.shape[1]
-    counts = np.clip(np.minimum(np.asarray(ns, dtype=np.int64), num_items - seen), 0, None)
+    if allowed is None:
+        seen = history_indptr[history_rows + 1] - history_indptr[history_rows]
+        candidates = num_items - seen
+        allowed = np.zeros((0, num_items), dtype=np.bool_)
+    else:
+        candidates = np.count_nonzero(allowed, axis=1)  # an upper bound with a history
+    counts = np.clip(np.minimum(np.asarray(ns, dtype=np.int64), candidates), 0, None)
     width = int(counts.max(initial=0))
     out_items = np.empty((len(history_rows), width), dtype=np.int64)
     out_scores = np.empty((len(history_rows), width), dtype=np.float64)
@@ -97,6 +108,7 @@ def recommend_rows(
         readonly(history_rows),
         readonly(history_indptr),
         readonly(np.asarray(history_indices, dtype=np.int32)),
+        readonly(np.asarray(allowed, dtype=np.bool_)),
         readonly(counts),
         _NO_NORMALIZERS
         if log_normalizers is None
@@ -105,6 +117,26 @@ def recommend_rows(
         out_scores,
     )
     return [(out_items[r, :k], out_scores[r, :k]) for r, k in enumerate(kept.tolist())]
+
+
+def recommend_filtered(
+    user_vectors: np.ndarray,
+    item_factors_t: np.ndarray,
+    allowed: np.ndarray,
+    ns: Sequence[int],
+    log_normalizers: np.ndarray | None = None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`recommend_rows` where each row's candidates are exactly its `allowed` items."""
+    return recommend_rows(
+        user_vectors,
+        item_factors_t,
+        np.zeros(len(user_vectors), dtype=np.int64),
+        _NO_HISTORY_INDPTR,
+        _NO_HISTORY_INDICES,
+        ns,
+        log_normalizers,
+        allowed,
+    )
 
 
 def candidate_scores(dots: np.ndarray, log_normalizers: np.ndarray) -> np.ndarray:
@@ -117,34 +149,25 @@ def candidate_scores(dots: np.ndarray, log_normalizers: np.ndarray) -> np.ndarra
 def log_normalizers(
     user_factors: np.ndarray,
     item_factors: np.ndarray,
-    history_indptr: np.ndarray,
-    history_indices: np.ndarray,
     block_users: int = 64,
     on_progress: Callable[[float], None] | None = None,
     threads: int | None = None,
 ) -> np.ndarray:
-    """Per user, log of the softmax denominator over their candidate items (float64).
+    """Per user, log of the softmax denominator over every item (float64).
 
-    The candidates are every item not in the user's history (CSR `history_*`), exactly
-    what `recommend_rows` normalises over, and the compiled pass is the one serving runs
-    (`kernels.log_normalizer_rows`), so storing this with the model lets serving skip it
-    with the same result. Blocks of `block_users` users run on `threads` threads
-    (default: one per CPU; the kernel releases the GIL).
+    The compiled pass is the one serving runs (`kernels.log_normalizer_rows`), so storing
+    this with the model lets serving skip it with the same result. Blocks of `block_users`
+    users run on `threads` threads (default: one per CPU; the kernel releases the GIL).
     """
     num_users = len(user_factors)
     result = np.empty(num_users, dtype=np.float64)
     items_t = readonly(np.ascontiguousarray(np.asarray(item_factors, dtype=np.float32).T))
-    indptr = readonly(np.asarray(history_indptr, dtype=np.int64))
-    indices = readonly(np.asarray(history_indices, dtype=np.int32))
 
     def block(start: int) -> int:
         stop = min(start + block_users, num_users)
         log_normalizer_rows(
             readonly(np.ascontiguousarray(user_factors[start:stop], dtype=np.float32)),
             items_t,
-            readonly(np.arange(start, stop, dtype=np.int64)),
-            indptr,
-            indices,
             result[start:stop],
         )
         return stop

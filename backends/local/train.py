@@ -8,9 +8,10 @@ Steps, each vectorised so that reading and mapping never dominate ALS itself:
 2. per-event confidence from the event type (and optionally EVENT_VALUE), summed per
    (user, item) pair into a SciPy CSR matrix;
 3. implicit's ALS on that matrix (users, re-ranking);
-4. popularity = distinct users per item; history = the CSR structure itself;
+4. popularity = distinct users per item; what filters see of each user's interactions,
+   the 100 most recent per event type (`backends.local.recent`);
 5. top-K similar items (see `backends.local.similar`);
-6. each user's softmax log-normaliser over their unseen items
+6. optionally, each user's softmax log-normaliser over every item
    (`backends.local.scoring.log_normalizers`), so serving skips an exp pass per call.
 """
 
@@ -35,6 +36,7 @@ import scipy.sparse as sp
 
 from recs.backends.local.artifacts import LocalModel, save_model
 from recs.backends.local.params import TrainParams
+from recs.backends.local.recent import recent_interactions
 from recs.backends.local.scoring import log_normalizers
 from recs.backends.local.similar import similar_neighbours
 
@@ -75,7 +77,8 @@ def fit_model(
         raise DatasetError("interactions: no rows to train on")
     with _progress_display(progress) as report:
         report("encoding ids", 0.0)
-        pairs, user_ids, item_ids = interaction_matrix(interactions, params)
+        pairs, user_ids, item_ids, codes = _interaction_matrix(interactions, params)
+        recent = recent_interactions(interactions, *codes, num_users=len(user_ids))
         report("encoding ids", 1.0)
 
         confidences = pairs.copy()
@@ -99,8 +102,6 @@ def fit_model(
             log_normalizers(
                 user_factors,
                 item_factors,
-                pairs.indptr,
-                pairs.indices,
                 on_progress=lambda f: report("softmax normalizers", f),
             )
             if params.log_normalizers
@@ -113,13 +114,17 @@ def fit_model(
         user_factors=user_factors,
         item_factors=item_factors,
         popularity=popularity,
-        history_indptr=pairs.indptr.astype(np.int64),
-        history_indices=pairs.indices.astype(np.int32),
+        history_indptr=recent.history_indptr,
+        history_indices=recent.history_indices,
         similar_indices=similar_indices,
         similar_scores=similar_scores,
+        event_types=recent.event_types,
+        recent_indptr=recent.recent_indptr,
+        recent_items=recent.recent_items,
+        recent_types=recent.recent_types,
         user_log_normalizer=user_log_normalizer,
     )
-    model.meta = _meta(model, params, interactions, items, time.perf_counter() - started)
+    model.meta = _meta(model, params, interactions, items, pairs.nnz, time.perf_counter() - started)
     return model
 
 
@@ -160,12 +165,20 @@ def interaction_matrix(
     Repeated (user, item) events are summed; entries whose weights sum to zero are kept
     (they still count as history).
     """
+    pairs, user_ids, item_ids, _ = _interaction_matrix(interactions, params)
+    return pairs, user_ids, item_ids
+
+
+def _interaction_matrix(
+    interactions: pa.Table, params: TrainParams
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """`interaction_matrix`, and each row's (user code, item code)."""
     user_codes, user_ids = encode_ids(interactions, "USER_ID")
     item_codes, item_ids = encode_ids(interactions, "ITEM_ID")
     weights = event_confidence(interactions, params)
     pairs = sp.csr_matrix((weights, (user_codes, item_codes)), shape=(len(user_ids), len(item_ids)))
     pairs.sum_duplicates()
-    return pairs, user_ids, item_ids
+    return pairs, user_ids, item_ids, (user_codes, item_codes)
 
 
 def new_als(params: TrainParams) -> AlternatingLeastSquares:
@@ -259,13 +272,14 @@ def _meta(
     params: TrainParams,
     interactions: pa.Table,
     items: pa.Table | None,
+    user_item_pairs: int,
     seconds: float,
 ) -> dict[str, Any]:
     counts: dict[str, int] = {
         "users": model.num_users,
         "items": model.num_items,
         "interactions": interactions.num_rows,
-        "user_item_pairs": len(model.history_indices),
+        "user_item_pairs": user_item_pairs,
     }
     if items is not None:
         catalog = set(items.column("ITEM_ID").to_pylist())

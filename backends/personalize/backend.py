@@ -7,6 +7,13 @@
 | popular_items   | GetRecommendations(popularity-count campaign, userId)     |
 | rerank          | GetPersonalizedRanking(personalized-ranking campaign)     |
 
+A request's filter (`FilterCall`) is sent by name: `filterArn` is
+`[personalize.filter_arns]`'s ARN for that name and `filterValues` the values as the caller
+wrote them. GetRecommendations without a filter sends the default filter
+(`self.filters.default`, by default `exclude_interacted`), which is a real Personalize filter so
+that "never what they already watched" holds here too. A filter without an ARN is our own
+misconfiguration (FAILED_PRECONDITION), never silently dropped.
+
 Calls are blocking boto3 I/O: the server runs them in its thread pool. The backend still
 bounds how many are in flight towards Personalize (a semaphore sized like the client's
 HTTP pool) so a burst queues here, briefly, instead of opening ever more connections.
@@ -30,10 +37,15 @@ from recs.backends.errors import (
     BackendTimeoutError,
     BackendUnavailableError,
 )
+from recs.backends.filtering import FilterCall
 from recs.backends.limits import check_id, check_item_ids, check_num_results
 from recs.backends.personalize.breaker import CircuitBreaker, CircuitOpenError
 from recs.backends.personalize.client import create_runtime_client
-from recs.backends.personalize.config import CAMPAIGN_KEYS, PersonalizeBackendConfig
+from recs.backends.personalize.config import (
+    CAMPAIGN_KEYS,
+    FILTER_ARNS_KEY,
+    PersonalizeBackendConfig,
+)
 from recs.backends.personalize.errors import CONFIG_SECTION, CallContext, translate_error
 
 logger = logging.getLogger(__name__)
@@ -86,6 +98,28 @@ class PersonalizeBackend(Backend):
                 CONFIG_SECTION,
                 ", ".join(missing),
             )
+        self._warn_filters_without_arn()
+
+    def _warn_filters_without_arn(self) -> None:
+        """One warning naming every configured filter (the default one included) that has
+        no ARN: calls using it will answer FAILED_PRECONDITION."""
+        without = sorted(set(self.filters.filters) - set(self._config.filter_arns))
+        if not without:
+            return
+        default = self.filters.default
+        also = (
+            f"; {default.name!r} is the default filter, so every GetRecommendations without"
+            " a filter will too"
+            if default is not None and default.name in without
+            else ""
+        )
+        logger.warning(
+            "[personalize.%s] has no ARN for filter(s) %s: calls using them will answer"
+            " FAILED_PRECONDITION%s (run recs personalize provision, or add them there)",
+            FILTER_ARNS_KEY,
+            ", ".join(repr(name) for name in without),
+            also,
+        )
 
     def close(self) -> None:
         """Close the client's connection pool; safe to call more than once."""
@@ -94,7 +128,7 @@ class PersonalizeBackend(Backend):
             client.close()
 
     def info(self) -> ModelInfo:
-        """The region and the campaigns being served (no call to AWS).
+        """The region, the campaigns and the filters being served (no call to AWS).
 
         A campaign ARN is what identifies the model a caller gets (Personalize's own
         "model version"), so it stays; the endpoint URL, an address of our own network
@@ -103,41 +137,56 @@ class PersonalizeBackend(Backend):
         details = {"region": self._config.region or "(AWS default chain)"}
         for key in CAMPAIGN_KEYS:
             details[key] = getattr(self._config, key) or "(not configured)"
+        for name in sorted(self.filters.filters):
+            arn = self._config.filter_arns.get(name)
+            details[f"{FILTER_ARNS_KEY}.{name}"] = arn or "(not configured)"
         return ModelInfo(backend=self.name, details=details)
 
-    def recommend(self, user_id: str, num_results: int) -> Recommendations:
-        """GetRecommendations on the user-personalization campaign."""
+    def recommend(
+        self, user_id: str, num_results: int, filter: FilterCall | None = None
+    ) -> Recommendations:
+        """GetRecommendations on the user-personalization campaign, through `filter` or,
+        without one, the default filter."""
         check_id("user_id", user_id)
         check_num_results(num_results)
+        applied = filter if filter is not None else self.filters.default
         return self._or_fallback(
-            lambda: self._recommend(user_id, num_results),
-            lambda fallback: fallback.recommend(user_id, num_results),
+            lambda: self._recommend(user_id, num_results, applied),
+            lambda fallback: fallback.recommend(user_id, num_results, filter),
         )
 
-    def _recommend(self, user_id: str, num_results: int) -> Recommendations:
+    def _recommend(
+        self, user_id: str, num_results: int, filter: FilterCall | None
+    ) -> Recommendations:
         response = self._call(
             "get_recommendations",
             "user_personalization",
             input_field="user_id",
+            filter=filter,
             userId=user_id,
             numResults=num_results,
         )
         return _recommendations(response, "itemList")
 
-    def similar_items(self, item_id: str, num_results: int) -> Recommendations:
+    def similar_items(
+        self, item_id: str, num_results: int, filter: FilterCall | None = None
+    ) -> Recommendations:
         """GetRecommendations on the SIMS campaign; the query item itself is never returned."""
         check_id("item_id", item_id)
         check_num_results(num_results)
         return self._or_fallback(
-            lambda: self._similar_items(item_id, num_results),
-            lambda fallback: fallback.similar_items(item_id, num_results),
+            lambda: self._similar_items(item_id, num_results, filter),
+            lambda fallback: fallback.similar_items(item_id, num_results, filter),
         )
 
-    def _similar_items(self, item_id: str, num_results: int) -> Recommendations:
+    def _similar_items(
+        self, item_id: str, num_results: int, filter: FilterCall | None
+    ) -> Recommendations:
         response = self._call(
             "get_recommendations",
             "similar_items",
             input_field="item_id",
+            filter=filter,
             itemId=item_id,
             numResults=num_results,
         )
@@ -145,49 +194,62 @@ class PersonalizeBackend(Backend):
         items = [item for item in result.items if item.item_id != item_id]
         return Recommendations.of(items, result.recommendation_id)
 
-    def popular_items(self, num_results: int, user_id: str | None = None) -> Recommendations:
+    def popular_items(
+        self, num_results: int, user_id: str | None = None, filter: FilterCall | None = None
+    ) -> Recommendations:
         """GetRecommendations on the popularity-count campaign (which needs some userId)."""
         if user_id is not None:
             check_id("user_id", user_id)
         check_num_results(num_results)
         return self._or_fallback(
-            lambda: self._popular_items(num_results, user_id),
-            lambda fallback: fallback.popular_items(num_results, user_id),
+            lambda: self._popular_items(num_results, user_id, filter),
+            lambda fallback: fallback.popular_items(num_results, user_id, filter),
         )
 
-    def _popular_items(self, num_results: int, user_id: str | None) -> Recommendations:
+    def _popular_items(
+        self, num_results: int, user_id: str | None, filter: FilterCall | None
+    ) -> Recommendations:
         response = self._call(
             "get_recommendations",
             "popularity",
             input_field="user_id",
+            filter=filter,
             userId=user_id or self._config.anonymous_user_id,
             numResults=num_results,
         )
         return _recommendations(response, "itemList")
 
-    def rerank(self, user_id: str, item_ids: Sequence[str]) -> Recommendations:
-        """GetPersonalizedRanking of the distinct `item_ids`.
+    def rerank(
+        self, user_id: str, item_ids: Sequence[str], filter: FilterCall | None = None
+    ) -> Recommendations:
+        """GetPersonalizedRanking of the distinct `item_ids`, through `filter` if given.
 
-        Personalize appends items it was not trained on (with no score) and its answer is
-        made a permutation of the distinct input here: every input id exactly once.
+        Personalize appends items it was not trained on (with no score). Without a filter
+        its answer is made a permutation of the distinct input here: every input id exactly
+        once. With one, ids missing from its answer are the ones the filter dropped, and stay
+        out.
         """
         check_id("user_id", user_id)
         distinct = list(dict.fromkeys(check_item_ids(item_ids)))
         return self._or_fallback(
-            lambda: self._rerank(user_id, distinct),
-            lambda fallback: fallback.rerank(user_id, distinct),
+            lambda: self._rerank(user_id, distinct, filter),
+            lambda fallback: fallback.rerank(user_id, distinct, filter),
         )
 
-    def _rerank(self, user_id: str, distinct: list[str]) -> Recommendations:
+    def _rerank(
+        self, user_id: str, distinct: list[str], filter: FilterCall | None
+    ) -> Recommendations:
         response = self._call(
             "get_personalized_ranking",
             "personalized_ranking",
             input_field="item_ids",
+            filter=filter,
             userId=user_id,
             inputList=distinct,
         )
         ranked = _recommendations(response, "personalizedRanking")
-        return Recommendations.of(_as_permutation(ranked.items, distinct), ranked.recommendation_id)
+        items = _as_permutation(ranked.items, distinct, filtered=filter is not None)
+        return Recommendations.of(items, ranked.recommendation_id)
 
     def _or_fallback(
         self,
@@ -204,19 +266,27 @@ class PersonalizeBackend(Backend):
             answer = fallback_call(self.fallback)
             return dataclasses.replace(answer, served_by=self.fallback.name)
 
-    def _call(self, operation: str, rpc: str, *, input_field: str, **params: Any) -> Any:
-        """Call `operation` on the campaign (and filter) configured for `rpc`."""
+    def _call(
+        self,
+        operation: str,
+        rpc: str,
+        *,
+        input_field: str,
+        filter: FilterCall | None,
+        **params: Any,
+    ) -> Any:
+        """Call `operation` on the campaign configured for `rpc`, through `filter`."""
         campaign_key = f"{rpc}_campaign_arn"
-        filter_key = f"{rpc}_filter_arn"
         campaign_arn = getattr(self._config, campaign_key)
         if campaign_arn is None:
             raise BackendMisconfiguredError(f"{campaign_key} is not configured in {CONFIG_SECTION}")
         resources = {campaign_key: campaign_arn}
         params["campaignArn"] = campaign_arn
-        filter_arn = getattr(self._config, filter_key)
-        if filter_arn is not None:
-            params["filterArn"] = filter_arn
-            resources[filter_key] = filter_arn
+        if filter is not None:
+            filter_key, params["filterArn"] = self._filter_arn(filter.name)
+            resources[filter_key] = params["filterArn"]
+            if filter.raw_values:
+                params["filterValues"] = dict(filter.raw_values)
         context = CallContext(_operation_name(operation), input_field, resources)
         client = self._client
         if client is None:
@@ -249,6 +319,21 @@ class PersonalizeBackend(Backend):
         self.breaker.succeeded()
         return response
 
+    def _filter_arn(self, name: str) -> tuple[str, str]:
+        """(config key, ARN) of the Personalize filter serving filter `name`.
+
+        A filter the server knows but Personalize was not told about is our own
+        misconfiguration: refused naming the key, rather than answered unfiltered.
+        """
+        key = f"{FILTER_ARNS_KEY}.{name}"
+        arn = self._config.filter_arns.get(name)
+        if arn is None:
+            raise BackendMisconfiguredError(
+                f"personalize.{key}: no ARN for filter {name!r} (run recs personalize"
+                f" provision, or add it to [personalize.{FILTER_ARNS_KEY}])"
+            )
+        return key, arn
+
 
 def _code(exc: BotoCoreError | ClientError) -> str:
     """AWS's error code of a failed call, or the botocore error's name (timeouts, no network)."""
@@ -278,8 +363,14 @@ def _recommendations(response: Mapping[str, Any], list_key: str) -> Recommendati
     return Recommendations.of(items, response.get("recommendationId", ""))
 
 
-def _as_permutation(ranked: list[ScoredItem], distinct_input: list[str]) -> list[ScoredItem]:
-    """`ranked` reduced to the input ids (first occurrence), then the input ids it lacked."""
+def _as_permutation(
+    ranked: list[ScoredItem], distinct_input: list[str], *, filtered: bool = False
+) -> list[ScoredItem]:
+    """`ranked` reduced to the input ids (first occurrence), then the input ids it lacked.
+
+    With `filtered`, the ids it lacked were dropped by the request's filter and are not added
+    back (ids the model does not know are in Personalize's answer anyway, without a score).
+    """
     wanted = set(distinct_input)
     seen: set[str] = set()
     result = []
@@ -287,5 +378,6 @@ def _as_permutation(ranked: list[ScoredItem], distinct_input: list[str]) -> list
         if item.item_id in wanted and item.item_id not in seen:
             seen.add(item.item_id)
             result.append(item)
-    result.extend(ScoredItem(item_id, 0.0) for item_id in distinct_input if item_id not in seen)
+    if not filtered:
+        result.extend(ScoredItem(item_id, 0.0) for item_id in distinct_input if item_id not in seen)
     return result

@@ -7,10 +7,14 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from recs.backends.base import MAX_ID_LENGTH
+from recs.pipeline.filters import MAX_NAME_LENGTH as MAX_FILTER_NAME_LENGTH
 
 # Personalize's own ARN constraint (service model shape `Arn`: max 256 characters).
 ARN_PATTERN = r"^arn:([a-z\d-]+):personalize:.*:.*:.+$"
 Arn = Annotated[str, Field(pattern=ARN_PATTERN, max_length=256)]
+# A filter's name as requests give it (the key of [filters]): CreateFilter's 1-63 characters.
+FilterName = Annotated[str, Field(min_length=1, max_length=MAX_FILTER_NAME_LENGTH)]
+FILTER_ARNS_KEY = "filter_arns"
 
 # One campaign per RPC; these are the config keys, in the order the RPCs are documented.
 CAMPAIGN_KEYS = (
@@ -22,7 +26,7 @@ CAMPAIGN_KEYS = (
 
 
 class PersonalizeBackendConfig(BaseModel):
-    """Where the four campaigns live and how the runtime client talks to them.
+    """Where the four campaigns and the filters live and how the runtime client talks to them.
 
     Unknown keys are rejected (a typo in a campaign key would otherwise silently leave
     an RPC unconfigured). Credentials are never configured here: the standard AWS
@@ -49,15 +53,10 @@ class PersonalizeBackendConfig(BaseModel):
     personalized_ranking_campaign_arn: Arn | None = Field(
         None, description="aws-personalized-ranking campaign answering GetPersonalizedRanking"
     )
-    user_personalization_filter_arn: Arn | None = Field(
-        None, description="filter applied to GetRecommendations"
-    )
-    similar_items_filter_arn: Arn | None = Field(
-        None, description="filter applied to GetSimilarItems"
-    )
-    popularity_filter_arn: Arn | None = Field(None, description="filter applied to GetPopularItems")
-    personalized_ranking_filter_arn: Arn | None = Field(
-        None, description="filter applied to GetPersonalizedRanking"
+    filter_arns: dict[FilterName, Arn] = Field(
+        default_factory=dict,
+        description="filter name (as in [filters] and requests' filter_name) -> the ARN of "
+        "that Personalize filter; `recs personalize provision` writes them",
     )
     endpoint_url: HttpUrl | None = Field(
         None,

@@ -21,7 +21,7 @@ class FailingFirst(FakeBackend):
         self.failure = error
         self.attempts = 0
 
-    def popular_items(self, num_results, user_id=None):
+    def popular_items(self, num_results, user_id=None, filter=None):
         self.attempts += 1
         if self.attempts <= self.failures:
             raise self.failure
@@ -68,3 +68,24 @@ async def test_unreachable_service_raises_recs_error() -> None:
         with pytest.raises(RecsError) as caught:
             await client.popular()
     assert caught.value.code == grpc.StatusCode.UNAVAILABLE
+
+
+@pytest.mark.parametrize("client_class", [RecsClient, AsyncRecsClient])
+async def test_an_unknown_filter_is_invalid_argument_naming_the_field(
+    target: str, client_class
+) -> None:
+    async def query():
+        if client_class is AsyncRecsClient:
+            async with AsyncRecsClient(target) as client:
+                return await client.recommend("u1", 2, filter_name="no_such_filter")
+
+        def blocking():
+            with RecsClient(target) as client:
+                return client.recommend("u1", 2, filter_name="no_such_filter")
+
+        return await asyncio.to_thread(blocking)
+
+    with pytest.raises(RecsError) as caught:
+        await query()
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.message.startswith("filter_name")

@@ -225,7 +225,9 @@ async def test_fresh_venv_calls_a_running_server(
     assert answer["popular"] == ["v1", "v2", "v3"]
     assert answer["first"] == ["First video", "https://b.s3.amazonaws.com/shortVideos/v1.mp4"]
     assert answer["similar"] == ["v2", "v3"]
-    assert answer["info"] == ["fake", {"trained_at": "never"}]
+    backend, details = answer["info"]
+    assert backend == "fake" and details["trained_at"] == "never"
+    assert details["default_filter"] == "exclude_interacted"
     assert answer["failure"][0] == "INVALID_ARGUMENT" and "user_id" in answer["failure"][1]
     assert answer["ranked"] == ["v4", "v3"]
     assert answer["recommendation_id"] == "rid-1"

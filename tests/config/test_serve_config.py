@@ -53,5 +53,5 @@ def test_recs_serve_refuses_the_file_with_exit_2_and_one_line(tmp_path: Path) ->
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         f"recs serve: {path}: unknown top-level key 'sever' (did you mean 'server'?); "
-        "known: backend, catalog, server, local, personalize"
+        "known: backend, catalog, server, filters, local, personalize"
     ]

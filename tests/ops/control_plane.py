@@ -8,11 +8,13 @@ real service model. Waiting is scripted round by round, the way `Waiter` polls.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 from botocore.stub import Stubber
 
+from recs.backends.filtering import DEFAULT_FILTER_EXPRESSION, DEFAULT_FILTER_NAME
 from recs.ops.s3 import file_sha256
 
 FIXTURE_DATASET = Path(__file__).parents[1] / "fixtures" / "personalize" / "dataset"
@@ -29,6 +31,9 @@ RECIPES = {
     "personalized-ranking": "personalized_ranking_campaign_arn",
 }
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+# What a serve config without [filters] provisions: the built-in default filter.
+DEFAULT_FILTERS = {DEFAULT_FILTER_NAME: DEFAULT_FILTER_EXPRESSION}
+UNWATCHED = 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watched")'
 
 
 def group_arn() -> str:
@@ -61,6 +66,10 @@ def version_arn(recipe: str, version: str = "v1") -> str:
 
 def campaign_arn(recipe: str) -> str:
     return f"{ACCOUNT}:campaign/{NAME}-{recipe}"
+
+
+def filter_arn(name: str) -> str:
+    return f"{ACCOUNT}:filter/{NAME}-{name}"
 
 
 def schema_text(slug: str, data_dir: Path = FIXTURE_DATASET) -> str:
@@ -150,6 +159,62 @@ def expect_datasets(stubber: Stubber, *, exists: bool) -> None:
         "dataset",
         "datasetArn",
         {dataset_arn(slug): ["ACTIVE"] for slug in DATASETS},
+    )
+
+
+def expect_filters(
+    stubber: Stubber,
+    filters: Mapping[str, str],
+    *,
+    existing: Mapping[str, str] | None = None,
+    polls: list[str] | None = None,
+) -> None:
+    """Filters `filters` (name -> expression) found or created, then waited for.
+
+    `existing` maps the names of filters already in the group to their expression there; a
+    new filter is polled through `polls` (default: pending once, then ACTIVE).
+    """
+    existing = existing or {}
+    listed = [
+        {"name": f"{NAME}-{name}", "filterArn": filter_arn(name), "status": "ACTIVE"}
+        for name in existing
+    ]
+    for name, expression in filters.items():
+        stubber.add_response("list_filters", {"Filters": listed}, {"datasetGroupArn": group_arn()})
+        if name in existing:
+            stubber.add_response(
+                "describe_filter",
+                {
+                    "filter": {
+                        "name": f"{NAME}-{name}",
+                        "filterArn": filter_arn(name),
+                        "filterExpression": existing[name],
+                        "status": "ACTIVE",
+                    }
+                },
+                {"filterArn": filter_arn(name)},
+            )
+        else:
+            stubber.add_response(
+                "create_filter",
+                {"filterArn": filter_arn(name)},
+                {
+                    "name": f"{NAME}-{name}",
+                    "datasetGroupArn": group_arn(),
+                    "filterExpression": expression,
+                },
+            )
+    expect_wait(
+        stubber,
+        "describe_filter",
+        "filter",
+        "filterArn",
+        {
+            filter_arn(name): ["ACTIVE"]
+            if name in existing
+            else list(polls or ["CREATE PENDING", "ACTIVE"])
+            for name in filters
+        },
     )
 
 
@@ -317,22 +382,36 @@ def expect_campaigns(
     )
 
 
-def expect_fresh_provisioning(stubber: Stubber, *, event_type: str | None = None) -> None:
+def expect_fresh_provisioning(
+    stubber: Stubber, *, event_type: str | None = None, filters: Mapping[str, str] | None = None
+) -> None:
     """Every call of a first run, when nothing exists yet."""
     expect_dataset_group(stubber, exists=False, polls=["CREATE PENDING", "ACTIVE"])
     expect_schemas(stubber, exists=False)
     expect_datasets(stubber, exists=False)
+    if filters:
+        expect_filters(stubber, filters)
     expect_import_jobs(stubber, existing=())
     expect_solutions(stubber, exists=False, event_type=event_type)
     expect_versions(stubber, train=True)
     expect_campaigns(stubber, exists=False)
 
 
-def expect_idempotent_rerun(stubber: Stubber) -> None:
-    """Every call of a run after a complete one with the same data: reads only."""
+def expect_idempotent_rerun(
+    stubber: Stubber,
+    *,
+    filters: Mapping[str, str] | None = None,
+    existing_filters: Mapping[str, str] | None = None,
+) -> None:
+    """Every call of a run after a complete one with the same data: reads only.
+
+    The filters exist with the configured expressions unless `existing_filters` says which.
+    """
     expect_dataset_group(stubber, exists=True)
     expect_schemas(stubber, exists=True)
     expect_datasets(stubber, exists=True)
+    if filters:
+        expect_filters(stubber, filters, existing=existing_filters or filters)
     expect_import_jobs(stubber, existing=DATASETS)
     expect_solutions(stubber, exists=True)
     expect_versions(stubber, train=False)

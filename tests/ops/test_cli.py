@@ -15,7 +15,7 @@ from recs.backends.personalize.backend import PersonalizeBackend
 from recs.backends.registry import create_backend
 from recs.cli import personalize as personalize_cli
 from recs.cli.main import main
-from recs.config import load_config
+from recs.config import create_configured_backend, load_config
 from tests.ops import control_plane as cp
 
 
@@ -52,11 +52,11 @@ def provision_args(config_out, *extra: str) -> list[str]:
 
 
 def test_provision_writes_a_serve_config_the_server_accepts(stubbed, tmp_path, capsys):
-    cp.expect_fresh_provisioning(stubbed)
+    cp.expect_fresh_provisioning(stubbed, filters=cp.DEFAULT_FILTERS)
     config_path = tmp_path / "serve.toml"
     config_path.write_text("[server]\nport = 6000\n[personalize]\nread_timeout = 2.5\n")
     assert main(provision_args(config_path)) == 0
-    assert "provisioned videos: 4 campaigns ACTIVE" in capsys.readouterr().out
+    assert "provisioned videos: 4 campaigns and 1 filters ACTIVE" in capsys.readouterr().out
     config = load_config(config_path)
     assert config.backend == "personalize"
     assert config.server.port == 6000  # the rest of the file is kept
@@ -67,6 +67,62 @@ def test_provision_writes_a_serve_config_the_server_accepts(stubbed, tmp_path, c
     assert backend.config.region == "us-east-1"
     for recipe, key in cp.RECIPES.items():
         assert getattr(backend.config, key) == cp.campaign_arn(recipe)
+    # the default filter, exclude_interacted, is a Personalize filter with its ARN
+    assert backend.config.filter_arns == {"exclude_interacted": cp.filter_arn("exclude_interacted")}
+    configured = create_configured_backend(config)
+    assert configured.filters.default is not None
+    assert configured.filters.default.name == "exclude_interacted"
+
+
+def test_provision_creates_the_filters_of_the_serve_config_and_merges_their_arns(stubbed, tmp_path):
+    config_path = tmp_path / "serve.toml"
+    kept = "arn:aws:personalize:us-east-1:123456789012:filter/elsewhere"
+    config_path.write_text(
+        '[server]\ndefault_filter = ""\n'
+        f"[filters]\nunwatched = '{cp.UNWATCHED}'\n"
+        f'[personalize.filter_arns]\nelsewhere = "{kept}"\n'
+    )
+    cp.expect_fresh_provisioning(stubbed, filters={"unwatched": cp.UNWATCHED})
+    assert main(provision_args(config_path)) == 0
+    document = tomllib.loads(config_path.read_text())
+    assert document["personalize"]["filter_arns"] == {
+        "elsewhere": kept,
+        "unwatched": cp.filter_arn("unwatched"),
+    }
+    assert document["filters"] == {"unwatched": cp.UNWATCHED}  # kept as it was
+    assert document["server"] == {"default_filter": ""}
+
+
+def test_provision_of_another_default_filter_does_not_add_the_built_in_one(stubbed, tmp_path):
+    config_path = tmp_path / "serve.toml"
+    config_path.write_text(
+        f"[server]\ndefault_filter = 'unwatched'\n[filters]\nunwatched = '{cp.UNWATCHED}'\n"
+    )
+    cp.expect_fresh_provisioning(stubbed, filters={"unwatched": cp.UNWATCHED})
+    assert main(provision_args(config_path)) == 0
+    arns = tomllib.loads(config_path.read_text())["personalize"]["filter_arns"]
+    assert arns == {"unwatched": cp.filter_arn("unwatched")}
+
+
+def test_provision_refuses_a_bad_filter_expression_before_any_call(stubbed, tmp_path, capsys):
+    config_path = tmp_path / "serve.toml"
+    config_path.write_text("[filters]\nrecent = 'EXCLUDE ItemID WHERE Items.GENRE IN'\n")
+    assert main(provision_args(config_path)) == 1  # Stubber: no call was made
+    err = capsys.readouterr().err
+    assert "[filters]: filter 'recent' at character" in err
+    assert "filter_arns" not in config_path.read_text()
+
+
+def test_provision_says_when_a_filter_exists_with_another_expression(stubbed, tmp_path, capsys):
+    config_path = tmp_path / "serve.toml"
+    old = 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watched")'
+    cp.expect_idempotent_rerun(
+        stubbed, filters=cp.DEFAULT_FILTERS, existing_filters={"exclude_interacted": old}
+    )
+    assert main(provision_args(config_path)) == 0
+    out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    assert "warning: filter videos-exclude_interacted exists with another expression" in out
+    assert "recs personalize teardown --all" in out
 
 
 def test_provision_dry_run_prints_the_plan_and_writes_nothing(stubbed, tmp_path, capsys):
@@ -77,7 +133,7 @@ def test_provision_dry_run_prints_the_plan_and_writes_nothing(stubbed, tmp_path,
     assert main(provision_args(config_path, "--dry-run")) == 0
     out = capsys.readouterr().out
     assert "plan (dry run)" in out
-    assert "dry run of videos: 19 create, 2 upload" in out
+    assert "dry run of videos: 20 create, 2 upload" in out
     assert not config_path.exists()
 
 

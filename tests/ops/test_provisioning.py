@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import io
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.stub import Stubber
-from moto import mock_aws
 from rich.console import Console
 
 from recs.ops.plan import INTERACTIONS
@@ -26,21 +22,6 @@ from recs.ops.waiting import Waiter
 from tests.ops import control_plane as cp
 
 QUIET = Console(file=io.StringIO())
-
-
-@pytest.fixture
-def s3() -> Iterator[object]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=cp.BUCKET)
-        yield client
-
-
-@pytest.fixture
-def personalize() -> Iterator[tuple[object, Stubber]]:
-    client = boto3.client("personalize", region_name="us-east-1", endpoint_url="http://127.0.0.1:1")
-    with Stubber(client) as stubber:
-        yield client, stubber
 
 
 def provision(personalize_client, s3_client, data_dir: Path = cp.FIXTURE_DATASET, **options):

@@ -69,6 +69,7 @@ def expect_inventory(stubber: Stubber, *, campaign_status: str = "ACTIVE") -> No
 DELETIONS = {
     "delete_campaign": ("describe_campaign", "campaign", "campaignArn"),
     "delete_solution": ("describe_solution", "solution", "solutionArn"),
+    "delete_filter": ("describe_filter", "filter", "filterArn"),
     "delete_dataset": ("describe_dataset", "dataset", "datasetArn"),
     "delete_dataset_group": ("describe_dataset_group", "datasetGroup", "datasetGroupArn"),
 }
@@ -116,6 +117,20 @@ def test_campaigns_already_being_deleted_are_only_waited_for(personalize):
     assert {step.action for step in steps} == {"deleting"}
 
 
+def expect_filter_listing(stubber: Stubber, names: list[str], status: str = "ACTIVE") -> None:
+    """The group's filters, whatever their names."""
+    stubber.add_response(
+        "list_filters",
+        {
+            "Filters": [
+                {"name": f"{cp.NAME}-{name}", "filterArn": cp.filter_arn(name), "status": status}
+                for name in names
+            ]
+        },
+        {"datasetGroupArn": cp.group_arn()},
+    )
+
+
 def test_teardown_all_deletes_children_before_parents_then_schemas(personalize):
     client, stubber = personalize
     expect_inventory(stubber)
@@ -128,6 +143,13 @@ def test_teardown_all_deletes_children_before_parents_then_schemas(personalize):
         stubber,
         "delete_solution",
         [cp.solution_arn(recipe) for recipe in cp.RECIPES],
+    )
+    expect_filter_listing(stubber, ["exclude_interacted", "unwatched"])
+    expect_deleted(
+        stubber,
+        "delete_filter",
+        [cp.filter_arn("exclude_interacted"), cp.filter_arn("unwatched")],
+        polls_before_gone=1,
     )
     stubber.add_response(
         "list_datasets",
@@ -160,18 +182,53 @@ def test_teardown_all_deletes_children_before_parents_then_schemas(personalize):
         stubber.add_response("delete_schema", {}, {"schemaArn": cp.schema_arn(slug)})
     steps = teardown(client, everything=True)
     assert [step.kind for step in steps] == (
-        ["campaign"] * 4 + ["solution"] * 4 + ["dataset"] * 2 + ["dataset group"] + ["schema"] * 2
+        ["campaign"] * 4
+        + ["solution"] * 4
+        + ["filter"] * 2
+        + ["dataset"] * 2
+        + ["dataset group"]
+        + ["schema"] * 2
     )
+    filters = [(step.name, step.action) for step in steps if step.kind == "filter"]
+    assert filters == [("videos-exclude_interacted", "delete"), ("videos-unwatched", "delete")]
+
+
+def test_filters_already_being_deleted_are_only_waited_for(personalize):
+    client, stubber = personalize
+    stubber.add_response(
+        "list_dataset_groups",
+        {"datasetGroups": [{"name": cp.NAME, "datasetGroupArn": cp.group_arn()}]},
+        {},
+    )
+    stubber.add_response("list_solutions", {"solutions": []}, {"datasetGroupArn": cp.group_arn()})
+    expect_filter_listing(stubber, ["unwatched"], status="DELETE PENDING")
+    stubber.add_client_error(
+        "describe_filter",
+        "ResourceNotFoundException",
+        expected_params={"filterArn": cp.filter_arn("unwatched")},
+    )
+    stubber.add_response("list_datasets", {"datasets": []}, {"datasetGroupArn": cp.group_arn()})
+    expect_deleted(stubber, "delete_dataset_group", [cp.group_arn()])
+    stubber.add_response("list_schemas", {"schemas": []}, {})
+    stubber.add_response("list_schemas", {"schemas": []}, {})
+    steps = teardown(client, everything=True)
+    assert [(step.kind, step.action) for step in steps] == [
+        ("filter", "deleting"),
+        ("dataset group", "delete"),
+    ]
 
 
 def test_teardown_dry_run_lists_what_would_go_without_deleting(personalize):
     client, stubber = personalize
     expect_inventory(stubber)
+    expect_filter_listing(stubber, ["exclude_interacted"])
     stubber.add_response("list_datasets", {"datasets": []}, {"datasetGroupArn": cp.group_arn()})
     stubber.add_response("list_schemas", {"schemas": []}, {})
     stubber.add_response("list_schemas", {"schemas": []}, {})
-    steps = teardown(client, everything=True, dry_run=True)
-    assert [step.kind for step in steps] == ["campaign"] * 4 + ["solution"] * 4 + ["dataset group"]
+    steps = teardown(client, everything=True, dry_run=True)  # Stubber refuses delete_* calls
+    assert [step.kind for step in steps] == (
+        ["campaign"] * 4 + ["solution"] * 4 + ["filter"] + ["dataset group"]
+    )
 
 
 def test_teardown_of_an_unknown_name_deletes_nothing(personalize):

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from recs.backends.base import Backend, ModelInfo, Recommendations, ScoredItem
+from recs.backends.filtering import FilterCall
 
 CATALOG_ITEMS = ["v1", "v2", "v3", "v4"]
 
@@ -55,16 +56,35 @@ class FakeBackend(Backend):
     def info(self) -> ModelInfo:
         return ModelInfo("fake", {"trained_at": "never"})
 
-    def recommend(self, user_id: str, num_results: int) -> Recommendations:
-        return self._answer(("recommend", user_id, num_results), CATALOG_ITEMS[:num_results])
+    def recommend(
+        self, user_id: str, num_results: int, filter: FilterCall | None = None
+    ) -> Recommendations:
+        key = ("recommend", user_id, num_results, *_filtered(filter))
+        return self._answer(key, CATALOG_ITEMS[:num_results])
 
-    def similar_items(self, item_id: str, num_results: int) -> Recommendations:
+    def similar_items(
+        self, item_id: str, num_results: int, filter: FilterCall | None = None
+    ) -> Recommendations:
         others = [i for i in CATALOG_ITEMS if i != item_id]
-        return self._answer(("similar", item_id, num_results), others[:num_results])
+        key = ("similar", item_id, num_results, *_filtered(filter))
+        return self._answer(key, others[:num_results])
 
-    def popular_items(self, num_results: int, user_id: str | None = None) -> Recommendations:
-        return self._answer(("popular", num_results, user_id), CATALOG_ITEMS[:num_results])
+    def popular_items(
+        self, num_results: int, user_id: str | None = None, filter: FilterCall | None = None
+    ) -> Recommendations:
+        key = ("popular", num_results, user_id, *_filtered(filter))
+        return self._answer(key, CATALOG_ITEMS[:num_results])
 
-    def rerank(self, user_id: str, item_ids: Sequence[str]) -> Recommendations:
+    def rerank(
+        self, user_id: str, item_ids: Sequence[str], filter: FilterCall | None = None
+    ) -> Recommendations:
         distinct = list(dict.fromkeys(item_ids))
-        return self._answer(("rerank", user_id, tuple(item_ids)), distinct[::-1])
+        key = ("rerank", user_id, tuple(item_ids), *_filtered(filter))
+        return self._answer(key, distinct[::-1])
+
+
+def _filtered(filter: FilterCall | None) -> tuple:
+    """What a call records of its filter: nothing without one, else (name, values)."""
+    if filter is None:
+        return ()
+    return ((filter.name, dict(filter.values)),)

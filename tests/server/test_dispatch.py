@@ -34,7 +34,9 @@ class InMemoryBackend(FakeBackend):
         self.release = threading.Event()
         self.first_batch_started = threading.Event()
 
-    def recommend_many(self, requests: Sequence[tuple[str, int]]) -> list[Recommendations]:
+    def recommend_many(
+        self, requests: Sequence[tuple[str, int]], filters: Sequence | None = None
+    ) -> list[Recommendations]:
         self.batches.append(list(requests))
         if len(self.batches) == 1:
             self.first_batch_started.set()
@@ -132,7 +134,9 @@ class PrecomputedBackend(InMemoryBackend):
         self.release.set()  # no batch is held
         self.asked: list[tuple[str, int]] = []
 
-    def recommend_without_scoring(self, user_id: str, num_results: int) -> Recommendations | None:
+    def recommend_without_scoring(
+        self, user_id: str, num_results: int, filter: object = None
+    ) -> Recommendations | None:
         self.asked.append((user_id, num_results))
         if not user_id.startswith("ready-"):
             return None

@@ -22,7 +22,11 @@ from recs.v1 import recommendation_service_pb2 as pb
 from recs.v1 import recommendation_service_pb2_grpc as pb_grpc
 from tests.aws import fake_aws_environment  # noqa: F401  (no way to reach AWS)
 from tests.backends.contract import TINY_DATASET
-from tests.backends.personalize.runtime_helpers import CAMPAIGNS, UNREACHABLE_ENDPOINT
+from tests.backends.personalize.runtime_helpers import (
+    ACCOUNT_ARN,
+    CAMPAIGNS,
+    UNREACHABLE_ENDPOINT,
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +47,7 @@ def personalize_config(model: Path, **personalize: object):
                 "max_attempts": 1,
                 "breaker_failures": 1,
                 **CAMPAIGNS,
+                "filter_arns": {"exclude_interacted": f"{ACCOUNT_ARN}:filter/videos-unwatched"},
                 **personalize,
             },
             "local": {"model_dir": str(model)},

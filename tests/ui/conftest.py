@@ -24,6 +24,7 @@ from recs.config import build_config
 from recs.pipeline.dataset import read_interactions, read_items
 from recs.server.app import RunningServer, build_server
 from recs.server.catalog import Catalog
+from tests.client.recording import RecordingServicer, recording_server
 
 T = TypeVar("T")
 
@@ -92,16 +93,18 @@ class FixedBackend(Backend):
     def info(self) -> ModelInfo:
         return ModelInfo("fixed", {"trained_at": "never", "params.ids": str(len(self.item_ids))})
 
-    def recommend(self, user_id: str, num_results: int) -> Recommendations:
+    def recommend(self, user_id: str, num_results: int, filter=None) -> Recommendations:
         return self._answer(num_results)
 
-    def similar_items(self, item_id: str, num_results: int) -> Recommendations:
+    def similar_items(self, item_id: str, num_results: int, filter=None) -> Recommendations:
         return self._answer(num_results)
 
-    def popular_items(self, num_results: int, user_id: str | None = None) -> Recommendations:
+    def popular_items(
+        self, num_results: int, user_id: str | None = None, filter=None
+    ) -> Recommendations:
         return self._answer(num_results)
 
-    def rerank(self, user_id: str, item_ids: Sequence[str]) -> Recommendations:
+    def rerank(self, user_id: str, item_ids: Sequence[str], filter=None) -> Recommendations:
         return Recommendations.of([ScoredItem(i, 0.0) for i in dict.fromkeys(item_ids)], "fixed")
 
 
@@ -129,6 +132,13 @@ def service(tiny_backend: LocalBackend, tiny_catalog: Catalog) -> Iterator[Servi
     running = ServiceThread(tiny_backend, tiny_catalog).start()
     yield running
     running.stop()
+
+
+@pytest.fixture
+def recording() -> Iterator[RecordingServicer]:
+    """A service that only records what it is asked (one video per answer): what the page sent."""
+    with recording_server() as servicer:
+        yield servicer
 
 
 @pytest.fixture(scope="session")

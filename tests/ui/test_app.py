@@ -179,7 +179,8 @@ def test_about_shows_model_facts_and_the_evaluation_chart(
     page = open_page(service.target, view="about")
 
     tabs = {tab.label: tab for tab in page.get_by_key("facts-0").tabs}
-    assert list(tabs) == ["Model", "Data", "Parameters"]
+    assert list(tabs)[:2] == ["Model", "Data"] and "Parameters" in tabs
+    assert "exclude\\_interacted" in tabs["Filters"].markdown[0].value  # the names to filter by
     assert "| factors | 8 |" in tabs["Parameters"].markdown[0].value
     assert "| interactions | 33 |" in tabs["Data"].markdown[0].value
     assert [m.label for m in page.metric] == ["Trained at", "Interactions", "Users", "Videos"]
@@ -198,3 +199,86 @@ def test_unreadable_evaluation_file_is_named_on_the_page(open_page, service, tmp
 
     assert f"{evaluation}: not JSON (line 1, column 2" in page.warning[0].value
     assert page.get_by_key("facts-0")  # the model facts still show
+
+
+# Filters ------------------------------------------------------------------------------------
+
+FILTER = {"filter": "by_category", "filter_values": "CATEGORIES=comedy,gaming; N=3"}
+SENT_VALUES = {"CATEGORIES": '"comedy","gaming"', "N": '"3"'}
+
+
+@pytest.mark.parametrize(
+    ("view", "params", "asked"),
+    [
+        ("user", {"user": "u01"}, {"user_id": "u01"}),
+        ("similar", {"item": "a1"}, {"item_id": "a1"}),
+        ("popular", {"n": "3"}, {"num_results": 3}),
+        ("compare", {"user": "u01"}, {"user_id": "u01"}),
+    ],
+)
+def test_the_filter_in_the_link_goes_with_the_views_calls(
+    open_page, recording, monkeypatch, view, params, asked
+):
+    monkeypatch.setenv(ENV_COMPARE_TARGET, recording.target)
+    page = open_page(recording.target, view=view, **params, **FILTER)
+
+    assert recording.requests, "the view asked nothing"
+    assert len(recording.requests) == (2 if view == "compare" else 1)
+    for request in recording.requests:
+        assert request.filter_name == "by_category"
+        assert dict(request.filter_values) == SENT_VALUES
+        assert {field: getattr(request, field) for field in asked} == asked
+    assert page.text_input(key="filter").value == "by_category"
+    assert page.text_input(key="filter_values").value == FILTER["filter_values"]
+    assert {key: page.query_params[key] for key in FILTER} == FILTER
+
+
+def test_rerank_sends_the_filter_typed_in_the_sidebar(open_page, recording):
+    page = open_page(recording.target, view="rerank", user="u05")
+    page.text_input(key="filter").input("by_category")
+    page.text_input(key="filter_values").input("CATEGORIES=comedy,gaming; N=3")
+    page.text_area(key="rerank_ids").input("a1, b1").run()
+
+    (request,) = recording.requests
+    assert list(request.item_ids) == ["a1", "b1"]
+    assert request.filter_name == "by_category"
+    assert dict(request.filter_values) == SENT_VALUES
+    assert page.query_params["filter"] == "by_category"
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "says"),
+    [
+        ("by_category", "CATEGORIES", "'CATEGORIES' is not KEY=VALUE"),
+        ("", "CATEGORIES=comedy", "need a filter"),
+    ],
+)
+def test_a_filter_that_cannot_be_sent_is_said_and_nothing_is_asked(
+    open_page, recording, name, values, says
+):
+    page = open_page(recording.target, user="u01")
+    assert len(recording.requests) == 1  # the first run, without a filter
+    page.text_input(key="filter").input(name)
+    page.text_input(key="filter_values").input(values).run()
+
+    assert any(says in warning.value for warning in page.warning)
+    assert len(recording.requests) == 1  # rather than an unfiltered answer, none
+    assert "Recommended next" not in [subheader.value for subheader in page.subheader]
+
+
+def test_a_bad_filter_in_the_link_is_named_like_other_url_problems(open_page, recording):
+    page = open_page(recording.target, user="u01", filter="f", filter_values="CATEGORIES")
+
+    warnings = " ".join(w.value for w in page.warning)
+    assert "filter_values='CATEGORIES'" in warnings
+    assert page.text_input(key="filter_values").value == ""
+    assert page.query_params == {"view": "user", "user": "u01", "filter": "f"}
+
+
+def test_an_unknown_filter_is_the_services_answer_in_words(open_page, service):
+    page = open_page(service.target, user="u01", filter="no_such_filter")
+
+    assert len(page.error) == 1
+    message = page.error[0].value
+    assert "rejected what the page asked" in message
+    assert "Status INVALID_ARGUMENT: filter_name" in message

@@ -165,3 +165,78 @@ def test_history_table_shows_when_what_and_how():
     assert lines[0] == "| When (UTC) | Title | Id | Event |"
     assert lines[2] == r"| 2023-11-14 22:13 | Cats \*live\* | v1 | watched |"
     assert lines[3] == "| 1970-01-01 00:00 | *(no title)* | v2 | clicked |"
+
+
+# Filters ------------------------------------------------------------------------------------
+
+
+def test_filter_params_round_trip_through_the_url():
+    request = PageRequest(
+        "popular", filter_name="by_category", filter_values="CATEGORIES=comedy,gaming; N=3"
+    )
+
+    params = logic.to_query_params(request)
+
+    assert params == {
+        "view": "popular",
+        "filter": "by_category",
+        "filter_values": "CATEGORIES=comedy,gaming; N=3",
+    }
+    assert logic.parse_query_params(params) == (request, [])
+
+
+def test_unusable_filter_values_in_the_url_are_named_and_dropped():
+    request, problems = logic.parse_query_params(
+        {"user": "u1", "filter": "by_category", "filter_values": "CATEGORIES"}
+    )
+
+    assert request == PageRequest("user", "u1", filter_name="by_category")
+    assert len(problems) == 1
+    assert "filter_values='CATEGORIES'" in problems[0] and "is not KEY=VALUE" in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", {}),
+        (" ; \n ", {}),
+        ("CATEGORIES=comedy,gaming", {"CATEGORIES": '"comedy","gaming"'}),
+        ("A=x; B=y , z\nC=w", {"A": '"x"', "B": '"y","z"', "C": '"w"'}),
+        ('A="x;y","z"; B=w', {"A": '"x;y","z"', "B": '"w"'}),  # `;` inside quotes stays
+        ('A="say \\";"; B=w', {"A": '"say \\";"', "B": '"w"'}),  # so does an escaped quote
+    ],
+)
+def test_filter_values_are_entries_separated_by_semicolons_or_lines(text, expected):
+    assert logic.parse_filter_values(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("CATEGORIES", "'CATEGORIES' is not KEY=VALUE"),
+        ("A=x; =y", "'=y' has no KEY"),
+        ("A=", "A= has no value"),
+        ("A=x; A=y", "A is given twice"),
+    ],
+)
+def test_unusable_filter_values_say_which_entry_and_how_to_write_them(text, says):
+    with pytest.raises(logic.FilterInputError) as caught:
+        logic.filter_arguments(PageRequest(filter_name="f", filter_values=text))
+
+    message = str(caught.value)
+    assert message.startswith("Filter values: ") and says in message
+    assert logic.FILTER_VALUES_HINT in message
+
+
+def test_filter_arguments_are_the_clients_keywords():
+    assert logic.filter_arguments(PageRequest()) == {"filter_name": "", "filter_values": {}}
+    request = PageRequest(filter_name="by_category", filter_values="CATEGORIES=comedy")
+    assert logic.filter_arguments(request) == {
+        "filter_name": "by_category",
+        "filter_values": {"CATEGORIES": '"comedy"'},
+    }
+
+
+def test_filter_values_without_a_filter_name_cannot_be_sent():
+    with pytest.raises(logic.FilterInputError, match="need a filter"):
+        logic.filter_arguments(PageRequest(filter_values="CATEGORIES=comedy"))

@@ -12,6 +12,7 @@ import pytest
 from recs.backends.errors import ModelLoadError
 from recs.backends.local.artifacts import (
     ARRAY_SPECS,
+    FORMAT_VERSION,
     META_FILE,
     OPTIONAL_ARRAY_SPECS,
     LocalModel,
@@ -94,6 +95,9 @@ def test_pickled_array_is_refused(model_dir: Path) -> None:
         ("history_indices", np.full(29, 99, np.int32), "outside"),
         ("similar_indices", np.zeros((9, 2), np.int32), "similar_scores"),
         ("user_ids", np.zeros(9), "dtype"),
+        ("recent_items", np.full(30, 99, np.int32), "outside item_ids"),
+        ("recent_types", np.full(30, 3, np.int16), "outside event_types"),
+        ("recent_indptr", np.arange(10, dtype=np.int64), "does not span"),
     ],
 )
 def test_inconsistent_arrays_are_named(
@@ -114,5 +118,6 @@ def test_bad_meta(model_dir: Path, text: str) -> None:
 
 def test_meta_is_plain_json(model_dir: Path) -> None:
     meta = json.loads((model_dir / META_FILE).read_text())
-    assert meta["format_version"] == 1
+    # 2: scores over every item, the history as the recent window (event_types, recent_*).
+    assert meta["format_version"] == FORMAT_VERSION == 2
     assert meta["counts"]["users"] == 9

@@ -8,19 +8,25 @@ import pytest
 from recs.backends.local.artifacts import LocalModel
 from recs.backends.local.backend import LocalBackend
 from recs.backends.local.kernels import BLOCK, GEMM_FROM_ROWS
-from recs.backends.local.scoring import recommend_batch, recommend_rows, recommend_scores
+from recs.backends.local.scoring import (
+    recommend_batch,
+    recommend_filtered,
+    recommend_rows,
+    recommend_scores,
+)
 
 
 def reference_recommend(
     user: np.ndarray, items: np.ndarray, seen: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The definition, in float64: softmax over unseen items, best n, ties by index."""
+    """The definition, in float64: the best n items outside `seen` (ties by index), each
+    scored by its share of the softmax over *every* item, `seen` ones included."""
     logits = items.astype(np.float64) @ user.astype(np.float64)
+    log_normalizer = np.logaddexp.reduce(logits)
     candidates = np.setdiff1d(np.arange(len(items)), seen)
-    weights = np.exp(logits[candidates] - logits[candidates].max())
-    probabilities = weights / weights.sum()
-    order = np.lexsort((candidates, -probabilities))[:n]
-    return candidates[order], probabilities[order]
+    order = np.lexsort((candidates, -logits[candidates]))[:n]
+    chosen = candidates[order]
+    return chosen, np.exp(logits[chosen] - log_normalizer)
 
 
 def test_recommend_many_matches_recommend_one_by_one(tiny_model: LocalModel) -> None:
@@ -80,24 +86,71 @@ def test_stored_normalizers_give_the_computed_scores() -> None:
     items_t = np.ascontiguousarray(items.T)
     rows = np.arange(4)
     computed = recommend_rows(users, items_t, rows, indptr, indices, [7] * 4)
-    normalizers = np.array(
-        [
-            np.log(
-                np.exp(reference_logits(users[r], items, indices[indptr[r] : indptr[r + 1]])).sum()
-            )
-            for r in rows
-        ]
-    )
+    # The normaliser is over every item, the history included.
+    normalizers = np.array([np.logaddexp.reduce(reference_logits(users[r], items)) for r in rows])
     given = recommend_rows(users, items_t, rows, indptr, indices, [7] * 4, normalizers)
     for (a_items, a_scores), (b_items, b_scores) in zip(computed, given, strict=True):
         assert a_items.tolist() == b_items.tolist()
         np.testing.assert_allclose(a_scores, b_scores, rtol=1e-5)
+    # The stored ones are used, not recomputed: a normaliser log 2 higher halves the scores.
+    halved = recommend_rows(users, items_t, rows, indptr, indices, [7] * 4, normalizers + np.log(2))
+    for (a_items, a_scores), (b_items, b_scores) in zip(computed, halved, strict=True):
+        assert a_items.tolist() == b_items.tolist()
+        np.testing.assert_allclose(b_scores, a_scores / 2, rtol=1e-5)
 
 
-def reference_logits(user: np.ndarray, items: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """The user's float64 dot products with every item outside `seen`."""
-    logits = items.astype(np.float64) @ user.astype(np.float64)
-    return np.delete(logits, seen)
+def reference_logits(user: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """The user's float64 dot products with every item."""
+    return items.astype(np.float64) @ user.astype(np.float64)
+
+
+def test_excluding_items_leaves_the_other_scores_unchanged() -> None:
+    """Scores are shares of the whole catalog's softmax: what the history (or a filter)
+    leaves out changes which items are answered, never another item's score."""
+    rng = np.random.default_rng(8)
+    items = rng.standard_normal((3 * BLOCK + 11, 8)).astype(np.float32)
+    user = rng.standard_normal(8).astype(np.float32)
+    everything = len(items)
+    full_items, full_scores = recommend_scores(
+        user, items, np.array([], dtype=np.int64), everything
+    )
+    assert full_scores.sum() == pytest.approx(1.0)
+    full = dict(zip(full_items.tolist(), full_scores.tolist(), strict=True))
+    seen = full_items[::3]  # every third, the best item first
+    items_left, scores_left = recommend_scores(user, items, seen, everything)
+    assert sorted(items_left.tolist()) == sorted(set(range(everything)) - set(seen.tolist()))
+    np.testing.assert_allclose(scores_left, [full[i] for i in items_left.tolist()], rtol=1e-5)
+    # All candidates answered: their shares add up to 1 minus the history's share.
+    assert scores_left.sum() == pytest.approx(1.0 - sum(full[i] for i in seen.tolist()), rel=1e-5)
+    assert scores_left.sum() < 1.0
+
+
+def test_a_filter_keeps_the_scores_of_the_items_it_allows() -> None:
+    """`recommend_filtered` (candidates: the allowed items) and `recommend_rows` with the
+    complement as history give the same answer, scored over every item."""
+    rng = np.random.default_rng(9)
+    items = rng.standard_normal((2 * BLOCK + 7, 8)).astype(np.float32)
+    users = rng.standard_normal((3, 8)).astype(np.float32)
+    allowed = rng.random((3, len(items))) < 0.3
+    allowed[2] = False  # a filter that lets nothing through
+    items_t = np.ascontiguousarray(items.T)
+    ns = [10, len(items), 5]
+    filtered = recommend_filtered(users, items_t, allowed, ns)
+    for k, (got_items, got_scores) in enumerate(filtered):
+        excluded = np.flatnonzero(~allowed[k])
+        expected_items, expected_scores = reference_recommend(users[k], items, excluded, ns[k])
+        assert got_items.tolist() == expected_items.tolist()
+        np.testing.assert_allclose(got_scores, expected_scores, rtol=1e-5)
+    assert filtered[2][0].tolist() == []
+    # With a history too, both exclusions apply.
+    history = np.flatnonzero(allowed[0])[:3].astype(np.int32)
+    [(both_items, both_scores)] = recommend_rows(
+        users[:1], items_t, [0], [0, len(history)], history, [len(items)], allowed=allowed[:1]
+    )
+    excluded = np.union1d(np.flatnonzero(~allowed[0]), history)
+    expected_items, expected_scores = reference_recommend(users[0], items, excluded, len(items))
+    assert both_items.tolist() == expected_items.tolist()
+    np.testing.assert_allclose(both_scores, expected_scores, rtol=1e-5)
 
 
 def test_a_user_who_saw_everything_gets_nothing() -> None:
@@ -106,5 +159,8 @@ def test_a_user_who_saw_everything_gets_nothing() -> None:
         np.ones((2, 3), dtype=np.float32), items, [np.arange(3), np.array([1])], [5, 5]
     )
     assert answers[0][0].tolist() == []
+    assert answers[0][1].tolist() == []
+    # Every logit is 1: each item holds a third of the softmax, the seen one's included.
     assert sorted(answers[1][0].tolist()) == [0, 2]
-    assert answers[1][1].sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(answers[1][1], [1 / 3, 1 / 3], rtol=1e-6)
+    assert answers[1][1].sum() == pytest.approx(1.0 - 1 / 3)

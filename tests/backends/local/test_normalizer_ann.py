@@ -41,8 +41,6 @@ def random_model() -> LocalModel:
         user_log_normalizer=log_normalizers(
             model.user_factors,
             model.item_factors,
-            model.history_indptr,
-            model.history_indices,
             block_users=7,  # blocks that do not divide the users
         ),
     )
@@ -53,29 +51,29 @@ def history(model: LocalModel, user: int) -> np.ndarray:
 
 
 def exact_softmax(model: LocalModel, user: int) -> np.ndarray:
-    """The definition: softmax of float64 dot products over the unseen items (0 if seen)."""
+    """The definition: each unseen item's share of the softmax of float64 dot products over
+    *every* item (seen ones included in the denominator), 0 for a seen item."""
     logits = model.item_factors.astype(np.float64) @ model.user_factors[user].astype(np.float64)
-    logits[history(model, user)] = -np.inf
-    return softmax(logits)
+    shares = softmax(logits)
+    shares[history(model, user)] = 0.0
+    return shares
 
 
-def test_normalizer_is_the_log_sum_exp_over_unseen_items(random_model: LocalModel) -> None:
+def test_normalizer_is_the_log_sum_exp_over_every_item(random_model: LocalModel) -> None:
+    """Personalize's scores are shares of the softmax over the whole catalog."""
     for user in range(USERS):
         logits = random_model.item_factors.astype(np.float64) @ random_model.user_factors[
             user
         ].astype(np.float64)
-        unseen = np.setdiff1d(np.arange(ITEMS), history(random_model, user))
-        expected = np.logaddexp.reduce(logits[unseen])
+        expected = np.logaddexp.reduce(logits)
         assert random_model.user_log_normalizer[user] == pytest.approx(expected, abs=1e-4)
 
 
-def test_normalizer_of_a_user_who_saw_everything_is_minus_infinity() -> None:
+def test_normalizer_without_items_is_minus_infinity() -> None:
     factors = np.ones((2, 3), dtype=np.float32)
-    result = log_normalizers(
-        factors, factors, np.array([0, 2, 3]), np.array([0, 1, 0], dtype=np.int32)
-    )
-    assert result[0] == -np.inf
-    assert result[1] == pytest.approx(np.log(1.0) + 3.0)
+    assert (log_normalizers(factors, np.empty((0, 3), dtype=np.float32)) == -np.inf).all()
+    result = log_normalizers(factors, factors)
+    assert result[0] == pytest.approx(np.log(2.0) + 3.0)
 
 
 def test_scores_with_stored_normalizer_equal_the_exact_softmax(random_model: LocalModel) -> None:

@@ -29,14 +29,16 @@ def test_rank_scores_keeps_input_order_for_ties() -> None:
     assert order.tolist() == [3, 1, 4, 0, 2]
 
 
-def test_recommend_scores_exclude_seen_and_sum_to_one_over_candidates() -> None:
+def test_recommend_scores_exclude_seen_and_are_shares_of_every_item() -> None:
     item_factors = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.0]], dtype=np.float32)
     user = np.array([2.0, 1.0], dtype=np.float32)
     items, scores = recommend_scores(user, item_factors, np.array([2]), n=10)
     assert items.tolist() == [0, 1, 3]
-    assert scores.sum() == pytest.approx(1.0)
-    logits = np.array([2.0, 1.0, -2.0])
-    np.testing.assert_allclose(scores, np.exp(logits) / np.exp(logits).sum())
+    # The softmax runs over every item, the seen item 2 (logit 3) included.
+    logits = np.array([2.0, 1.0, 3.0, -2.0])
+    shares = np.exp(logits) / np.exp(logits).sum()
+    np.testing.assert_allclose(scores, shares[[0, 1, 3]], rtol=1e-6)
+    assert scores.sum() == pytest.approx(1.0 - shares[2])
 
 
 def test_recommend_scores_head_keeps_full_distribution() -> None:

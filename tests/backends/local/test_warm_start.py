@@ -20,17 +20,24 @@ import numpy as np
 import pytest
 
 from recs.backends.base import MAX_NUM_RESULTS, MAX_RERANK_ITEMS
+from recs.backends.filtering import FilterCall
 from recs.backends.local import kernels, scoring
 from recs.backends.local.answers import compute_answers, save_answers
 from recs.backends.local.artifacts import LocalModel, save_model
 from recs.backends.local.backend import LocalBackend, LocalBackendConfig
 from recs.backends.local.kernels import GEMM_FROM_ROWS
 from recs.backends.local.scoring import log_normalizers
+from recs.pipeline.filters import parse_filter
 
 TOP = 5  # precomputed answers per user: requests above it are scored per call
 BATCHES = (1, 2, 3, GEMM_FROM_ROWS, 32)  # 32: the server's largest batch (dispatch.MAX_BATCH)
 ANN = {"ann_min_items": 1, "ann_nlist": 4, "ann_nprobe": 1}  # every catalog, few cells
 SERVED_KERNELS = ("score_rows", "rank_items")
+# A filter other than the history exclusion: answered through `allowed` masks (the models
+# here are built by hand, so their one event type is "", and "click" matches nothing).
+NOT_CLICKED = FilterCall(
+    parse_filter("not_clicked", 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click")')
+)
 
 
 def random_model(users: int = 20, items: int = 300, factors: int = 8) -> LocalModel:
@@ -49,9 +56,7 @@ def random_model(users: int = 20, items: int = 300, factors: int = 8) -> LocalMo
         similar_scores=np.zeros((items, 3), dtype=np.float32),
         meta={"trained_at": "2026-01-01T00:00:00+00:00", "params": {"factors": factors}},
     )
-    normalizers = log_normalizers(
-        model.user_factors, model.item_factors, model.history_indptr, model.history_indices
-    )
+    normalizers = log_normalizers(model.user_factors, model.item_factors)
     return dataclasses.replace(model, user_log_normalizer=normalizers)
 
 
@@ -77,6 +82,11 @@ def traffic(backend: LocalBackend) -> None:
     for size in BATCHES:
         backend.recommend_many([(users[k % len(users)], 26 + k) for k in range(size)])
     backend.recommend_many([(users[2], 30), ("cold", 30), (users[3], MAX_NUM_RESULTS)])
+    for size in BATCHES:  # filtered: the kernel with a mask per row
+        requests = [(users[k % len(users)], 3 + k) for k in range(size)]
+        backend.recommend_many(requests, [NOT_CLICKED] * size)
+    backend.recommend(users[1], MAX_NUM_RESULTS, NOT_CLICKED)
+    backend.recommend("cold", 10, NOT_CLICKED)
     for user in (users[4], "cold"):
         backend.rerank(user, items[:1])
         backend.rerank(user, items[:20])
@@ -152,11 +162,12 @@ def test_start_answers_every_kind_of_request_before_it_returns(
     model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What start() runs: all four methods, num_results within and beyond the table, single
-    and batched scoring on both sides of the matrix-product threshold, cold users,
-    re-ranking of known and unknown ids, the approximate index."""
+    and batched scoring on both sides of the matrix-product threshold, cold users, a
+    filtered row (scored against a mask of allowed items), re-ranking of known and unknown
+    ids, the approximate index."""
     calls: list[tuple[str, tuple]] = []
-    for method in ("recommend_without_scoring", "recommend_many", "rerank", "similar_items",
-                   "popular_items"):  # fmt: skip
+    for method in ("recommend_without_scoring", "recommend_many", "_recommend_filtered",
+                   "rerank", "similar_items", "popular_items"):  # fmt: skip
         original = getattr(LocalBackend, method)
 
         def record(self: LocalBackend, *args: Any, _name=method, _original=original) -> Any:
@@ -181,10 +192,19 @@ def test_start_answers_every_kind_of_request_before_it_returns(
     assert {n <= TOP for _, n in lookups} == {True, False}
     assert {user in known for user, _ in lookups} == {True, False}
     batches = by_name["recommend_many"]
-    sizes = {sum(user in known for user, _ in batch) for (batch,) in batches}
+    # recommend_many(requests) from start(), recommend_many(requests, filters) via recommend
+    sizes = {sum(user in known for user, _ in batch) for batch, *_ in batches}
     assert 1 in sizes and max(sizes) >= GEMM_FROM_ROWS
-    assert any(n > TOP for (batch,) in batches for _, n in batch)
-    assert any(user not in known for (batch,) in batches for user, _ in batch)
+    assert any(n > TOP for batch, *_ in batches for _, n in batch)
+    assert any(user not in known for batch, *_ in batches for user, _ in batch)
+    # The filtered path: rows of known users, one mask over the model's items per row.
+    filtered = by_name["_recommend_filtered"]
+    num_users, num_items = backend.model.num_users, backend.model.num_items
+    for rows, counts, allowed in filtered:
+        assert len(rows) == len(counts) >= 1 and all(0 <= r < num_users for r in rows.tolist())
+        assert allowed.shape == (len(rows), num_items) and allowed.dtype == np.bool_
+        assert allowed.any()
+    assert any(n > 0 for _, counts, _ in filtered for n in counts)
     assert searches  # the approximate index answered
     items = set(backend.model.item_ids.tolist())
     reranks = by_name["rerank"]

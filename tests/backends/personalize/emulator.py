@@ -12,11 +12,28 @@ user-personalization needs `userId`; SIMS needs `itemId`; popularity-count and S
 give no scores; a personalized-ranking campaign only answers GetPersonalizedRanking,
 where items the model does not know are appended without a score.
 
+**Filters** are applied by the emulator itself, as Personalize applies them, never by the
+backend behind it: give it the filters by ARN (`filters_by_arn(filter_set)`) and the
+dataset directory, and every request with a `filterArn` is answered by asking the backend
+for its unfiltered answer of 500 (every candidate, on the small test datasets), keeping
+the items the reference evaluator keeps (tests/backends/filter_reference.py, for the
+request's `userId` and, on SIMS, its `itemId` as the current item) and cutting to
+`numResults`; GetPersonalizedRanking drops the ids it does not keep. `filterValues` is
+parsed as Personalize reads it (`"a","b"`); a missing value for a parameter of an INCLUDE
+part is an InvalidInputException (reference section 1.2); an unknown `filterArn` is a
+ResourceNotFoundException. The backend must therefore answer unfiltered: a LocalBackend
+with `FilterSet.from_expressions({}, default=None)`. Given only a set of ARNs (no
+dataset), the emulator knows those ARNs and answers from the backend as it is (for tests
+that only check what crosses the wire).
+
 Use it to run `PersonalizeBackend -> HTTP -> emulator -> LocalBackend`:
 
-    with PersonalizeRuntimeEmulator(local_backend) as emulator:
+    with PersonalizeRuntimeEmulator(
+        unfiltered_local_backend, filters=filters_by_arn(filter_set), dataset_dir=dataset_dir
+    ) as emulator:
         backend = PersonalizeBackend(PersonalizeBackendConfig(
-            endpoint_url=emulator.endpoint_url, **emulator.campaign_config()))
+            endpoint_url=emulator.endpoint_url, **emulator.personalize_config()))
+        backend.use_filters(filter_set)
 
 Tests can inject failures (`fail_next`) or stall answers (`stall_next`) and read the
 requests it received (`requests`).
@@ -29,18 +46,29 @@ import logging
 import sys
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
-from recs.backends.base import MAX_ID_LENGTH, MAX_NUM_RESULTS, MAX_RERANK_ITEMS, Backend
+from recs.backends.base import (
+    MAX_ID_LENGTH,
+    MAX_NUM_RESULTS,
+    MAX_RERANK_ITEMS,
+    Backend,
+    Recommendations,
+)
 from recs.backends.errors import (
     BackendError,
     BackendMisconfiguredError,
     BackendUnavailableError,
     InvalidRequestError,
 )
+from recs.backends.filtering import FilterCall, FilterSet, parse_filter_value
+from recs.backends.personalize.config import FILTER_ARNS_KEY
+from recs.pipeline.filters import Filter
+from tests.backends.filter_reference import FilterReferenceError, ReferenceFilters
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +84,18 @@ CAMPAIGN_CONFIG_KEYS = {
 }
 DEFAULT_ACCOUNT_ARN = "arn:aws:personalize:us-east-1:000000000000"
 DEFAULT_NUM_RESULTS = 25
+
+
+def filter_arn(name: str) -> str:
+    """The emulated ARN of the Personalize filter named `name`."""
+    return f"{DEFAULT_ACCOUNT_ARN}:filter/emulated-{name}"
+
+
+def filters_by_arn(filters: FilterSet | Mapping[str, Filter]) -> dict[str, Filter]:
+    """Every filter of `filters` (a FilterSet, default included, or name -> Filter) by its
+    emulated ARN: the emulator's `filters`."""
+    named = filters.filters if isinstance(filters, FilterSet) else filters
+    return {filter_arn(name): found for name, found in named.items()}
 
 
 class EmulatedError(Exception):
@@ -99,9 +139,15 @@ class PersonalizeRuntimeEmulator:
         backend: Backend,
         *,
         campaigns: Mapping[str, str] | None = None,
-        filters: frozenset[str] = frozenset(),
+        filters: Mapping[str, Filter] | Collection[str] = frozenset(),
+        dataset_dir: str | Path | None = None,
     ) -> None:
-        """`campaigns` maps campaign ARN -> recipe kind (default: one per kind)."""
+        """`campaigns` maps campaign ARN -> recipe kind (default: one per kind).
+
+        `filters` maps filter ARN -> parsed Filter, applied here against `dataset_dir`'s
+        items.csv and interactions.csv (see the module doc); or is a collection of known
+        filter ARNs only, not applied (then `dataset_dir` is not needed).
+        """
         self.backend = backend
         self.campaigns = dict(
             campaigns
@@ -110,7 +156,14 @@ class PersonalizeRuntimeEmulator:
                 for kind in CAMPAIGN_CONFIG_KEYS
             }
         )
-        self.filters = filters
+        self.filters: dict[str, Filter | None]
+        if isinstance(filters, Mapping):
+            if filters and dataset_dir is None:
+                raise ValueError("filters to apply need the dataset_dir they read")
+            self.filters = dict(filters)
+        else:
+            self.filters = dict.fromkeys(filters)
+        self.reference = ReferenceFilters(dataset_dir) if dataset_dir is not None else None
         self.requests: list[ReceivedRequest] = []
         self._faults = _Faults()
         self._server: ThreadingHTTPServer | None = None
@@ -158,6 +211,15 @@ class PersonalizeRuntimeEmulator:
         """The `[personalize]` campaign keys for this emulator's campaigns."""
         return {CAMPAIGN_CONFIG_KEYS[kind]: arn for arn, kind in self.campaigns.items()}
 
+    def filter_arns(self) -> dict[str, str]:
+        """`[personalize.filter_arns]`: filter name -> ARN of the filters it applies."""
+        return {found.name: arn for arn, found in self.filters.items() if found is not None}
+
+    def personalize_config(self) -> dict[str, Any]:
+        """The `[personalize]` keys naming this emulator's campaigns and filters (add
+        `endpoint_url` and the rest)."""
+        return {**self.campaign_config(), FILTER_ARNS_KEY: self.filter_arns()}
+
     # fault injection ----------------------------------------------------------------
 
     def fail_next(self, status: int, code: str, message: str = "injected", times: int = 1) -> None:
@@ -202,12 +264,59 @@ class PersonalizeRuntimeEmulator:
             raise invalid_input("campaignArn is required")
         if arn not in self.campaigns:
             raise EmulatedError(404, "ResourceNotFoundException", f"Campaign {arn} not found")
-        filter_arn = body.get("filterArn")
-        if filter_arn is not None and filter_arn not in self.filters:
+        arn_of_filter = body.get("filterArn")
+        if arn_of_filter is not None and arn_of_filter not in self.filters:
             raise EmulatedError(
-                404, "ResourceNotFoundException", f"Filter {filter_arn} does not exist"
+                404, "ResourceNotFoundException", f"Filter {arn_of_filter} does not exist"
             )
         return self.campaigns[arn]
+
+    def _filter_call(self, body: Mapping[str, Any], kind: str) -> FilterCall | None:
+        """The request's filter with its values, to apply here; None without one (or when
+        the emulator only knows the ARN). Personalize's own checks: `filterValues` in its
+        format, every parameter of an INCLUDE part given, CurrentItem on SIMS only."""
+        found = self.filters.get(body.get("filterArn") or "")
+        raw = body.get("filterValues") or {}
+        if not isinstance(raw, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+        ):
+            raise invalid_input("filterValues must map strings to strings")
+        if found is None:
+            return None
+        try:
+            values = {key: parse_filter_value(key, text) for key, text in raw.items()}
+        except InvalidRequestError as exc:
+            raise invalid_input(exc.message) from exc
+        if found.uses_current_item and kind != SIMS:
+            raise invalid_input("CurrentItem filters are for RELATED_ITEMS campaigns")
+        call = FilterCall(found, values, dict(raw))
+        assert self.reference is not None
+        try:
+            self.reference.check(call)  # INCLUDE values given, comparisons given a number
+        except FilterReferenceError as exc:
+            raise invalid_input(str(exc)) from exc
+        return call
+
+    def _kept(
+        self,
+        call: FilterCall,
+        answer: Recommendations,
+        user_id: str | None,
+        current_item: str | None = None,
+        limit: int | None = None,
+    ) -> Recommendations:
+        """`answer` without the items the filter drops (the others keep their scores),
+        cut to `limit`."""
+        assert self.reference is not None
+        try:  # (check() passed in _filter_call)
+            items = [
+                item
+                for item in answer.items
+                if self.reference.keeps(call, item.item_id, user_id, current_item)
+            ]
+        except FilterReferenceError as exc:
+            raise invalid_input(str(exc)) from exc
+        return Recommendations.of(items[:limit], answer.recommendation_id)
 
     def _get_recommendations(self, body: Mapping[str, Any]) -> dict[str, Any]:
         kind = self._campaign_kind(body)
@@ -217,18 +326,24 @@ class PersonalizeRuntimeEmulator:
         num_results = num_results or DEFAULT_NUM_RESULTS
         user_id = _optional_id(body, "userId")
         item_id = _optional_id(body, "itemId")
-        if kind == USER_PERSONALIZATION:
-            if user_id is None:
-                raise invalid_input("userId is required for a USER_PERSONALIZATION campaign")
-            answer = _call(lambda: self.backend.recommend(user_id, num_results))
-        elif kind == SIMS:
-            if item_id is None:
-                raise invalid_input("itemId is required for a RELATED_ITEMS campaign")
-            answer = _call(lambda: self.backend.similar_items(item_id, num_results))
-        elif kind == POPULARITY:
-            answer = _call(lambda: self.backend.popular_items(num_results, user_id))
-        else:
+        if kind == PERSONALIZED_RANKING:
             raise invalid_input("PERSONALIZED_RANKING campaigns use GetPersonalizedRanking")
+        if kind == USER_PERSONALIZATION and user_id is None:
+            raise invalid_input("userId is required for a USER_PERSONALIZATION campaign")
+        if kind == SIMS and item_id is None:
+            raise invalid_input("itemId is required for a RELATED_ITEMS campaign")
+        call = self._filter_call(body, kind)
+        # With a filter: every candidate, unfiltered, then what the filter keeps.
+        wanted = num_results if call is None else MAX_NUM_RESULTS
+        if kind == USER_PERSONALIZATION:
+            answer = _call(lambda: self.backend.recommend(user_id, wanted))
+        elif kind == SIMS:
+            answer = _call(lambda: self.backend.similar_items(item_id, wanted))
+        else:
+            answer = _call(lambda: self.backend.popular_items(wanted, user_id))
+        if call is not None:
+            current = item_id if kind == SIMS else None
+            answer = self._kept(call, answer, user_id, current, num_results)
         with_scores = kind == USER_PERSONALIZATION
         items = [
             {"itemId": item.item_id, "score": item.score}
@@ -251,7 +366,10 @@ class PersonalizeRuntimeEmulator:
         for position, value in enumerate(input_list):
             if not isinstance(value, str) or not 1 <= len(value) <= MAX_ID_LENGTH:
                 raise invalid_input(f"inputList[{position}] is not a valid item id")
+        call = self._filter_call(body, kind)
         answer = _call(lambda: self.backend.rerank(user_id, input_list))
+        if call is not None:
+            answer = self._kept(call, answer, user_id)
         # Items the model was not trained on are appended without a score.
         ranking = [
             {"itemId": item.item_id, "score": item.score}
@@ -297,6 +415,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     emulator: PersonalizeRuntimeEmulator
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as two writes: without TCP_NODELAY, Nagle's algorithm holds
+    # the body until the client's delayed ACK (about 40 ms per answer on keep-alive).
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

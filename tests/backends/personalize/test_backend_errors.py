@@ -8,9 +8,12 @@ a `before-send` hook or a client without credentials.
 from __future__ import annotations
 
 import threading
+from contextlib import AbstractContextManager
+from typing import Any
 
 import pytest
 from botocore import exceptions as boto_errors
+from botocore.stub import Stubber
 
 from recs.backends.errors import (
     BackendMisconfiguredError,
@@ -18,18 +21,36 @@ from recs.backends.errors import (
     BackendUnavailableError,
     InvalidRequestError,
 )
+from recs.backends.filtering import DEFAULT_FILTER_NAME, FilterSet
 from recs.backends.personalize.backend import PersonalizeBackend
 from recs.backends.personalize.client import create_runtime_client
-from tests.backends.personalize.runtime_helpers import CAMPAIGNS, make_config, stubbed_backend
+from recs.backends.personalize.config import PersonalizeBackendConfig
+from tests.backends.personalize import runtime_helpers
+from tests.backends.personalize.runtime_helpers import CAMPAIGNS
 
 UP = CAMPAIGNS["user_personalization_campaign_arn"]
-FILTER = "arn:aws:personalize:us-east-1:123456789012:filter/not-watched"
+FILTER = "arn:aws:personalize:us-east-1:123456789012:filter/videos-exclude_interacted"
+# GetRecommendations without a filter sends the default filter, which needs its ARN.
+FILTER_ARNS = {DEFAULT_FILTER_NAME: FILTER}
+
+
+def make_config(**overrides: Any) -> PersonalizeBackendConfig:
+    """`runtime_helpers.make_config` with the default filter's ARN."""
+    return runtime_helpers.make_config(**{"filter_arns": FILTER_ARNS, **overrides})
+
+
+def stubbed_backend(
+    **overrides: Any,
+) -> AbstractContextManager[tuple[PersonalizeBackend, Stubber]]:
+    """`runtime_helpers.stubbed_backend` with the default filter's ARN."""
+    return runtime_helpers.stubbed_backend(**{"filter_arns": FILTER_ARNS, **overrides})
+
 
 # One call per RPC: (method, its request as Stubber expects it, the backend call, field).
 RPCS = {
     "recommend": (
         "get_recommendations",
-        {"campaignArn": UP, "userId": "u1", "numResults": 3},
+        {"campaignArn": UP, "userId": "u1", "numResults": 3, "filterArn": FILTER},
         lambda b: b.recommend("u1", 3),
         "user_id",
     ),
@@ -89,7 +110,7 @@ def test_unknown_campaign_becomes_misconfigured_naming_key_and_arn(rpc):
 
 
 def test_unknown_filter_is_named_when_personalize_says_which_arn():
-    with stubbed_backend(user_personalization_filter_arn=FILTER) as (backend, stubber):
+    with stubbed_backend() as (backend, stubber):
         stubber.add_client_error(
             "get_recommendations",
             "ResourceNotFoundException",
@@ -98,8 +119,26 @@ def test_unknown_filter_is_named_when_personalize_says_which_arn():
         )
         with pytest.raises(BackendMisconfiguredError) as caught:
             backend.recommend("u1", 3)
-    assert f"user_personalization_filter_arn = {FILTER}" in str(caught.value)
+    assert f"filter_arns.exclude_interacted = {FILTER}" in str(caught.value)
     assert UP not in str(caught.value)
+
+
+def test_a_named_filter_personalize_does_not_know_is_named_by_its_key():
+    other = "arn:aws:personalize:us-east-1:123456789012:filter/videos-unwatched"
+    filters = FilterSet.from_expressions(
+        {"unwatched": 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watched")'}
+    )
+    with stubbed_backend(filter_arns={**FILTER_ARNS, "unwatched": other}) as (backend, stubber):
+        backend.use_filters(filters)
+        stubber.add_client_error(
+            "get_recommendations",
+            "ResourceNotFoundException",
+            f"Filter {other} does not exist",
+            404,
+        )
+        with pytest.raises(BackendMisconfiguredError) as caught:
+            backend.popular_items(3, filter=filters.resolve("unwatched", {}))
+    assert f"filter_arns.unwatched = {other} in [personalize]" in str(caught.value)
 
 
 @pytest.mark.parametrize(

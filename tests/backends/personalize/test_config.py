@@ -40,7 +40,10 @@ def test_registry_builds_the_backend_and_reports_bad_keys_clearly():
     [
         ("user_personalization_campaign_arn", "not-an-arn"),
         ("similar_items_campaign_arn", "arn:aws:s3:::bucket/key"),
-        ("popularity_filter_arn", "arn:aws:personalize:us-east-1:1:" + "x" * 256),
+        ("filter_arns", {"unwatched": "arn:aws:personalize:us-east-1:1:" + "x" * 256}),
+        ("filter_arns", {"unwatched": "arn:aws:s3:::bucket/key"}),
+        ("filter_arns", {"": "arn:aws:personalize:us-east-1:1:filter/x"}),
+        ("filter_arns", {"f" * 64: "arn:aws:personalize:us-east-1:1:filter/x"}),
         ("retry_mode", "fast"),
         ("max_attempts", 0),
         ("max_concurrency", 0),
@@ -53,6 +56,35 @@ def test_invalid_values_are_rejected_naming_the_key(key, value):
     with pytest.raises(ValidationError) as caught:
         PersonalizeBackendConfig.model_validate({key: value})
     assert caught.value.errors()[0]["loc"][0] == key
+
+
+def test_filter_arns_map_filter_names_to_arns():
+    arn = "arn:aws:personalize:us-east-1:123456789012:filter/videos-unwatched"
+    config = PersonalizeBackendConfig.model_validate({"filter_arns": {"unwatched": arn}})
+    assert config.filter_arns == {"unwatched": arn}
+    assert PersonalizeBackendConfig().filter_arns == {}
+
+
+def test_a_bad_filter_arn_is_reported_naming_the_filter():
+    with pytest.raises(
+        BackendMisconfiguredError, match=r"\[personalize\] filter_arns\.unwatched: "
+    ):
+        create_backend("personalize", {"filter_arns": {"unwatched": "not-an-arn"}})
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "user_personalization_filter_arn",
+        "similar_items_filter_arn",
+        "popularity_filter_arn",
+        "personalized_ranking_filter_arn",
+    ],
+)
+def test_the_per_rpc_filter_keys_are_gone(key):
+    with pytest.raises(ValidationError) as caught:
+        PersonalizeBackendConfig.model_validate({key: "arn:aws:personalize:us-east-1:1:filter/x"})
+    assert caught.value.errors()[0]["loc"] == (key,)
 
 
 def test_client_gets_timeouts_retries_pool_and_endpoint_from_config():

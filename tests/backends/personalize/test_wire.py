@@ -16,11 +16,22 @@ from recs.backends.errors import (
     BackendUnavailableError,
     InvalidRequestError,
 )
+from recs.backends.filtering import DEFAULT_FILTER_NAME, FilterCall, FilterSet
 from recs.backends.personalize.backend import PersonalizeBackend
 from recs.backends.personalize.config import PersonalizeBackendConfig
 from tests.backends.personalize.emulator import PersonalizeRuntimeEmulator
 
-FILTER = "arn:aws:personalize:us-east-1:000000000000:filter/unwatched"
+ACCOUNT = "arn:aws:personalize:us-east-1:000000000000"
+DEFAULT_ARN = f"{ACCOUNT}:filter/videos-exclude_interacted"
+UNWATCHED_ARN = f"{ACCOUNT}:filter/videos-unwatched"
+GENRE_ARN = f"{ACCOUNT}:filter/videos-genre"
+FILTER_ARNS = {DEFAULT_FILTER_NAME: DEFAULT_ARN, "unwatched": UNWATCHED_ARN, "genre": GENRE_ARN}
+FILTERS = FilterSet.from_expressions(
+    {
+        "unwatched": 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watched")',
+        "genre": "INCLUDE ItemID WHERE Items.GENRES IN ($GENRES)",
+    }
+)
 
 
 class ScriptedBackend(Backend):
@@ -32,19 +43,27 @@ class ScriptedBackend(Backend):
     def info(self) -> ModelInfo:
         return ModelInfo("scripted")
 
-    def recommend(self, user_id: str, num_results: int) -> Recommendations:
+    def recommend(
+        self, user_id: str, num_results: int, filter: FilterCall | None = None
+    ) -> Recommendations:
         if user_id == "bad":
             raise InvalidRequestError("user_id", "bad user")
         items = [ScoredItem("v2", 0.625), ScoredItem("v1", 0.25), ScoredItem("v3", 0.125)]
         return Recommendations.of(items[:num_results], "rid-up")
 
-    def similar_items(self, item_id: str, num_results: int) -> Recommendations:
+    def similar_items(
+        self, item_id: str, num_results: int, filter: FilterCall | None = None
+    ) -> Recommendations:
         return Recommendations.of([ScoredItem("v3", 0.9), ScoredItem("v1", 0.1)][:num_results], "")
 
-    def popular_items(self, num_results: int, user_id: str | None = None) -> Recommendations:
+    def popular_items(
+        self, num_results: int, user_id: str | None = None, filter: FilterCall | None = None
+    ) -> Recommendations:
         return Recommendations.of([ScoredItem("v1", 0.5), ScoredItem("v2", 0.3)][:num_results])
 
-    def rerank(self, user_id: str, item_ids: Sequence[str]) -> Recommendations:
+    def rerank(
+        self, user_id: str, item_ids: Sequence[str], filter: FilterCall | None = None
+    ) -> Recommendations:
         known = [i for i in item_ids if i.startswith("v")]
         unknown = [i for i in item_ids if not i.startswith("v")]
         ranked = [ScoredItem(i, 1.0 / len(known)) for i in sorted(known, reverse=True)]
@@ -53,29 +72,39 @@ class ScriptedBackend(Backend):
 
 @pytest.fixture
 def emulator() -> Iterator[PersonalizeRuntimeEmulator]:
-    with PersonalizeRuntimeEmulator(ScriptedBackend(), filters=frozenset({FILTER})) as running:
+    known = frozenset(FILTER_ARNS.values())
+    with PersonalizeRuntimeEmulator(ScriptedBackend(), filters=known) as running:
         yield running
 
 
-def backend_for(emulator: PersonalizeRuntimeEmulator, **overrides: Any) -> PersonalizeBackend:
+def backend_for(
+    emulator: PersonalizeRuntimeEmulator, filters: FilterSet = FILTERS, **overrides: Any
+) -> PersonalizeBackend:
+    """A started backend on the emulator, serving `filters` with an ARN for each."""
     values: dict[str, Any] = {
         "region": "us-east-1",
         "endpoint_url": emulator.endpoint_url,
         "max_attempts": 1,
+        "filter_arns": FILTER_ARNS,
         **emulator.campaign_config(),
     }
     values.update(overrides)
     backend = PersonalizeBackend(PersonalizeBackendConfig.model_validate(values))
+    backend.use_filters(filters)
     backend.start()
     return backend
 
 
 def test_the_four_rpcs_round_trip_on_the_wire(emulator):
-    backend = backend_for(emulator, similar_items_filter_arn=FILTER)
+    backend = backend_for(emulator)
     assert backend.recommend("u1", 2) == Recommendations.of(
         [ScoredItem("v2", 0.625), ScoredItem("v1", 0.25)], "rid-up"
     )
-    assert backend.similar_items("v9", 5).items == [ScoredItem("v3", 0.0), ScoredItem("v1", 0.0)]
+    unwatched = FILTERS.resolve("unwatched", {})
+    assert backend.similar_items("v9", 5, unwatched).items == [
+        ScoredItem("v3", 0.0),
+        ScoredItem("v1", 0.0),
+    ]
     assert backend.popular_items(1).items == [ScoredItem("v1", 0.0)]
     ranked = backend.rerank("u1", ["x-new", "v1", "v2", "v1"])
     assert ranked == Recommendations.of(
@@ -86,12 +115,12 @@ def test_the_four_rpcs_round_trip_on_the_wire(emulator):
         (
             "/recommendations",
             {"campaignArn": config["user_personalization_campaign_arn"], "userId": "u1",
-             "numResults": 2},
+             "numResults": 2, "filterArn": DEFAULT_ARN},
         ),
         (
             "/recommendations",
             {"campaignArn": config["similar_items_campaign_arn"], "itemId": "v9",
-             "numResults": 5, "filterArn": FILTER},
+             "numResults": 5, "filterArn": UNWATCHED_ARN},
         ),
         (
             "/recommendations",
@@ -104,6 +133,40 @@ def test_the_four_rpcs_round_trip_on_the_wire(emulator):
              "inputList": ["x-new", "v1", "v2"]},
         ),
     ]  # fmt: skip
+
+
+def test_each_rpc_sends_a_named_filter_and_its_values_on_the_wire(emulator):
+    backend = backend_for(emulator)
+    genre = FILTERS.resolve("genre", {"GENRES": '"comedy","drama"'})
+    backend.recommend("u1", 2, genre)
+    backend.similar_items("v9", 2, genre)
+    backend.popular_items(2, "u1", genre)
+    backend.rerank("u1", ["v1", "v2"], genre)
+    sent = [(r.body.get("filterArn"), r.body.get("filterValues")) for r in emulator.requests]
+    assert sent == [(GENRE_ARN, {"GENRES": '"comedy","drama"'})] * 4
+
+
+def test_no_filter_is_sent_when_the_default_filter_is_off(emulator):
+    backend = backend_for(emulator, FilterSet.from_expressions({}, default=None), filter_arns={})
+    backend.recommend("u1", 1)
+    backend.similar_items("v1", 1)
+    backend.popular_items(1)
+    backend.rerank("u1", ["v1"])
+    assert [sorted(r.body) for r in emulator.requests] == [
+        ["campaignArn", "numResults", "userId"],
+        ["campaignArn", "itemId", "numResults"],
+        ["campaignArn", "numResults", "userId"],
+        ["campaignArn", "inputList", "userId"],
+    ]
+
+
+def test_a_filter_without_an_arn_sends_nothing(emulator):
+    backend = backend_for(emulator, filter_arns={})
+    with pytest.raises(
+        BackendMisconfiguredError, match=r"personalize\.filter_arns\.exclude_interacted"
+    ):
+        backend.recommend("u1", 1)
+    assert emulator.requests == []
 
 
 def test_requests_are_sigv4_signed_for_personalize(emulator):
@@ -124,9 +187,9 @@ def test_unknown_campaign_on_the_wire_names_the_key_and_arn(emulator):
 
 def test_unknown_filter_on_the_wire_names_the_filter_key(emulator):
     other = "arn:aws:personalize:us-east-1:000000000000:filter/gone"
-    backend = backend_for(emulator, popularity_filter_arn=other)
-    with pytest.raises(BackendMisconfiguredError, match=f"popularity_filter_arn = {other}"):
-        backend.popular_items(3)
+    backend = backend_for(emulator, filter_arns={**FILTER_ARNS, "unwatched": other})
+    with pytest.raises(BackendMisconfiguredError, match=f"filter_arns.unwatched = {other}"):
+        backend.popular_items(3, filter=FILTERS.resolve("unwatched", {}))
 
 
 def test_invalid_input_on_the_wire_names_the_field_and_keeps_the_reason(emulator):
@@ -173,7 +236,11 @@ def test_a_closed_port_answers_unavailable():
     stopped.stop()
     backend = PersonalizeBackend(
         PersonalizeBackendConfig(
-            region="us-east-1", endpoint_url=endpoint, max_attempts=1, **campaigns
+            region="us-east-1",
+            endpoint_url=endpoint,
+            max_attempts=1,
+            filter_arns=FILTER_ARNS,
+            **campaigns,
         )
     )
     backend.start()

@@ -3,13 +3,14 @@ server refused without doing any work (UNAVAILABLE, RESOURCE_EXHAUSTED)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import grpc
 
 from recs.client.errors import RecsError
+from recs.client.filters import filter_fields
 from recs.client.types import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_TIMEOUT_SECONDS,
@@ -25,7 +26,15 @@ from recs.v1 import recommendation_service_pb2_grpc as pb_grpc
 
 
 class RecsClient:
-    """Talks to one recommendation service; use as a context manager or call close()."""
+    """Talks to one recommendation service; use as a context manager or call close().
+
+    `recommend`, `similar`, `popular` and `rerank` take keyword-only `filter_name`, a filter
+    of the server's `[filters]` config by name (Personalize's filterArn), and
+    `filter_values`, the values of its `$PARAMETER`s in Personalize's format: several values
+    of one parameter as one string of quoted, comma-separated values, which
+    `recs.client.filter_value("comedy", "gaming")` writes. An unknown filter or a missing
+    INCLUDE parameter is INVALID_ARGUMENT naming the field.
+    """
 
     def __init__(
         self,
@@ -44,24 +53,61 @@ class RecsClient:
         self._channel = open_channel(grpc, target, max_attempts, tls_ca)
         self._stub = pb_grpc.RecommendationServiceStub(self._channel)
 
-    def recommend(self, user_id: str, num_results: int = 0) -> Result:
-        """What `user_id` should watch next (0 = the server default, 25)."""
-        request = pb.GetRecommendationsRequest(user_id=user_id, num_results=num_results)
+    def recommend(
+        self,
+        user_id: str,
+        num_results: int = 0,
+        *,
+        filter_name: str = "",
+        filter_values: Mapping[str, str] | None = None,
+    ) -> Result:
+        """What `user_id` should watch next (0 = the server default, 25); without a filter,
+        the server's default one applies (nothing the user already interacted with)."""
+        request = pb.GetRecommendationsRequest(
+            user_id=user_id, num_results=num_results, **filter_fields(filter_name, filter_values)
+        )
         return result_from_proto(self._invoke(self._stub.GetRecommendations, request))
 
-    def similar(self, item_id: str, num_results: int = 0) -> Result:
-        """Videos like `item_id`."""
-        request = pb.GetSimilarItemsRequest(item_id=item_id, num_results=num_results)
+    def similar(
+        self,
+        item_id: str,
+        num_results: int = 0,
+        *,
+        filter_name: str = "",
+        filter_values: Mapping[str, str] | None = None,
+    ) -> Result:
+        """Videos like `item_id`; a filter may compare with its fields (`CurrentItem.<field>`)."""
+        request = pb.GetSimilarItemsRequest(
+            item_id=item_id, num_results=num_results, **filter_fields(filter_name, filter_values)
+        )
         return result_from_proto(self._invoke(self._stub.GetSimilarItems, request))
 
-    def popular(self, num_results: int = 0, user_id: str = "") -> Result:
-        """The most popular videos."""
-        request = pb.GetPopularItemsRequest(num_results=num_results, user_id=user_id)
+    def popular(
+        self,
+        num_results: int = 0,
+        user_id: str = "",
+        *,
+        filter_name: str = "",
+        filter_values: Mapping[str, str] | None = None,
+    ) -> Result:
+        """The most popular videos (`user_id` is optional; filters may use it)."""
+        request = pb.GetPopularItemsRequest(
+            num_results=num_results, user_id=user_id, **filter_fields(filter_name, filter_values)
+        )
         return result_from_proto(self._invoke(self._stub.GetPopularItems, request))
 
-    def rerank(self, user_id: str, item_ids: Sequence[str]) -> Result:
-        """`item_ids` ordered best first for `user_id`."""
-        request = pb.GetPersonalizedRankingRequest(user_id=user_id, item_ids=list(item_ids))
+    def rerank(
+        self,
+        user_id: str,
+        item_ids: Sequence[str],
+        *,
+        filter_name: str = "",
+        filter_values: Mapping[str, str] | None = None,
+    ) -> Result:
+        """`item_ids` ordered best first for `user_id`, without those the filter excludes."""
+        request = pb.GetPersonalizedRankingRequest(
+            user_id=user_id, item_ids=list(item_ids), **filter_fields(filter_name, filter_values)
+        )
         return result_from_proto(self._invoke(self._stub.GetPersonalizedRanking, request))
 
     def model_info(self) -> ModelInfo:

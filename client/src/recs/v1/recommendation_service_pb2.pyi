@@ -28,12 +28,23 @@ class RecommendedItem(_message.Message):
     def __init__(self, item_id: _Optional[str] = ..., score: _Optional[float] = ..., title: _Optional[str] = ..., url: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class GetRecommendationsRequest(_message.Message):
-    __slots__ = ("user_id", "num_results")
+    __slots__ = ("user_id", "num_results", "filter_name", "filter_values")
+    class FilterValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     NUM_RESULTS_FIELD_NUMBER: _ClassVar[int]
+    FILTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    FILTER_VALUES_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     num_results: int
-    def __init__(self, user_id: _Optional[str] = ..., num_results: _Optional[int] = ...) -> None: ...
+    filter_name: str
+    filter_values: _containers.ScalarMap[str, str]
+    def __init__(self, user_id: _Optional[str] = ..., num_results: _Optional[int] = ..., filter_name: _Optional[str] = ..., filter_values: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class GetRecommendationsResponse(_message.Message):
     __slots__ = ("items", "recommendation_id")
@@ -44,12 +55,23 @@ class GetRecommendationsResponse(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[RecommendedItem, _Mapping]]] = ..., recommendation_id: _Optional[str] = ...) -> None: ...
 
 class GetSimilarItemsRequest(_message.Message):
-    __slots__ = ("item_id", "num_results")
+    __slots__ = ("item_id", "num_results", "filter_name", "filter_values")
+    class FilterValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     NUM_RESULTS_FIELD_NUMBER: _ClassVar[int]
+    FILTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    FILTER_VALUES_FIELD_NUMBER: _ClassVar[int]
     item_id: str
     num_results: int
-    def __init__(self, item_id: _Optional[str] = ..., num_results: _Optional[int] = ...) -> None: ...
+    filter_name: str
+    filter_values: _containers.ScalarMap[str, str]
+    def __init__(self, item_id: _Optional[str] = ..., num_results: _Optional[int] = ..., filter_name: _Optional[str] = ..., filter_values: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class GetSimilarItemsResponse(_message.Message):
     __slots__ = ("items", "recommendation_id")
@@ -60,12 +82,23 @@ class GetSimilarItemsResponse(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[RecommendedItem, _Mapping]]] = ..., recommendation_id: _Optional[str] = ...) -> None: ...
 
 class GetPopularItemsRequest(_message.Message):
-    __slots__ = ("num_results", "user_id")
+    __slots__ = ("num_results", "user_id", "filter_name", "filter_values")
+    class FilterValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     NUM_RESULTS_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
+    FILTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    FILTER_VALUES_FIELD_NUMBER: _ClassVar[int]
     num_results: int
     user_id: str
-    def __init__(self, num_results: _Optional[int] = ..., user_id: _Optional[str] = ...) -> None: ...
+    filter_name: str
+    filter_values: _containers.ScalarMap[str, str]
+    def __init__(self, num_results: _Optional[int] = ..., user_id: _Optional[str] = ..., filter_name: _Optional[str] = ..., filter_values: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class GetPopularItemsResponse(_message.Message):
     __slots__ = ("items", "recommendation_id")
@@ -76,12 +109,23 @@ class GetPopularItemsResponse(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[RecommendedItem, _Mapping]]] = ..., recommendation_id: _Optional[str] = ...) -> None: ...
 
 class GetPersonalizedRankingRequest(_message.Message):
-    __slots__ = ("user_id", "item_ids")
+    __slots__ = ("user_id", "item_ids", "filter_name", "filter_values")
+    class FilterValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
+    FILTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    FILTER_VALUES_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     item_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, user_id: _Optional[str] = ..., item_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    filter_name: str
+    filter_values: _containers.ScalarMap[str, str]
+    def __init__(self, user_id: _Optional[str] = ..., item_ids: _Optional[_Iterable[str]] = ..., filter_name: _Optional[str] = ..., filter_values: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class GetPersonalizedRankingResponse(_message.Message):
     __slots__ = ("items", "recommendation_id")
