@@ -19,6 +19,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel
 
+from recs.backends.errors import BackendMisconfiguredError
 from recs.backends.filtering import FilterCall, FilterSet
 
 # observer(operation, seconds, code) of a call a backend made to a remote service
@@ -28,6 +29,8 @@ DEFAULT_NUM_RESULTS = 25
 MAX_NUM_RESULTS = 500
 MAX_ID_LENGTH = 256
 MAX_RERANK_ITEMS = 500
+MAX_EVENTS = 10  # per PutEvents call
+MAX_ITEMS_PER_CALL = 10  # per PutItems call
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,33 @@ class Recommendations:
     def items(self) -> list[ScoredItem]:
         """The answer as ScoredItem pairs, best first."""
         return [ScoredItem(i, s) for i, s in zip(self.item_ids, self.scores, strict=True)]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One interaction sent in real time (Personalize's PutEvents `Event`).
+
+    `sent_at` is in seconds since the epoch; `event_value` None when not given.
+    """
+
+    event_type: str
+    item_id: str
+    sent_at: float
+    event_id: str = ""
+    event_value: float | None = None
+    recommendation_id: str = ""
+    impression: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogItem:
+    """A video added or replaced in real time (Personalize's PutItems), with its catalog
+    columns besides id, title and url in `properties` (e.g. CATEGORIES, DURATION)."""
+
+    item_id: str
+    title: str = ""
+    url: str = ""
+    properties: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +210,19 @@ class Backend(abc.ABC):
 
         `user_id` matters only to a filter on the user's interactions.
         """
+
+    def put_events(self, user_id: str | None, session_id: str, events: Sequence[Event]) -> None:
+        """Record what `user_id` (or, when None, the anonymous `session_id`) did.
+
+        Returns once the events are stored durably (local engine) or accepted by the service
+        (Personalize); recommendations reflect them shortly after. Blocks on I/O: the server
+        calls it off its event loop. Limits are checked before (`backends.limits`).
+        """
+        raise BackendMisconfiguredError(f"the {self.name} backend does not take events")
+
+    def put_items(self, items: Sequence[CatalogItem]) -> None:
+        """Add or replace catalog items (new videos join filters and enrichment at once)."""
+        raise BackendMisconfiguredError(f"the {self.name} backend does not take items")
 
     @abc.abstractmethod
     def rerank(

@@ -3,14 +3,17 @@
 Same grpc.aio server, same server options (`server.app.server_options`), same
 concurrency limit and the same number of worker processes (`server.workers`) as
 `recs serve`; each RPC parses its request and returns a fixed response recorded from the
-real service, so the bytes on the wire are the same size. Whatever the real service
-costs beyond this is ours: validation, the backend call, building the answer, logging.
+real service, so the bytes on the wire are the same size. A GetRecommendations request
+naming a filter gets the response recorded for that filter when there is one (a filtered
+answer differs in size). Whatever the real service costs beyond this is ours:
+validation, the backend call, building the answer, logging.
 With --tls-cert and --tls-key it serves TLS with gRPC's own credentials, as `[server.tls]`
 makes the service do, so that a TLS run's ratio holds only what the service adds (no
 interceptor: a bearer token check is the service's cost).
 
 Usage (by bench_service.py): python bench/baseline_server.py --port P --workers N
---responses DIR [--tls-cert PEM --tls-key PEM]   (DIR/<RpcName>.bin: one response per RPC)
+--responses DIR [--tls-cert PEM --tls-key PEM]   (DIR/<RpcName>.bin: one response per RPC;
+DIR/GetRecommendations.<filter_name>.bin: the response to requests naming that filter)
 """
 
 from __future__ import annotations
@@ -41,12 +44,21 @@ RESPONSE_TYPES = {
 
 
 class BaselineServicer(pb_grpc.RecommendationServiceServicer):
-    """Answers every call with the recorded response of its RPC, doing nothing else."""
+    """Answers every call with the recorded response of its RPC (for GetRecommendations,
+    of its filter when one was recorded), doing nothing else."""
 
     def __init__(self, responses: dict[str, Any]) -> None:
         self._responses = responses
+        prefix = "GetRecommendations."
+        self._filtered = {
+            name.removeprefix(prefix): response
+            for name, response in responses.items()
+            if name.startswith(prefix)
+        }
 
     async def GetRecommendations(self, request: Any, context: Any) -> Any:
+        if request.filter_name:
+            return self._filtered.get(request.filter_name, self._responses["GetRecommendations"])
         return self._responses["GetRecommendations"]
 
     async def GetSimilarItems(self, request: Any, context: Any) -> Any:
@@ -60,12 +72,16 @@ class BaselineServicer(pb_grpc.RecommendationServiceServicer):
 
 
 def load_responses(directory: Path) -> dict[str, Any]:
-    """The recorded responses, one per RPC, as protobuf messages."""
-    return {
+    """The recorded responses as protobuf messages: one per RPC (by its name), and
+    GetRecommendations' per filter (by `GetRecommendations.<filter_name>`)."""
+    responses = {
         name: message_type.FromString((directory / f"{name}.bin").read_bytes())
         for name, message_type in RESPONSE_TYPES.items()
         if (directory / f"{name}.bin").is_file()
     }
+    for path in sorted(directory.glob("GetRecommendations.*.bin")):
+        responses[path.stem] = pb.GetRecommendationsResponse.FromString(path.read_bytes())
+    return responses
 
 
 def tls_credentials(cert: str, key: str) -> grpc.ServerCredentials | None:

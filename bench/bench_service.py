@@ -18,6 +18,14 @@ service's request log must show no status other than OK.
 
 GetRecommendations is answered from the model's precomputed top-25 answers (big_model.py
 runs `recs precompute`); --exact-scoring measures the service scoring every call instead.
+"GetRecommendations filtered" (on by default with GetRecommendations; --no-filtered leaves
+it out) is the same RPC naming a filter: the service's config has
+`[filters] in_categories = 'INCLUDE ItemID WHERE Items.CATEGORIES IN ($CATEGORIES)'` and
+the catalog, each request asks for the catalog's two most common categories
+(`filter_values = {"CATEGORIES": '"kids","travel"'}`), so every call is scored (the
+precomputed table answers the default filter only); every recorded answer is checked to
+hold 25 items of those categories, and the baseline answers such requests with the
+recorded filtered answer.
 
 Optional costs, each against the same baseline so that the ratio moves by what it costs:
 --metrics runs the service with `--metrics-port` (the baseline has no metrics), scrapes
@@ -28,7 +36,7 @@ with ALPN h2; --token (with --tls) gives the service a tokens file (`[server.aut
 h2load sends `authorization: Bearer ...`; the baseline checks no token.
 
 Usage: python bench/bench_service.py [--workers 1 2] [--concurrency 1 4 16 64]
-       [--duration 4] [--rpcs GetRecommendations ...] [--exact-scoring]
+       [--duration 4] [--rpcs GetRecommendations ...] [--exact-scoring] [--no-filtered]
        [--request-log summary|each] [--metrics] [--tls [--token]]
        [--json build/bench/service.json]
 """
@@ -55,6 +63,7 @@ import grpc
 import numpy as np
 import tomli_w
 from big_model import BENCH_BUILD, ensure_model, machine_line, recs_command, recs_env
+from pyarrow import csv as pa_csv
 
 from recs.v1 import recommendation_service_pb2 as pb
 
@@ -64,6 +73,36 @@ RPCS = ("GetRecommendations", "GetSimilarItems", "GetPopularItems", "GetPersonal
 MAX_H2LOAD_PROCESSES = 4
 RERANK_ITEMS = 50
 BENCH_TOKEN = "bench-token-not-a-secret"
+# GetRecommendations with a category filter: a row of its own, the same RPC on the wire.
+FILTERED = "GetRecommendations filtered"
+FILTER_NAME = "in_categories"
+FILTER_EXPRESSION = "INCLUDE ItemID WHERE Items.CATEGORIES IN ($CATEGORIES)"
+FILTER_CATEGORIES = 2  # the catalog's most common ones
+NUM_RESULTS = 25
+
+
+def method_of(case: str) -> str:
+    """The RPC a measured case calls (FILTERED is GetRecommendations with a filter)."""
+    return "GetRecommendations" if case == FILTERED else case
+
+
+def catalog_categories(catalog: Path, count: int) -> list[str]:
+    """The catalog's `count` most common CATEGORIES values (`a|b` counts for a and b)."""
+    only = pa_csv.ConvertOptions(include_columns=["CATEGORIES"])
+    table = pa_csv.read_csv(catalog, convert_options=only)
+    counts: dict[str, int] = {}
+    for value in table.column("CATEGORIES").to_pylist():
+        for category in (value or "").split("|"):
+            if category:
+                counts[category] = counts.get(category, 0) + 1
+    if len(counts) < count:
+        raise SystemExit(f"{catalog}: fewer than {count} CATEGORIES values for the filter")
+    return sorted(counts, key=lambda c: (-counts[c], c))[:count]
+
+
+def filter_values(categories: list[str]) -> dict[str, str]:
+    """The request's filter_values in Personalize's format: {"CATEGORIES": '"a","b"'}."""
+    return {"CATEGORIES": ",".join(f'"{category}"' for category in categories)}
 
 
 @dataclass
@@ -119,8 +158,11 @@ def grpc_frame(message: bytes) -> bytes:
     return struct.pack(">BI", 0, len(message)) + message
 
 
-def build_requests(model_dir: Path, count: int) -> dict[str, list[bytes]]:
-    """`count` serialized requests per RPC: distinct users with history, distinct items."""
+def build_requests(
+    model_dir: Path, count: int, categories: list[str] | None = None
+) -> dict[str, list[bytes]]:
+    """`count` serialized requests per case: distinct users with history, distinct items;
+    FILTERED (with `categories`): GetRecommendations of the same users with the filter."""
     rng = np.random.default_rng(11)
     user_ids = np.load(model_dir / "user_ids.npy", mmap_mode="r")
     item_ids = np.load(model_dir / "item_ids.npy", mmap_mode="r")
@@ -137,9 +179,9 @@ def build_requests(model_dir: Path, count: int) -> dict[str, list[bytes]]:
         ]
         for _ in range(count)
     ]
-    return {
+    requests = {
         "GetRecommendations": [
-            pb.GetRecommendationsRequest(user_id=u, num_results=25).SerializeToString()
+            pb.GetRecommendationsRequest(user_id=u, num_results=NUM_RESULTS).SerializeToString()
             for u in users
         ],
         "GetSimilarItems": [
@@ -153,6 +195,17 @@ def build_requests(model_dir: Path, count: int) -> dict[str, list[bytes]]:
             for u, ids in zip(users, rerank, strict=True)
         ],
     }
+    if categories:
+        requests[FILTERED] = [
+            pb.GetRecommendationsRequest(
+                user_id=u,
+                num_results=NUM_RESULTS,
+                filter_name=FILTER_NAME,
+                filter_values=filter_values(categories),
+            ).SerializeToString()
+            for u in users
+        ]
+    return requests
 
 
 def call_raw(target: str, rpc: str, body: bytes, transport: Transport = PLAIN) -> bytes:
@@ -311,7 +364,7 @@ def run_load(
                 command += ["--rps", f"{max(target_rps / (processes * connections), 0.1):.2f}"]
             for key, value in transport.metadata:
                 command += ["-H", f"{key}: {value}"]
-            command.append(f"{transport.scheme}://127.0.0.1:{port}{SERVICE_PATH}{rpc}")
+            command.append(f"{transport.scheme}://127.0.0.1:{port}{SERVICE_PATH}{method_of(rpc)}")
             runs.append((k, log_file, subprocess.Popen(command, stdout=subprocess.PIPE, text=True)))
         throughput, done, latencies = 0.0, 0, []
         for k, log_file, process in runs:
@@ -381,11 +434,23 @@ def bench_workers(
     work = BENCH_BUILD / f"service-w{workers}"
     work.mkdir(parents=True, exist_ok=True)
     port, base_port = free_port(), free_port()
-    config = work / "serve.toml"  # what flags cannot say: whether to use precomputed answers
-    config.write_text(
-        f'backend = "local"\n[local]\nmodel_dir = "{model_dir}"\n'
-        f"precomputed_answers = {'false' if args.exact_scoring else 'true'}\n"
-    )
+    cases = measured_cases(args)
+    categories = catalog_categories(catalog, FILTER_CATEGORIES) if FILTERED in cases else None
+    # What flags cannot say: whether to use precomputed answers, and the filters.
+    settings: dict = {
+        "backend": "local",
+        "catalog": str(catalog),
+        "local": {"model_dir": str(model_dir), "precomputed_answers": not args.exact_scoring},
+    }
+    if categories:
+        settings["filters"] = {FILTER_NAME: FILTER_EXPRESSION}
+        print(
+            f"{FILTERED}: filter {FILTER_NAME} = '{FILTER_EXPRESSION}', "
+            f"filter_values {filter_values(categories)}",
+            flush=True,
+        )
+    config = work / "serve.toml"
+    config.write_text(tomli_w.dumps(settings))
     with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
         transport, base_tls = PLAIN, []
         if args.tls:  # TLS and tokens have no flags: a config file of their own
@@ -413,14 +478,14 @@ def bench_workers(
         with Server("service", service_command, work / "service.log", service_env) as service:
             print(f"workers={workers}: service SERVING after {service.start_seconds:.2f} s")
             bodies, service_bytes = record_calls(
-                f"127.0.0.1:{port}", args.rpcs, model_dir, work, transport
+                f"127.0.0.1:{port}", cases, model_dir, work, transport, categories
             )
             baseline_bytes = {rpc: [sizes[0]] * len(sizes) for rpc, sizes in service_bytes.items()}
             if metrics_port is not None:
                 scrape_calls(metrics_port)  # served before the load, not only after
             with Server("baseline", baseline_command, work / "baseline.log") as baseline:
                 results, memory = [], []
-                for rpc in args.rpcs:
+                for rpc in cases:
                     for concurrency in args.concurrency:
                         for name, target, expected in (
                             ("service", port, service_bytes[rpc]),
@@ -505,27 +570,61 @@ def scrape_calls(port: int) -> dict[str, int]:
     return counts
 
 
-def record_calls(
-    target: str, rpcs: list[str], model_dir: Path, work: Path, transport: Transport = PLAIN
-) -> tuple[dict[str, list[Path]], dict[str, list[int]]]:
-    """Write the request bodies, call each once; the baseline answers with the first reply.
+def measured_cases(args: argparse.Namespace) -> list[str]:
+    """The RPCs asked for, with FILTERED after GetRecommendations unless --no-filtered."""
+    cases = []
+    for rpc in args.rpcs:
+        cases.append(rpc)
+        if rpc == "GetRecommendations" and args.filtered:
+            cases.append(FILTERED)
+    return cases
 
-    Returns (body files per RPC, expected response frame length per body).
+
+def record_calls(
+    target: str,
+    cases: list[str],
+    model_dir: Path,
+    work: Path,
+    transport: Transport = PLAIN,
+    categories: list[str] | None = None,
+) -> tuple[dict[str, list[Path]], dict[str, list[int]]]:
+    """Write the request bodies, call each once; the baseline answers with the first reply
+    (`<Rpc>.bin`; FILTERED's as `GetRecommendations.<filter>.bin`).
+
+    Returns (body files per case, expected response frame length per body).
     """
-    requests = build_requests(model_dir, MAX_H2LOAD_PROCESSES)
+    requests = build_requests(model_dir, MAX_H2LOAD_PROCESSES, categories)
     bodies: dict[str, list[Path]] = {}
     sizes: dict[str, list[int]] = {}
-    for rpc in rpcs:
-        bodies[rpc], sizes[rpc] = [], []
-        for k, body in enumerate(requests[rpc]):
-            path = work / f"{rpc}-{k}.body"
+    for case in cases:
+        bodies[case], sizes[case] = [], []
+        for k, body in enumerate(requests[case]):
+            path = work / f"{case.replace(' ', '-')}-{k}.body"
             path.write_bytes(grpc_frame(body))
-            bodies[rpc].append(path)
-            answer = call_raw(target, rpc, body, transport)
-            sizes[rpc].append(len(grpc_frame(answer)))
+            bodies[case].append(path)
+            answer = call_raw(target, method_of(case), body, transport)
+            sizes[case].append(len(grpc_frame(answer)))
+            if case == FILTERED:
+                check_filtered(answer, categories or [])
             if k == 0:
-                (work / "responses" / f"{rpc}.bin").write_bytes(answer)
+                name = f"GetRecommendations.{FILTER_NAME}" if case == FILTERED else case
+                (work / "responses" / f"{name}.bin").write_bytes(answer)
     return bodies, sizes
+
+
+def check_filtered(answer: bytes, categories: list[str]) -> None:
+    """A filtered answer must be NUM_RESULTS items, each in one of `categories`."""
+    items = pb.GetRecommendationsResponse.FromString(answer).items
+    outside = [
+        item.item_id
+        for item in items
+        if not set(item.metadata.get("categories", "").split("|")) & set(categories)
+    ]
+    if len(items) != NUM_RESULTS or outside:
+        raise SystemExit(
+            f"{FILTERED}: {len(items)} items, {len(outside)} outside {categories} "
+            f"(e.g. {outside[:3]}): the filter was not applied"
+        )
 
 
 def half_saturation(
@@ -579,7 +678,7 @@ def logged_statuses(log_path: Path) -> dict[str, int]:
 def _print_pair(service: LoadResult, baseline: LoadResult) -> None:
     ratio = service.throughput / baseline.throughput if baseline.throughput else float("nan")
     print(
-        f"  {service.rpc:<23} c={service.concurrency:<3} "
+        f"  {service.rpc:<27} c={service.concurrency:<3} "
         f"service {service.throughput:>7,.0f}/s p50 {service.p50_ms:6.2f} p99 {service.p99_ms:6.2f}"
         f" | baseline {baseline.throughput:>7,.0f}/s p50 {baseline.p50_ms:6.2f} "
         f"p99 {baseline.p99_ms:6.2f} | ratio {ratio:4.2f}",
@@ -637,6 +736,13 @@ def main() -> int:
         "--exact-scoring",
         action="store_true",
         help="score every GetRecommendations call (precomputed_answers = false)",
+    )
+    parser.add_argument(
+        "--filtered",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"with GetRecommendations, also measure it with the {FILTER_NAME} category "
+        "filter (scored per call); on by default",
     )
     parser.add_argument("--model", type=Path, help="model dir (default: the benchmark model)")
     parser.add_argument(

@@ -8,6 +8,7 @@ minutes went.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -59,10 +60,30 @@ def ensure_dataset() -> Path:
     return DATASET_DIR
 
 
+def stored_format_version(model_dir: Path) -> object:
+    """The format_version in model_dir's meta.json; None when missing or unreadable."""
+    try:
+        return json.loads((model_dir / "meta.json").read_text()).get("format_version")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def ensure_model() -> tuple[Path, Path]:
-    """(model directory, catalog items.csv) of the benchmark model, built if missing."""
+    """(model directory, catalog items.csv) of the benchmark model, built if missing or if
+    stored in another format_version than this code reads (retrained and precomputed anew:
+    `recs train` replaces the whole directory, precomputed answers included)."""
+    from recs.backends.local.answers import NORMALIZERS_FILE
+    from recs.backends.local.artifacts import FORMAT_VERSION
+
     dataset = ensure_dataset()
-    if not (MODEL_DIR / "meta.json").is_file():
+    stored = stored_format_version(MODEL_DIR)
+    if stored != FORMAT_VERSION:
+        if (MODEL_DIR / "meta.json").is_file():
+            print(
+                f"  benchmark model is format_version {stored!r}, this code reads "
+                f"{FORMAT_VERSION}: retraining",
+                flush=True,
+            )
         _step(
             "model",
             [
@@ -70,7 +91,8 @@ def ensure_model() -> tuple[Path, Path]:
                 "--factors", str(FACTORS), "--no-progress",
             ],
         )  # fmt: skip
-    if not (MODEL_DIR / "answers.json").is_file():
+    # answers_normalizers.npy: tables precomputed before it existed are computed again.
+    if not all((MODEL_DIR / name).is_file() for name in ("answers.json", NORMALIZERS_FILE)):
         _step("precomputed answers", ["precompute", "--model", str(MODEL_DIR)])
     return MODEL_DIR, dataset / "items.csv"
 

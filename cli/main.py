@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "recs.cli.personalize",
     "recs.cli.serve",
     "recs.cli.query",
+    "recs.cli.events",
     "recs.cli.ui",
 ]
 

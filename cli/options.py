@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from recs.backends.local.artifacts import LocalModel
+    from recs.client.sync import RecsClient
 
 logger = logging.getLogger(__name__)
 
@@ -237,6 +239,21 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def finite_float(text: str) -> float:
+    """An argparse `type=` accepting any number but nan and infinities."""
+    value = _float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def non_empty(text: str) -> str:
+    """An argparse `type=` accepting text that is not empty or blank (an id, a name)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
 def _float(text: str) -> float:
     try:
         return float(text)
@@ -251,6 +268,14 @@ def fail(prog: str, message: object, status: int = 1) -> int:
     """Print `prog: message` to stderr and return `status`, for `return fail(...)`."""
     print(f"{prog}: {message}", file=sys.stderr)
     return status
+
+
+def connect(args: argparse.Namespace) -> RecsClient:
+    """A client of the service named by the connection options (`add_target`,
+    `add_connection_security`, `add_call_timeout`); use it as a context manager."""
+    from recs.client import RecsClient
+
+    return RecsClient(args.target, timeout=args.timeout, tls_ca=args.tls_ca, token=args.token)
 
 
 def load_local_model(model_dir: Path, doing: str) -> LocalModel | None:

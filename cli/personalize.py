@@ -82,11 +82,11 @@ def _register_provision(commands: argparse._SubParsersAction) -> None:
         description="Upload DIR to S3, create (or reuse, by name) the dataset group, "
         "schemas, datasets, one filter NAME-<filter> per [filters] expression of the serve "
         "config (and its default filter, exclude_interacted unless [server] default_filter "
-        "says otherwise), import jobs, solutions, solution versions and campaigns for "
-        "aws-user-personalization, aws-sims, aws-popularity-count and "
-        "aws-personalized-ranking, wait for each to be ACTIVE, then write the serve config "
-        "with their ARNs. Re-running is safe: existing resources are reused; new data is "
-        "imported and trained on again.",
+        "says otherwise), the event tracker NAME-events, import jobs, solutions, solution "
+        "versions and campaigns for aws-user-personalization, aws-sims, aws-popularity-count "
+        "and aws-personalized-ranking, wait for each to be ACTIVE, then write the serve config "
+        "with their ARNs, the tracker's tracking id and the Items dataset's ARN. Re-running is "
+        "safe: existing resources are reused; new data is imported and trained on again.",
     )
     add_dataset_dir(parser)
     parser.add_argument("--bucket", required=True, help="S3 bucket Personalize imports from")
@@ -103,8 +103,8 @@ def _register_provision(commands: argparse._SubParsersAction) -> None:
         required=True,
         type=Path,
         metavar="FILE",
-        help="serve config (TOML) to write or update with the campaign and filter ARNs; "
-        "its [filters] say which filters to create",
+        help="serve config (TOML) to write or update with the campaign and filter ARNs, "
+        "event_tracking_id and items_dataset_arn; its [filters] say which filters to create",
     )
     parser.add_argument(
         "--catalog",
@@ -149,7 +149,8 @@ def _register_teardown(commands: argparse._SubParsersAction) -> None:
         "teardown",
         help="delete the campaigns (they bill while idle); --all deletes everything",
         description="Delete the campaigns of dataset group NAME. With --all also delete "
-        "its solutions, filters, datasets, the dataset group and the NAME-* schemas.",
+        "its solutions, filters, event tracker, datasets, the dataset group and the NAME-* "
+        "schemas.",
     )
     parser.add_argument(
         "--all",
@@ -283,9 +284,10 @@ def run_provision(args: argparse.Namespace) -> int:
     catalog = args.catalog
     if catalog is None and (args.data / "items.csv").is_file():
         catalog = args.data / "items.csv"
-    section: dict[str, Any] = {"region": personalize.meta.region_name, **result.campaign_arns}
-    if result.filter_arns:
-        section["filter_arns"] = result.filter_arns
+    section: dict[str, Any] = {
+        "region": personalize.meta.region_name,
+        **result.serve_config_keys(),
+    }
     try:
         write_serve_config(args.config_out, section, catalog=catalog)
     except ValueError as exc:

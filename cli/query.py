@@ -14,6 +14,7 @@ from recs.cli.options import (
     add_filter_options,
     add_json_flag,
     add_target,
+    connect,
     fail,
     filter_arguments,
     filter_epilog,
@@ -99,13 +100,11 @@ def _handler(
     """
 
     def run(args: argparse.Namespace) -> int:
-        from recs.client import RecsClient, RecsError
+        from recs.client import RecsError
 
         filters = filter_arguments(filtered, args) if filtered is not None else {}
         try:
-            with RecsClient(
-                args.target, timeout=args.timeout, tls_ca=args.tls_ca, token=args.token
-            ) as client:
+            with connect(args) as client:
                 result = call(client, args, filters)
         except RecsError as exc:
             return fail(f"recs {args.command}", f"{exc.code.name}: {exc.message}")

@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = overrides_from_args(args)
     try:
         config = load_config(args.config, overrides) if args.config else build_config(overrides)
+        config.filter_set()  # a bad [filters] entry stops here, before any worker starts
         if config.server.workers > 1:  # each worker builds its own backend (and imports gRPC)
             from recs.server.workers import serve_workers
 

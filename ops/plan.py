@@ -121,6 +121,11 @@ class Names:
         """A filter's Personalize name: the base name, then the name requests use."""
         return f"{self.base}-{filter_name}"
 
+    @property
+    def event_tracker(self) -> str:
+        """The dataset group's one event tracker (PutEvents' trackingId)."""
+        return f"{self.base}-events"
+
 
 @dataclass(frozen=True, slots=True)
 class FilterSpec:

@@ -1,4 +1,5 @@
-"""`recs personalize provision`: from a prepared dataset directory to four ACTIVE campaigns.
+"""`recs personalize provision`: from a prepared dataset directory to four ACTIVE campaigns
+and an event tracker.
 
 The sequence (each step finds its resource by name first and reuses it, so a re-run
 resumes where a previous run stopped and changes nothing that is already right):
@@ -7,11 +8,16 @@ resumes where a previous run stopped and changes nothing that is already right):
 2. dataset group -> wait ACTIVE;
 3. schemas (from `*.schema.json`), datasets -> wait ACTIVE;
 4. one filter per `[filters]` expression (`NAME-<filter>`) -> wait ACTIVE;
-5. one import job per file content -> wait ACTIVE (new data gets a new job);
-6. one solution per recipe -> wait ACTIVE;
-7. solution versions (trained again only when data was imported or none is usable)
+5. the event tracker `NAME-events` -> wait ACTIVE (its trackingId is PutEvents');
+6. one import job per file content -> wait ACTIVE (new data gets a new job);
+7. one solution per recipe -> wait ACTIVE;
+8. solution versions (trained again only when data was imported or none is usable)
    -> wait ACTIVE;
-8. campaigns (created, or moved to the chosen solution version) -> wait ACTIVE.
+9. campaigns (created, or moved to the chosen solution version) -> wait ACTIVE.
+
+A dataset group holds one event tracker: one of another name (made by hand) is reused, and
+its step says so. The result carries its trackingId and the Items dataset's ARN, the keys
+PutEvents and PutItems need.
 
 Every filter expression is parsed before the first call, so a bad one stops the run naming
 the filter and the position. A filter cannot be changed: one that exists with another
@@ -35,6 +41,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 
 from recs.ops import resources as res
 from recs.ops.plan import (
+    ITEMS,
     RECIPES,
     DatasetSpec,
     FilterSpec,
@@ -86,11 +93,25 @@ class Step:
 @dataclass
 class ProvisionResult:
     """The steps taken and, unless dry run, the ARNs: campaigns by config key, filters by
-    filter name (the keys of `[personalize.filter_arns]`)."""
+    filter name (the keys of `[personalize.filter_arns]`), the event tracker's trackingId
+    and the Items dataset (None without an items.csv)."""
 
     steps: list[Step] = field(default_factory=list)
     campaign_arns: dict[str, str] = field(default_factory=dict)
     filter_arns: dict[str, str] = field(default_factory=dict)
+    event_tracking_id: str | None = None
+    items_dataset_arn: str | None = None
+
+    def serve_config_keys(self) -> dict[str, Any]:
+        """What provisioning made, as `[personalize]` keys (`serve_config.write_serve_config`)."""
+        keys: dict[str, Any] = dict(self.campaign_arns)
+        if self.filter_arns:
+            keys["filter_arns"] = dict(self.filter_arns)
+        if self.event_tracking_id is not None:
+            keys["event_tracking_id"] = self.event_tracking_id
+        if self.items_dataset_arn is not None:
+            keys["items_dataset_arn"] = self.items_dataset_arn
+        return keys
 
     def count(self, action: str) -> int:
         """How many steps had `action`."""
@@ -183,6 +204,8 @@ class Provisioner:
         self._wait_active([(res.DATASET, names.dataset(s), a) for s, a in dataset_arns.items()])
         filter_arns = {spec: self._filter(spec, group_arn) for spec in filters}
         self._wait_active([(res.FILTER, s.aws_name, arn) for s, arn in filter_arns.items()])
+        tracker_name, tracker_arn, tracking_id = self._event_tracker(names, group_arn)
+        self._wait_active([(res.EVENT_TRACKER, tracker_name, tracker_arn)])
         job_names = {spec: names.import_job(spec, uploads[spec].sha256) for spec in datasets}
         jobs = {
             spec: self._import_job(
@@ -225,6 +248,8 @@ class Provisioner:
         self._result.filter_arns = {
             spec.name: arn for spec, arn in filter_arns.items() if arn is not None
         }
+        self._result.event_tracking_id = tracking_id
+        self._result.items_dataset_arn = dataset_arns.get(ITEMS)
         return self._result
 
     def _record(self, kind: str, name: str, action: str, arn: str | None, note: str = "") -> None:
@@ -339,6 +364,49 @@ class Provisioner:
             f" (recs personalize teardown --all) or rename {spec.name!r} in [filters];"
             " until then Personalize applies the old expression"
         )
+
+    def _event_tracker(
+        self, names: Names, group_arn: str | None
+    ) -> tuple[str, str | None, str | None]:
+        """(name, ARN, trackingId) of the dataset group's event tracker.
+
+        Ours (`NAME-events`) is reused; so is one of another name, since a group holds only
+        one (CreateEventTracker refuses a second); otherwise it is created. One being deleted
+        cannot be used, nor can another be created until it is gone: an error says so. In a
+        dry run a tracker to create has no ARN and no trackingId.
+        """
+        name = names.event_tracker
+        trackers = (
+            []
+            if group_arn is None
+            else list(res.list_all(self._personalize, res.EVENT_TRACKER, datasetGroupArn=group_arn))
+        )
+        found = next((t for t in trackers if t.get("name") == name), None) or next(
+            iter(trackers), None
+        )
+        if found is None:
+            arn = tracking_id = None
+            if not self._dry_run:
+                created = self._personalize.create_event_tracker(
+                    name=name, datasetGroupArn=group_arn
+                )
+                arn, tracking_id = created["eventTrackerArn"], created["trackingId"]
+            self._record(res.EVENT_TRACKER.label, name, "create", arn)
+            return name, arn, tracking_id
+        arn, status = found["eventTrackerArn"], found.get("status", "")
+        if status.startswith("DELETE"):
+            raise ProvisioningError(
+                f"event tracker {found['name']} is {status}: a dataset group holds one tracker,"
+                " so run provision again once it is gone"
+            )
+        note = (
+            ""
+            if found["name"] == name
+            else f"is the dataset group's event tracker (a group holds one), not {name}: reused"
+        )
+        description = res.describe(self._personalize, res.EVENT_TRACKER, arn) or {}
+        self._record(res.EVENT_TRACKER.label, found["name"], "reuse", arn, note)
+        return found["name"], arn, description.get("trackingId")
 
     def _import_job(
         self, name: str, dataset_arn: str | None, upload: Upload, role_arn: str

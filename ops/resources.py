@@ -92,6 +92,16 @@ CAMPAIGN = ResourceKind(
 FILTER = ResourceKind(
     "filter", "list_filters", "Filters", "filterArn", "describe_filter", "filter", "delete_filter"
 )
+# One per dataset group; its description (not its summary) holds the trackingId.
+EVENT_TRACKER = ResourceKind(
+    "event tracker",
+    "list_event_trackers",
+    "eventTrackers",
+    "eventTrackerArn",
+    "describe_event_tracker",
+    "eventTracker",
+    "delete_event_tracker",
+)
 
 
 def list_all(client: Any, kind: ResourceKind, **parent: str) -> Iterator[dict[str, Any]]:

@@ -2,9 +2,10 @@
 
 Campaigns bill every hour they exist, even idle, so the default removes only them (the
 trained solution versions stay, and `provision` recreates campaigns in minutes). With
-`everything`, solutions, filters, datasets, the dataset group and the schemas go too, each
-level waited for, because Personalize refuses to delete a parent whose children still exist.
-Every filter of the dataset group goes, whatever its name: the group cannot go otherwise.
+`everything`, solutions, filters, the event tracker, datasets, the dataset group and the
+schemas go too, each level waited for, because Personalize refuses to delete a parent whose
+children still exist. Every filter and event tracker of the dataset group goes, whatever its
+name: the group cannot go otherwise.
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ class Teardown:
                 self._delete_level(res.SOLUTION, solutions)
                 filters = res.list_all(self._personalize, res.FILTER, datasetGroupArn=group_arn)
                 self._delete_level(res.FILTER, list(filters))
+                trackers = res.list_all(
+                    self._personalize, res.EVENT_TRACKER, datasetGroupArn=group_arn
+                )
+                self._delete_level(res.EVENT_TRACKER, list(trackers))
                 datasets = res.list_all(self._personalize, res.DATASET, datasetGroupArn=group_arn)
                 self._delete_level(res.DATASET, list(datasets))
                 self._delete_level(res.DATASET_GROUP, [group])

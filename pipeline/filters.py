@@ -25,6 +25,7 @@ the engines; this module is the grammar both backends and the contract tests sha
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass
 
@@ -314,7 +315,10 @@ class _Parser:
             self.fail("a value")
         self.at += 1
         if token.kind == "string":
-            text = bytes(token.text[1:-1], "utf-8").decode("unicode_escape")
+            # Backslash escapes (\" \\) decoded, any other character kept as written.
+            text = codecs.decode(
+                token.text[1:-1].encode("latin-1", "backslashreplace"), "unicode_escape"
+            )
             if text == "*":
                 return self._all_event_types(dataset, token)
             return text

@@ -68,8 +68,13 @@ class BackendDispatcher:
         if not backend.blocking:
             _check_deadline(context)
             return work(backend)
+        return await self.call_off_loop(context, work)
+
+    async def call_off_loop(self, context: aio.ServicerContext, work: Callable[[Backend], T]) -> T:
+        """`work(backend)` in the thread pool within the deadline, whatever the backend: for
+        calls that wait on I/O in every backend (PutEvents commits to disk)."""
         future = asyncio.get_running_loop().run_in_executor(
-            self._executor, functools.partial(work, backend)
+            self._executor, functools.partial(work, self.backend)
         )
         try:
             return await asyncio.wait_for(future, timeout=context.time_remaining())

@@ -13,7 +13,7 @@ from concurrent.futures import Executor
 
 from grpc import aio
 
-from recs.backends.base import Backend, Recommendations
+from recs.backends.base import Backend, CatalogItem, Event, Recommendations
 from recs.backends.filtering import FilterCall
 from recs.server import validation
 from recs.server.catalog import Catalog
@@ -69,6 +69,29 @@ class RecommendationServicer:
         result = await self.dispatcher.call(context, lambda b: b.rerank(user_id, item_ids, call))
         return self._encode(result, context)
 
+    async def PutEvents(
+        self, request: pb.PutEventsRequest, context: aio.ServicerContext
+    ) -> pb.PutEventsResponse:
+        user_id = validation.optional_id("user_id", request.user_id)
+        session_id = request.session_id
+        events = [_event(event) for event in request.events]
+        validation.events(user_id, session_id, events)
+        await self.dispatcher.call_off_loop(
+            context, lambda b: b.put_events(user_id, session_id, events)
+        )
+        return pb.PutEventsResponse()
+
+    async def PutItems(
+        self, request: pb.PutItemsRequest, context: aio.ServicerContext
+    ) -> pb.PutItemsResponse:
+        items = [
+            CatalogItem(item.item_id, item.title, item.url, dict(item.properties))
+            for item in request.items
+        ]
+        validation.catalog_items(items)
+        await self.dispatcher.call_off_loop(context, lambda b: b.put_items(items))
+        return pb.PutItemsResponse()
+
     async def GetModelInfo(
         self, request: pb.GetModelInfoRequest, context: aio.ServicerContext
     ) -> pb.GetModelInfoResponse:
@@ -95,3 +118,17 @@ class RecommendationServicer:
         if result.served_by:
             context.set_trailing_metadata((("x-recs-served-by", result.served_by),))
         return self._encoder.encode(result.item_ids, result.scores, result.recommendation_id)
+
+
+def _event(message: pb.Event) -> Event:
+    """A domain Event from its message (`sent_at` 0 when unset: refused by validation)."""
+    sent_at = message.sent_at.seconds + message.sent_at.nanos / 1e9
+    return Event(
+        event_type=message.event_type,
+        item_id=message.item_id,
+        sent_at=sent_at if message.HasField("sent_at") else 0.0,
+        event_id=message.event_id,
+        event_value=message.event_value if message.HasField("event_value") else None,
+        recommendation_id=message.recommendation_id,
+        impression=tuple(message.impression),
+    )

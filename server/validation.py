@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from recs.backends.base import DEFAULT_NUM_RESULTS
-from recs.backends.limits import check_id, check_item_ids, check_num_results
+from recs.backends.base import DEFAULT_NUM_RESULTS, CatalogItem, Event
+from recs.backends.limits import (
+    check_catalog_items,
+    check_events,
+    check_id,
+    check_item_ids,
+    check_num_results,
+)
 
 
 def num_results(value: int) -> int:
@@ -27,6 +33,16 @@ def optional_id(field: str, value: str) -> str | None:
 def item_ids(values: Sequence[str]) -> list[str]:
     """1 to 500 ids to re-rank, each valid; duplicates kept for the backend to collapse."""
     return check_item_ids(values)
+
+
+def events(user_id: str | None, session_id: str, values: Sequence[Event]) -> None:
+    """PutEvents' limits (Personalize's): a session, 1 to 10 events with type, item, time."""
+    check_events(user_id, session_id, values)
+
+
+def catalog_items(values: Sequence[CatalogItem]) -> None:
+    """PutItems' limits (Personalize's): 1 to 10 items with ids and bounded properties."""
+    check_catalog_items(values)
 
 
 class FilteredRequest(Protocol):

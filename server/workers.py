@@ -239,14 +239,14 @@ def _serve_worker(config: ServeConfig, index: int, port: int, ready: Any, level:
     import asyncio
 
     from recs.backends.errors import BackendError
-    from recs.config import create_configured_backend
+    from recs.config import ConfigError, create_configured_backend
     from recs.server.app import serve
 
     server = config.server.model_copy(update={"port": port})
     config = config.model_copy(update={"server": server})
     try:
         backend = create_configured_backend(config)
-    except BackendError as exc:
+    except (BackendError, ConfigError) as exc:
         log.error("cannot create backend %r: %s", config.backend, exc)
         sys.exit(2)
     sys.exit(asyncio.run(serve(config, backend, on_ready=lambda _port: ready.put(index))))

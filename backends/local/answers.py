@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 
 ITEMS_FILE = "answers_items.npy"
 SCORES_FILE = "answers_scores.npy"
+# Each user's softmax log-normaliser, found on the way: a filtered call then scores only the
+# items its filter allows (scoring.recommend_filtered). Optional: older tables lack it.
+NORMALIZERS_FILE = "answers_normalizers.npy"
 META_FILE = "answers.json"
 DEFAULT_TOP = 25  # GetRecommendations' default num_results
 # Users per kernel call: enough for the matrix product (see kernels.GEMM_FROM_ROWS),
@@ -50,6 +53,7 @@ class AnswerTable:
 
     items: np.ndarray  # int32 (users, top); -1 pads rows with fewer candidates
     scores: np.ndarray  # float64 (users, top); 0 where items is -1
+    normalizers: np.ndarray | None = None  # float64 (users,): log softmax denominators
 
     @property
     def top(self) -> int:
@@ -81,6 +85,7 @@ def compute_answers(
     num_users = model.num_users
     items = np.full((num_users, top), -1, dtype=np.int32)
     scores = np.zeros((num_users, top), dtype=np.float64)
+    found_normalizers = np.zeros(num_users, dtype=np.float64)
     items_t = np.ascontiguousarray(np.asarray(model.item_factors, dtype=np.float32).T)
     batch = int(np.clip(_BATCH_SCORES // max(model.num_items, 1), 1, 64))
     normalizers = model.user_log_normalizer
@@ -96,6 +101,7 @@ def compute_answers(
             model.history_indices,
             [top] * len(rows),
             log_normalizers=None if normalizers is None else normalizers[start:stop],
+            out_normalizers=found_normalizers[start:stop],
         )
         for row, (found, probabilities) in zip(rows.tolist(), answers, strict=True):
             items[row, : len(found)] = found
@@ -108,7 +114,7 @@ def compute_answers(
                 on_progress(stop / num_users)
     if on_progress is not None and num_users == 0:
         on_progress(1.0)
-    return AnswerTable(items, scores)
+    return AnswerTable(items, scores, found_normalizers)
 
 
 def save_answers(table: AnswerTable, model: LocalModel, model_dir: Path) -> int:
@@ -117,7 +123,12 @@ def save_answers(table: AnswerTable, model: LocalModel, model_dir: Path) -> int:
     The metadata goes last: until it names this model, a reader refuses the arrays.
     """
     (model_dir / META_FILE).unlink(missing_ok=True)
-    for name, array in ((ITEMS_FILE, table.items), (SCORES_FILE, table.scores)):
+    arrays = [(ITEMS_FILE, table.items), (SCORES_FILE, table.scores)]
+    if table.normalizers is not None:
+        arrays.append((NORMALIZERS_FILE, table.normalizers))
+    else:
+        (model_dir / NORMALIZERS_FILE).unlink(missing_ok=True)
+    for name, array in arrays:
         partial = model_dir / f".{name}.partial"
         with open(partial, "wb") as out:
             np.save(out, array, allow_pickle=False)
@@ -126,7 +137,10 @@ def save_answers(table: AnswerTable, model: LocalModel, model_dir: Path) -> int:
     partial = model_dir / f".{META_FILE}.partial"
     partial.write_text(json.dumps(meta, indent=2) + "\n")
     partial.replace(model_dir / META_FILE)
-    return sum((model_dir / name).stat().st_size for name in (ITEMS_FILE, SCORES_FILE, META_FILE))
+    return (
+        sum((model_dir / name).stat().st_size for name, _ in arrays)
+        + (model_dir / META_FILE).stat().st_size
+    )
 
 
 def load_answers(model_dir: Path, model: LocalModel) -> AnswerTable | None:
@@ -175,6 +189,7 @@ def load_answers(model_dir: Path, model: LocalModel) -> AnswerTable | None:
             hint,
         )
         return None
+    normalizers = _stored_normalizers(model_dir, model.num_users)
     items, scores = np.asarray(items), np.asarray(scores)
     found = items >= 0
     if items.size and (
@@ -189,4 +204,19 @@ def load_answers(model_dir: Path, model: LocalModel) -> AnswerTable | None:
             hint,
         )
         return None
-    return AnswerTable(items, scores)
+    return AnswerTable(items, scores, normalizers)
+
+
+def _stored_normalizers(model_dir: Path, num_users: int) -> np.ndarray | None:
+    """The table's normalisers when stored and of the right shape (else None, quietly:
+    they only make filtered calls cheaper)."""
+    path = model_dir / NORMALIZERS_FILE
+    if not path.is_file():
+        return None
+    try:
+        normalizers = load_array(path, mmap=True)
+    except ModelLoadError:
+        return None
+    if normalizers.shape != (num_users,) or normalizers.dtype != np.float64:
+        return None
+    return np.asarray(normalizers)

@@ -46,6 +46,9 @@ ARRAY_SPECS: dict[str, tuple[str, int]] = {
 # Arrays a model may lack (models trained before they existed still load and serve).
 OPTIONAL_ARRAY_SPECS: dict[str, tuple[str, int]] = {
     "user_log_normalizer": ("f", 1),
+    "confidence_indptr": ("iu", 1),
+    "confidence_indices": ("i", 1),
+    "confidence_data": ("f", 1),
 }
 
 
@@ -62,6 +65,9 @@ class LocalModel:
     `backends.local.recent`) is the CSR slice `recent_*[recent_indptr[u]:recent_indptr[u + 1]]`
     of (item, event type) pairs, `recent_types` indexing the lower-cased `event_types`; the
     history is that window's distinct items.
+    `confidence_*`, when present, is the training matrix ALS saw (before `alpha`): each
+    user's summed event confidence per item, so a user's vector can be solved again with
+    events received since (`backends.local.live`).
     `user_log_normalizer[u]`, when present, is the log of the softmax denominator of user
     u over every item, so a recommendation's score is `exp(dot - user_log_normalizer[u])`
     without a pass over the catalog.
@@ -78,6 +84,9 @@ class LocalModel:
     similar_scores: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
     user_log_normalizer: np.ndarray | None = None
+    confidence_indptr: np.ndarray | None = None
+    confidence_indices: np.ndarray | None = None
+    confidence_data: np.ndarray | None = None
     # Training always sets these; a model built otherwise (tests, benchmarks) gets its
     # history as the window, under one event type named "" (only "*" matches it).
     event_types: np.ndarray = None  # type: ignore[assignment]
@@ -259,6 +268,21 @@ def validate_model(model: LocalModel, source: str) -> None:
         "similar_indices",
         "refers to items outside item_ids",
     )
+    if model.confidence_indptr is not None:
+        cptr, cidx, cdata = model.confidence_indptr, model.confidence_indices, model.confidence_data
+        check(
+            cidx is not None
+            and cdata is not None
+            and len(cptr) == n_users + 1
+            and cptr[-1] == len(cidx) == len(cdata),
+            "confidence_indptr",
+            "does not span confidence_indices and confidence_data, one row per user",
+        )
+        check(
+            cidx is None or len(cidx) == 0 or (cidx.min() >= 0 and cidx.max() < n_items),
+            "confidence_indices",
+            "refers to items outside item_ids",
+        )
     normalizer = model.user_log_normalizer
     if normalizer is not None:
         check(

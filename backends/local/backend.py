@@ -37,6 +37,8 @@ import dataclasses
 import functools
 import json
 import logging
+import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
@@ -50,6 +52,7 @@ from recs.backends.base import (
     MAX_NUM_RESULTS,
     MAX_RERANK_ITEMS,
     Backend,
+    Event,
     ModelInfo,
     Recommendations,
 )
@@ -59,15 +62,18 @@ from recs.backends.local.answers import META_FILE as ANSWERS_META_FILE
 from recs.backends.local.answers import AnswerTable, load_answers, model_fingerprint
 from recs.backends.local.artifacts import META_FILE as MODEL_META_FILE
 from recs.backends.local.artifacts import LocalModel, load_model
+from recs.backends.local.event_store import EventStore
 from recs.backends.local.filter_masks import CompiledFilters
 from recs.backends.local.ids import RecommendationIds
 from recs.backends.local.kernels import GEMM_FROM_ROWS, GEMM_FROM_ROWS_UNCACHED, readonly
+from recs.backends.local.live import LiveState, LiveSubject
 
 if TYPE_CHECKING:
     from recs.backends.local.ann import HnswIndex, InnerProductIndex
 from recs.backends.local.scoring import (
     candidate_scores,
     rank_scores,
+    recommend_candidates,
     recommend_filtered,
     recommend_rows,
 )
@@ -90,6 +96,11 @@ class LocalBackendConfig(BaseModel):
     # The catalog (items.csv, or the dataset directory holding it) that Items filters read;
     # defaults to the serve config's top-level `catalog`.
     catalog: Path | None = None
+    # Where PutEvents and PutItems are stored (SQLite, backends.local.event_store); default
+    # beside the model directory (`<model_dir>-state`), so retraining keeps it.
+    state_dir: Path | None = None
+    # Seconds between looks for events other server processes stored (workers share them).
+    event_poll_interval: float = Field(0.1, gt=0, le=10)
     mmap: bool = True  # memory-map the arrays: pages shared between server processes
     # Load a new model written to model_dir (by `recs train`, then `recs precompute`) without
     # a restart, as SIGHUP does: the server watches the files `watched_files` names.
@@ -143,6 +154,11 @@ class LocalBackend(Backend):
         self.config = config
         self._model: LocalModel | None = None
         self._ids = RecommendationIds()
+        self._store: EventStore | None = None
+        self._live: LiveState | None = None
+        self._poller: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
 
     @classmethod
     def from_model(
@@ -164,6 +180,7 @@ class LocalBackend(Backend):
         ModelLoadError when the model is missing or corrupt or a filter cannot be served."""
         model = load_model(self.config.model_dir, mmap=self.config.mmap)
         self._install(model)
+        self._open_events(self.config.state_dir or _default_state_dir(self.config.model_dir))
         logger.info(
             "local model %s loaded from %s: %d users, %d items (every kind of request "
             "answered once: warm)",
@@ -198,12 +215,19 @@ class LocalBackend(Backend):
         self._answers = self._precomputed_answers(model)
         self._compiled = CompiledFilters(self.filters, model, self._catalog())
         self._all_items = readonly(np.ones((1, model.num_items), dtype=np.bool_))
+        self._every_item = readonly(np.arange(model.num_items, dtype=np.int64))
         # The item factors as (factors, items), C-contiguous: the batch product against it
         # is several times faster than against item_factors.T (a private copy, 4 bytes per
         # item and factor).
         self._item_factors_t = readonly(
             np.ascontiguousarray(model.item_factors.T, dtype=np.float32)
         )
+        self._item_factors = readonly(np.ascontiguousarray(model.item_factors, dtype=np.float32))
+        # Each user's softmax normaliser, stored by training or by `recs precompute`: lets a
+        # filtered call score only the items its filter allows.
+        self._normalizers = model.user_log_normalizer
+        if self._normalizers is None and self._answers is not None:
+            self._normalizers = self._answers.normalizers
         self._version = model_fingerprint(model)[:VERSION_DIGITS]
         self._model = model
         try:
@@ -249,7 +273,10 @@ class LocalBackend(Backend):
                 batch = [(users[k % len(users)], counts[k % len(counts)]) for k in range(size)]
                 self.recommend_many([*batch, (cold_user, top)])
         if users:  # the filtered path: one row of allowed items
-            self._recommend_filtered(np.array([0], dtype=np.intp), [top], self._all_items)
+            self._recommend_filtered(self.model.user_factors[:1], [top], self._all_items)
+            recommend_candidates(  # the candidate path, when normalisers are stored
+                self.model.user_factors[:1], self._item_factors, [self._every_item], [top], [0.0]
+            )
         for user in [*users[:1], cold_user]:
             for item_ids in (items[:1], items, [*items[:2], unknown_item], [unknown_item]):
                 self.rerank(user, item_ids)
@@ -326,7 +353,66 @@ class LocalBackend(Backend):
         return index
 
     def close(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._poller is not None:
+            self._poller.join(timeout=10)
+            self._poller = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
         self._model = None
+
+    # --- real-time events -------------------------------------------------------------
+
+    def _open_events(self, state_dir: Path) -> None:
+        """Open the event store, replay every event into the live state, then keep reading
+        what this and other server processes store (a thread polling every
+        `event_poll_interval` seconds, woken at once by this process's own events)."""
+        store = EventStore(state_dir).open()
+        live = LiveState(self.model, self._user_index)
+        live.applied_seq = int((self.model.meta.get("events") or {}).get("through_seq", 0))
+        self._store, self._live = store, live
+        replayed = self._apply_stored_events()
+        if replayed:
+            logger.info("%d stored events replayed from %s", replayed, store.path)
+        # The thread and the finalizer hold no reference to the backend: one dropped without
+        # close() (the server's model swap drops the old one) is still released, and with it
+        # the thread and the store.
+        self._poller = threading.Thread(
+            target=_poll_events,
+            args=(weakref.ref(self), self._stopping, self._wake, self.config.event_poll_interval),
+            name="live-events",
+            daemon=True,
+        )
+        self._poller.start()
+        weakref.finalize(self, _release_events, store, self._stopping, self._wake)
+
+    def _apply_stored_events(self) -> int:
+        """Fold every stored event not yet applied into the live state; returns how many."""
+        assert self._store is not None and self._live is not None
+        applied = 0
+        while True:
+            rows = self._store.events_after(self._live.applied_seq)
+            if not rows:
+                return applied
+            self._live.apply(rows, self._compiled.index)
+            applied += len(rows)
+
+    def put_events(self, user_id: str | None, session_id: str, events: Sequence[Event]) -> None:
+        """Store the events durably (group commit), then wake the thread that applies them."""
+        if self._store is None:
+            raise BackendUnavailableError(
+                "local backend: no event store (start() not called, or an in-memory model)"
+            )
+        self._store.append_events(user_id, session_id, events)
+        self._wake.set()
+
+    def _live_subject(self, subject: str | None) -> LiveSubject | None:
+        live = self._live
+        if live is None or subject is None or not live.subjects:
+            return None
+        return live.get(subject)
 
     def watched_files(self) -> list[Path]:
         """meta.json (a new training) and answers.json (a new table), with `watch_model`."""
@@ -383,6 +469,8 @@ class LocalBackend(Backend):
         unknown user; else None."""
         _ = self.model  # BackendUnavailableError until start()
         call = filter if filter is not None else self.filters.default
+        if self._live_subject(user_id) is not None:
+            return None  # events since training: scored with the updated vector
         user = self._user_index.get(user_id)
         if user is None:
             return self.popular_items(num_results, user_id, call)
@@ -402,10 +490,19 @@ class LocalBackend(Backend):
         """Known users scored together in one kernel call (those whose filter is the history
         exclusion through the approximate index when there is one); unknown users get
         popular items through their filter."""
-        _ = self.model  # BackendUnavailableError until start()
+        model = self.model  # BackendUnavailableError until start()
         default = self.filters.default
         calls = [default if f is None else f for f in filters or [None] * len(requests)]
-        users = [self._user_index.get(user_id) for user_id, _ in requests]
+        # Subjects with events since training, unless none of them can be scored (a session
+        # whose videos the model does not know): those get popular items, as cold users do.
+        lives = [
+            live if live is not None and _has_vector(live) else None
+            for live in (self._live_subject(user_id) for user_id, _ in requests)
+        ]
+        users = [
+            None if self._live_subject(user_id) is not None else self._user_index.get(user_id)
+            for user_id, _ in requests
+        ]
         answers: list[Recommendations | None] = [None] * len(requests)
         known = [k for k, user in enumerate(users) if user is not None]
         plain = [k for k in known if _history_only(calls[k])]
@@ -421,9 +518,37 @@ class LocalBackend(Backend):
                 answers[k] = self._answer(items, scores)
         if filtered:
             rows = np.array([users[k] for k in filtered], dtype=np.intp)
-            allowed = np.stack([self._allowed(calls[k], users[k]) for k in filtered])
-            scored = self._recommend_filtered(rows, [requests[k][1] for k in filtered], allowed)
+            counts = [requests[k][1] for k in filtered]
+            if self._normalizers is not None:  # score only what each filter allows
+                scored = recommend_candidates(
+                    model.user_factors[rows],
+                    self._item_factors,
+                    [self._candidates(calls[k], users[k]) for k in filtered],
+                    counts,
+                    self._normalizers[rows],
+                )
+            else:
+                scored = self._recommend_filtered(
+                    model.user_factors[rows],
+                    counts,
+                    np.stack([self._allowed(calls[k], users[k]) for k in filtered]),
+                )
             for k, (items, scores) in zip(filtered, scored, strict=True):
+                answers[k] = self._answer(items, scores)
+        live_rows = [k for k, live in enumerate(lives) if live is not None]
+        if live_rows:
+            subjects = [lives[k] for k in live_rows]
+            scored = self._recommend_filtered(
+                np.stack([subject.vector for subject in subjects]),  # type: ignore[union-attr]
+                [requests[k][1] for k in live_rows],
+                np.stack(
+                    [
+                        self._live_allowed(calls[k], subject)  # type: ignore[arg-type]
+                        for k, subject in zip(live_rows, subjects, strict=True)
+                    ]
+                ),
+            )
+            for k, (items, scores) in zip(live_rows, scored, strict=True):
                 answers[k] = self._answer(items, scores)
         return [
             answer
@@ -432,32 +557,43 @@ class LocalBackend(Backend):
             for k, answer in enumerate(answers)
         ]
 
+    def _live_allowed(self, call: FilterCall | None, subject: LiveSubject) -> np.ndarray:
+        """The model items `call` lets through for a subject with events since training."""
+        if call is None:
+            return self._all_items[0]
+        if _history_only(call):
+            allowed = np.ones(self.model.num_items, dtype=np.bool_)
+            allowed[subject.history] = False
+            return allowed
+        return self._compiled.allowed(call, subject.window)[: self.model.num_items]
+
+    def _candidates(self, call: FilterCall | None, user: int | None) -> np.ndarray:
+        """The model items `call` lets through for a model user, as ascending indices."""
+        if call is None:
+            return self._every_item
+        return self._compiled.allowed_model_items(call, self._compiled.model_window(user))
+
     def _allowed(
         self, call: FilterCall | None, user: int | None, current_item: int | None = None
     ) -> np.ndarray:
         """The model items `call` lets through for this user (all of them without a call)."""
         if call is None:
             return self._all_items[0]
-        return self._compiled.allowed(call, user, current_item)[: self.model.num_items]
+        return self._compiled.allowed(call, self._compiled.model_window(user), current_item)[
+            : self.model.num_items
+        ]
 
     def _recommend_filtered(
-        self, rows: np.ndarray, counts: list[int], allowed: np.ndarray
+        self, vectors: np.ndarray, counts: list[int], allowed: np.ndarray
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        model = self.model
-        normalizers = model.user_log_normalizer
-        return recommend_filtered(
-            model.user_factors[rows],
-            self._item_factors_t,
-            allowed,
-            counts,
-            log_normalizers=None if normalizers is None else normalizers[rows],
-        )
+        """The best `counts[r]` of each row's allowed items for these user vectors."""
+        return recommend_filtered(vectors, self._item_factors_t, allowed, counts)
 
     def _recommend_exact(
         self, rows: np.ndarray, counts: list[int]
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         model = self.model
-        normalizers = model.user_log_normalizer
+        normalizers = self._normalizers
         return recommend_rows(
             model.user_factors[rows],
             self._item_factors_t,
@@ -533,6 +669,9 @@ class LocalBackend(Backend):
         filter on interactions."""
         if filter is None:
             return self._popular(num_results, None)
+        live = self._live_subject(user_id)
+        if live is not None:
+            return self._popular(num_results, self._live_allowed(filter, live))
         user = self._user_index.get(user_id) if user_id is not None else None
         return self._popular(num_results, self._allowed(filter, user))
 
@@ -558,10 +697,13 @@ class LocalBackend(Backend):
         else:
             known_ids, unknown = distinct, []
         known_items = np.array(positions, dtype=np.int64)
+        live = self._live_subject(user_id)
         user = self._user_index.get(user_id)
         if not known_ids:
             order, scores = np.empty(0, dtype=np.intp), np.empty(0)
-        elif user is None:  # cold user: by popularity, scored by share among these ids
+        elif live is not None and _has_vector(live):
+            order, scores = rank_scores(live.vector, model.item_factors, known_items)
+        elif user is None or live is not None:  # cold: by popularity, share among these ids
             counts = np.asarray(model.popularity, dtype=np.float64)[known_items]
             order = np.lexsort((model.item_ids[known_items], -counts))  # ties: id ascending
             scores = counts[order] / counts.sum()
@@ -570,7 +712,8 @@ class LocalBackend(Backend):
         ranked_ids = [known_ids[k] for k in order.tolist()]
         scores_list = scores.tolist()
         if filter is not None:  # Personalize drops filtered ids; the others keep their scores
-            allowed = self._compiled.allowed(filter, user)
+            window = live.window if live is not None else self._compiled.model_window(user)
+            allowed = self._compiled.allowed(filter, window)
             index = self._compiled.index
             blank = self._compiled.blank
             kept = [allowed[index.get(i, blank)] for i in ranked_ids]
@@ -587,6 +730,46 @@ class LocalBackend(Backend):
         return Recommendations(
             self.model.item_ids[items].tolist(), scores.tolist(), self._ids.next()
         )
+
+
+def _has_vector(live: LiveSubject) -> bool:
+    """Whether the subject's events gave it a vector to score with: events only on items
+    the model cannot score, or of zero weight, leave it cold."""
+    return bool(live.vector.any())
+
+
+def _poll_events(
+    backend_ref: weakref.ref[LocalBackend],
+    stopping: threading.Event,
+    wake: threading.Event,
+    interval: float,
+) -> None:
+    """Apply what the store gains, every `interval` seconds or when woken, until stopped
+    or the backend is gone."""
+    while not stopping.is_set():
+        wake.wait(interval)
+        wake.clear()
+        backend = backend_ref()
+        if backend is None or stopping.is_set():
+            return
+        try:
+            backend._apply_stored_events()
+        except Exception:  # keep serving; the next look retries
+            logger.exception("applying stored events failed")
+        del backend
+
+
+def _release_events(store: EventStore, stopping: threading.Event, wake: threading.Event) -> None:
+    """Stop the polling thread and close the store of a backend that is gone."""
+    stopping.set()
+    wake.set()
+    store.close()
+
+
+def _default_state_dir(model_dir: Path) -> Path:
+    """`<model_dir>-state` beside the model directory (retraining replaces the model
+    directory, not its neighbour)."""
+    return model_dir.parent / f"{model_dir.name}-state"
 
 
 def _history_only(call: FilterCall | None) -> bool:

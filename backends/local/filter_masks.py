@@ -28,6 +28,7 @@ one (the Personalize emulator's) on the same calls.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ import pyarrow as pa
 from recs.backends.errors import InvalidRequestError, ModelLoadError
 from recs.backends.filtering import FilterCall, FilterSet, parameters_of
 from recs.backends.local.artifacts import LocalModel
+from recs.backends.local.kernels import readonly
 from recs.pipeline.filters import (
     AllEventTypes,
     Condition,
@@ -48,6 +50,17 @@ from recs.pipeline.filters import (
 )
 
 CATEGORY_SEPARATOR = "|"
+MASK_CACHE_SIZE = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A user's interactions as filters see them: (item, event type) pairs, the items as
+    universe indices and the types as codes into `names` (lower-cased)."""
+
+    items: np.ndarray
+    types: np.ndarray
+    names: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +68,7 @@ class _Call:
     """What one evaluation depends on besides the compiled columns."""
 
     values: Mapping[str, tuple[str, ...]]
-    user: int | None  # model user index
+    window: Window | None  # None: no user, or one without interactions
     current_item: int | None  # universe item index
 
 
@@ -101,12 +114,21 @@ class CompiledFilters:
             self._item_values[field] = _categorical(values)
             self._categories[field] = _value_index(self._item_values[field])
             self._numbers[field] = _numbers(values, self.size)
+        # Filters whose answer depends on the user or the current item (not cached).
+        self._per_user = {
+            name
+            for name, found in filters.filters.items()
+            if found.uses_current_item
+            or any(part.dataset == "Interactions" for part in found.parts)
+        }
+        self._mask_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._cache_lock = threading.Lock()
         nobody = _Call({}, None, None)
         for found in filters.filters.values():
             for part in found.parts:
                 for condition in part.conditions:
                     if _is_static(condition):
-                        self._static[condition] = self._condition(condition, nobody)
+                        self._static[condition] = readonly(self._condition(condition, nobody))
 
     def _catalog_columns(self, catalog: pa.Table, fields: set[str]) -> dict[str, list]:
         """Each field's values in universe order (None where an item has none)."""
@@ -122,11 +144,53 @@ class CompiledFilters:
 
     # --- per call ---------------------------------------------------------------------
 
+    def model_window(self, user: int | None) -> Window | None:
+        """The window training stored for a model user (None for no user)."""
+        if user is None:
+            return None
+        model = self._model
+        start, stop = model.recent_indptr[user], model.recent_indptr[user + 1]
+        return Window(
+            model.recent_items[start:stop], model.recent_types[start:stop], self._event_types
+        )
+
     def allowed(
-        self, call: FilterCall, user: int | None = None, current_item: int | None = None
+        self, call: FilterCall, window: Window | None = None, current_item: int | None = None
     ) -> np.ndarray:
-        """Which items `call` lets through (bool, universe order: model items first)."""
-        context = _Call(call.values, user, current_item)
+        """Which items `call` lets through (bool, universe order: model items first) for a
+        user with this interaction `window` (None: no interactions). Read-only.
+
+        A filter that reads neither interactions nor the current item gives the same mask for
+        every user: the masks of the last `MASK_CACHE_SIZE` value combinations are kept, so a
+        call repeating a recent one costs a dict lookup.
+        """
+        if call.name not in self._per_user:
+            return self._cached(call)[0]
+        return self._evaluate(call, window, current_item)
+
+    def allowed_model_items(self, call: FilterCall, window: Window | None = None) -> np.ndarray:
+        """The model items (ascending indices) `call` lets through: `allowed` as a list of
+        candidates, kept with the mask when the mask is cached."""
+        if call.name not in self._per_user:
+            return self._cached(call)[1]
+        return np.flatnonzero(self._evaluate(call, window, None)[: self.num_model_items])
+
+    def _cached(self, call: FilterCall) -> tuple[np.ndarray, np.ndarray]:
+        key = (call.name, tuple(sorted(call.values.items())))
+        cached = self._mask_cache.get(key)
+        if cached is None:
+            mask = readonly(self._evaluate(call, None, None))
+            cached = (mask, readonly(np.flatnonzero(mask[: self.num_model_items])))
+            with self._cache_lock:
+                self._mask_cache[key] = cached
+                if len(self._mask_cache) > MASK_CACHE_SIZE:
+                    del self._mask_cache[next(iter(self._mask_cache))]
+        return cached
+
+    def _evaluate(
+        self, call: FilterCall, window: Window | None, current_item: int | None
+    ) -> np.ndarray:
+        context = _Call(call.values, window, current_item)
         include: np.ndarray | None = None
         exclude: np.ndarray | None = None
         for part in call.filter.parts:
@@ -175,20 +239,17 @@ class CompiledFilters:
 
     def _interactions(self, condition: Condition, context: _Call) -> np.ndarray:
         matched = np.zeros(self.size, dtype=np.bool_)
-        if context.user is None:
+        window = context.window
+        if window is None or len(window.items) == 0:
             return matched
-        model = self._model
-        start, stop = model.recent_indptr[context.user], model.recent_indptr[context.user + 1]
-        items = model.recent_items[start:stop]
         if any(isinstance(operand, AllEventTypes) for operand in condition.operands):
-            hit = np.ones(len(items), dtype=np.bool_)
+            hit = np.ones(len(window.items), dtype=np.bool_)
         else:
             wanted = [value.lower() for value in self._strings(condition.operands, context)]
-            type_hit = np.isin(self._event_types, wanted)
-            hit = type_hit[model.recent_types[start:stop]]
+            hit = np.isin(window.names, wanted)[window.types]
         if condition.operator == "NOT IN":
             hit = ~hit
-        matched[items[hit]] = True
+        matched[window.items[hit]] = True
         return matched
 
     def _strings(self, operands: tuple[Operand, ...], context: _Call) -> list[str]:

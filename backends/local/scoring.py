@@ -24,9 +24,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from recs.backends.local.kernels import log_normalizer_rows, rank_items, readonly, score_rows
+from recs.backends.local.kernels import (
+    log_normalizer_rows,
+    rank_items,
+    readonly,
+    score_candidates,
+    score_rows,
+)
 
 _NO_NORMALIZERS = readonly(np.empty(0, dtype=np.float64))
+_NO_OUT_NORMALIZERS = np.empty(0, dtype=np.float64)  # an output: writable, never written
 # A history CSR of one empty row, for rows whose exclusions are all in `allowed`.
 _NO_HISTORY_INDPTR = readonly(np.zeros(2, dtype=np.int64))
 _NO_HISTORY_INDICES = readonly(np.empty(0, dtype=np.int32))
@@ -78,6 +85,7 @@ def recommend_rows(
     ns: Sequence[int],
     log_normalizers: np.ndarray | None = None,
     allowed: np.ndarray | None = None,
+    out_normalizers: np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The best `ns[r]` candidates of each user row: (item indices, softmax probabilities).
 
@@ -86,7 +94,8 @@ def recommend_rows(
     `history_indices[history_indptr[u] : history_indptr[u + 1]]` for `u = history_rows[r]`;
     `allowed` (bool, rows x items), when given, leaves out every item it marks False (a
     filter's answer). `log_normalizers` (one per row, from `log_normalizers`) spares the
-    normaliser pass. A batch of one takes the same path, so an answer does not depend on
+    normaliser pass; `out_normalizers` (float64, one per row), when given, receives each
+    row's normaliser. A batch of one takes the same path, so an answer does not depend on
     whether its request was scored alone or with others (up to float rounding).
     """
     history_rows = np.asarray(history_rows, dtype=np.int64)
@@ -115,6 +124,7 @@ def recommend_rows(
         else readonly(np.asarray(log_normalizers, np.float64)),
         out_items,
         out_scores,
+        _NO_OUT_NORMALIZERS if out_normalizers is None else out_normalizers,
     )
     return [(out_items[r, :k], out_scores[r, :k]) for r, k in enumerate(kept.tolist())]
 
@@ -137,6 +147,46 @@ def recommend_filtered(
         log_normalizers,
         allowed,
     )
+
+
+def recommend_candidates(
+    user_vectors: np.ndarray,
+    item_factors: np.ndarray,
+    candidates: Sequence[np.ndarray],
+    ns: Sequence[int],
+    log_normalizers: np.ndarray,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The best `ns[r]` of row r's `candidates` (ascending item indices), scored over every
+    item with the rows' known `log_normalizers`, computing only the candidates' dot products
+    (`kernels.score_candidates`; rows given the same array are scored together, reading each
+    candidate's factors once). `item_factors`: (items, factors) float32, C-contiguous. Same
+    answers as `recommend_filtered` with the equivalent masks."""
+    vectors = np.ascontiguousarray(user_vectors, dtype=np.float32)
+    normalizers = np.asarray(log_normalizers, dtype=np.float64)
+    groups: dict[int, list[int]] = {}
+    for r, listed in enumerate(candidates):
+        groups.setdefault(id(listed), []).append(r)
+    answers: list[tuple[np.ndarray, np.ndarray]] = [None] * len(candidates)  # type: ignore[list-item]
+    for rows in groups.values():
+        listed = readonly(np.asarray(candidates[rows[0]], dtype=np.int64))
+        counts = np.clip(
+            np.minimum(np.asarray([ns[r] for r in rows], dtype=np.int64), len(listed)), 0, None
+        )
+        width = int(counts.max(initial=0))
+        out_items = np.empty((len(rows), width), dtype=np.int64)
+        out_scores = np.empty((len(rows), width), dtype=np.float64)
+        kept = score_candidates(
+            readonly(vectors[rows]),
+            readonly(item_factors),
+            listed,
+            readonly(counts),
+            readonly(normalizers[rows]),
+            out_items,
+            out_scores,
+        )
+        for j, (r, k) in enumerate(zip(rows, kept.tolist(), strict=True)):
+            answers[r] = (out_items[j, :k], out_scores[j, :k])
+    return answers
 
 
 def candidate_scores(dots: np.ndarray, log_normalizers: np.ndarray) -> np.ndarray:

@@ -123,6 +123,9 @@ def fit_model(
         recent_items=recent.recent_items,
         recent_types=recent.recent_types,
         user_log_normalizer=user_log_normalizer,
+        confidence_indptr=pairs.indptr.astype(np.int64),
+        confidence_indices=pairs.indices.astype(np.int32),
+        confidence_data=pairs.data.astype(np.float32),
     )
     model.meta = _meta(model, params, interactions, items, pairs.nnz, time.perf_counter() - started)
     return model

@@ -1,7 +1,8 @@
-"""Amazon Personalize as a backend: the runtime calls `recs serve` makes.
+"""Amazon Personalize as a backend: the runtime and events calls `recs serve` makes.
 
-- `backend`: `PersonalizeBackend`, the `Backend` interface over `personalize-runtime`;
-- `config`, `client`, `errors`: its config section, its one boto3 client, its error table.
+- `backend`: `PersonalizeBackend`, the `Backend` interface over `personalize-runtime` (and
+  `personalize-events` for PutEvents and PutItems);
+- `config`, `client`, `errors`: its config section, its boto3 clients, its error table.
 
 Provisioning, teardown and metrics (the control plane) are `recs.ops`.
 """

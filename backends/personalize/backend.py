@@ -6,6 +6,8 @@
 | similar_items   | GetRecommendations(SIMS campaign, itemId)                 |
 | popular_items   | GetRecommendations(popularity-count campaign, userId)     |
 | rerank          | GetPersonalizedRanking(personalized-ranking campaign)     |
+| put_events      | personalize-events PutEvents(event tracker's trackingId)  |
+| put_items       | personalize-events PutItems(Items dataset)                |
 
 A request's filter (`FilterCall`) is sent by name: `filterArn` is
 `[personalize.filter_arns]`'s ARN for that name and `filterValues` the values as the caller
@@ -18,32 +20,59 @@ Calls are blocking boto3 I/O: the server runs them in its thread pool. The backe
 bounds how many are in flight towards Personalize (a semaphore sized like the client's
 HTTP pool) so a burst queues here, briefly, instead of opening ever more connections.
 botocore checks only required fields and minima, so Personalize's maxima are checked here.
+
+PutEvents and PutItems go to the `personalize-events` service through a second client
+(same timeouts, retries and pool size, its own endpoint), within the same concurrency slots
+and reported to the same call observer. They have their own circuit breaker: the events
+endpoint is another service whose outage says nothing of the campaigns' (and the reverse).
+Events are never answered by the local fallback: while that breaker is open they answer
+UNAVAILABLE at once, so the caller keeps them and retries; acknowledging events that
+Personalize never received would lose them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from recs.backends.base import Backend, CallObserver, ModelInfo, Recommendations, ScoredItem
+from recs.backends.base import (
+    Backend,
+    CallObserver,
+    CatalogItem,
+    Event,
+    ModelInfo,
+    Recommendations,
+    ScoredItem,
+)
 from recs.backends.errors import (
     BackendMisconfiguredError,
     BackendTimeoutError,
     BackendUnavailableError,
+    InvalidRequestError,
 )
 from recs.backends.filtering import FilterCall
-from recs.backends.limits import check_id, check_item_ids, check_num_results
+from recs.backends.limits import (
+    check_catalog_items,
+    check_events,
+    check_id,
+    check_item_ids,
+    check_num_results,
+)
 from recs.backends.personalize.breaker import CircuitBreaker, CircuitOpenError
-from recs.backends.personalize.client import create_runtime_client
+from recs.backends.personalize.client import create_events_client, create_runtime_client
 from recs.backends.personalize.config import (
     CAMPAIGN_KEYS,
+    EVENT_TRACKING_ID_KEY,
     FILTER_ARNS_KEY,
+    ITEMS_DATASET_ARN_KEY,
     PersonalizeBackendConfig,
 )
 from recs.backends.personalize.errors import CONFIG_SECTION, CallContext, translate_error
@@ -57,12 +86,21 @@ class PersonalizeBackend(Backend):
     name: ClassVar[str] = "personalize"
     config_model: ClassVar[type[PersonalizeBackendConfig]] = PersonalizeBackendConfig
 
-    def __init__(self, config: PersonalizeBackendConfig, client: Any | None = None) -> None:
-        """Keep the config; `client` injects a ready runtime client (tests, Stubber)."""
+    def __init__(
+        self,
+        config: PersonalizeBackendConfig,
+        client: Any | None = None,
+        events_client: Any | None = None,
+    ) -> None:
+        """Keep the config; `client` and `events_client` inject ready `personalize-runtime`
+        and `personalize-events` clients (tests, Stubber)."""
         self._config = config
         self._client = client
+        self._events_client = events_client
         self._slots = threading.BoundedSemaphore(config.max_concurrency)
         self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_cooldown)
+        # PutEvents / PutItems: another service, so another breaker (see the module doc).
+        self.events_breaker = CircuitBreaker(config.breaker_failures, config.breaker_cooldown)
         self.fallback: Backend | None = None  # answers while the breaker is open
         self._observer: CallObserver | None = None
 
@@ -80,17 +118,19 @@ class PersonalizeBackend(Backend):
         return self._config
 
     def start(self) -> None:
-        """Create the one shared runtime client (no network call happens here).
+        """Create the shared runtime and events clients (no network call happens here).
 
         A fallback backend is started too: it must be able to answer before it is needed.
         """
         if self.fallback is not None:
             self.fallback.start()
-        if self._client is None:
-            try:
+        try:
+            if self._client is None:
                 self._client = create_runtime_client(self._config)
-            except BotoCoreError as exc:
-                raise translate_error(exc, CallContext("start", "region")) from exc
+            if self._events_client is None:
+                self._events_client = create_events_client(self._config)
+        except BotoCoreError as exc:
+            raise translate_error(exc, CallContext("start", "region")) from exc
         missing = [key for key in CAMPAIGN_KEYS if getattr(self._config, key) is None]
         if missing:
             logger.warning(
@@ -99,6 +139,14 @@ class PersonalizeBackend(Backend):
                 ", ".join(missing),
             )
         self._warn_filters_without_arn()
+        for key, call in (
+            (EVENT_TRACKING_ID_KEY, "PutEvents"),
+            (ITEMS_DATASET_ARN_KEY, "PutItems"),
+        ):
+            if getattr(self._config, key) is None:
+                logger.info(
+                    "%s lacks %s: %s will answer FAILED_PRECONDITION", CONFIG_SECTION, key, call
+                )
 
     def _warn_filters_without_arn(self) -> None:
         """One warning naming every configured filter (the default one included) that has
@@ -122,10 +170,12 @@ class PersonalizeBackend(Backend):
         )
 
     def close(self) -> None:
-        """Close the client's connection pool; safe to call more than once."""
-        client, self._client = self._client, None
-        if client is not None and hasattr(client, "close"):
-            client.close()
+        """Close the clients' connection pools; safe to call more than once."""
+        clients = (self._client, self._events_client)
+        self._client = self._events_client = None
+        for client in clients:
+            if client is not None and hasattr(client, "close"):
+                client.close()
 
     def info(self) -> ModelInfo:
         """The region, the campaigns and the filters being served (no call to AWS).
@@ -140,7 +190,61 @@ class PersonalizeBackend(Backend):
         for name in sorted(self.filters.filters):
             arn = self._config.filter_arns.get(name)
             details[f"{FILTER_ARNS_KEY}.{name}"] = arn or "(not configured)"
+        # The tracking id is what browsers send events with; whether there is one is enough.
+        details[EVENT_TRACKING_ID_KEY] = (
+            "(configured)" if self._config.event_tracking_id else "(not configured)"
+        )
+        details[ITEMS_DATASET_ARN_KEY] = self._config.items_dataset_arn or "(not configured)"
         return ModelInfo(backend=self.name, details=details)
+
+    def put_events(self, user_id: str | None, session_id: str, events: Sequence[Event]) -> None:
+        """PutEvents on the event tracker `event_tracking_id` (no local fallback).
+
+        `userId` is left out for an anonymous session (Personalize then keys the events by
+        `sessionId`); each event's `sentAt` is an aware UTC datetime, which botocore sends as
+        epoch seconds (the Event shape's timestamp, rest-json's default format), keeping the
+        fraction. Returns once Personalize accepted them. Without `event_tracking_id`:
+        FAILED_PRECONDITION naming `personalize.event_tracking_id`. While the events breaker
+        is open: UNAVAILABLE at once, never the fallback's answer, so the caller retries
+        (the events would otherwise be acknowledged and lost to Personalize).
+        """
+        check_events(user_id, session_id, events)
+        tracking_id = self._required(EVENT_TRACKING_ID_KEY, "PutEvents")
+        params: dict[str, Any] = {
+            "trackingId": tracking_id,
+            "sessionId": session_id,
+            "eventList": [_event_params(k, event) for k, event in enumerate(events)],
+        }
+        if user_id is not None:
+            params["userId"] = user_id
+        context = CallContext("PutEvents", "events", {EVENT_TRACKING_ID_KEY: tracking_id})
+        self._send(self._events_client, self.events_breaker, "put_events", context, params)
+
+    def put_items(self, items: Sequence[CatalogItem]) -> None:
+        """PutItems into `items_dataset_arn`, each item's properties as Personalize's JSON
+        (`item_properties`). Without `items_dataset_arn`: FAILED_PRECONDITION naming
+        `personalize.items_dataset_arn`; breaker and errors as `put_events`."""
+        check_catalog_items(items)
+        dataset_arn = self._required(ITEMS_DATASET_ARN_KEY, "PutItems")
+        entries = []
+        for item in items:
+            entry = {"itemId": item.item_id}
+            properties = item_properties(item)
+            if properties is not None:
+                entry["properties"] = properties
+            entries.append(entry)
+        context = CallContext("PutItems", "items", {ITEMS_DATASET_ARN_KEY: dataset_arn})
+        params = {"datasetArn": dataset_arn, "items": entries}
+        self._send(self._events_client, self.events_breaker, "put_items", context, params)
+
+    def _required(self, key: str, operation: str) -> str:
+        value = getattr(self._config, key)
+        if value is None:
+            raise BackendMisconfiguredError(
+                f"personalize.{key} is not configured: {operation} needs it in"
+                f" {CONFIG_SECTION} (recs personalize provision writes it)"
+            )
+        return value
 
     def recommend(
         self, user_id: str, num_results: int, filter: FilterCall | None = None
@@ -288,14 +392,25 @@ class PersonalizeBackend(Backend):
             if filter.raw_values:
                 params["filterValues"] = dict(filter.raw_values)
         context = CallContext(_operation_name(operation), input_field, resources)
-        client = self._client
+        return self._send(self._client, self.breaker, operation, context, params)
+
+    def _send(
+        self,
+        client: Any,
+        breaker: CircuitBreaker,
+        operation: str,
+        context: CallContext,
+        params: Mapping[str, Any],
+    ) -> Any:
+        """`client.<operation>(**params)` through `breaker` and the concurrency slots,
+        reported to the observer; boto3 failures become domain errors (`translate_error`)."""
         if client is None:
             raise BackendUnavailableError("the Personalize backend is not started")
-        refused = self.breaker.refusal()
+        refused = breaker.refusal()
         if refused is not None:
             raise CircuitOpenError(refused)
         if not self._slots.acquire(timeout=self._config.queue_timeout):
-            self.breaker.released()
+            breaker.released()
             raise BackendUnavailableError(
                 f"all {self._config.max_concurrency} Personalize call slots stayed busy"
                 f" for {self._config.queue_timeout:g}s; retry later"
@@ -308,15 +423,15 @@ class PersonalizeBackend(Backend):
                 self._observer(context.operation, time.perf_counter() - started, _code(exc))
             error = translate_error(exc, context)
             if isinstance(error, BackendUnavailableError | BackendTimeoutError):
-                self.breaker.failed()
+                breaker.failed()
             else:
-                self.breaker.released()
+                breaker.released()
             raise error from exc
         finally:
             self._slots.release()
         if self._observer is not None:
             self._observer(context.operation, time.perf_counter() - started, "OK")
-        self.breaker.succeeded()
+        breaker.succeeded()
         return response
 
     def _filter_arn(self, name: str) -> tuple[str, str]:
@@ -333,6 +448,64 @@ class PersonalizeBackend(Backend):
                 f" provision, or add it to [personalize.{FILTER_ARNS_KEY}])"
             )
         return key, arn
+
+
+def _event_params(position: int, event: Event) -> dict[str, Any]:
+    """One PutEvents `Event`: the optional members only when given."""
+    try:
+        sent_at = datetime.fromtimestamp(event.sent_at, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidRequestError(
+            f"events[{position}].sent_at", "is not a time a date can hold"
+        ) from None
+    params: dict[str, Any] = {
+        "eventType": event.event_type,
+        "itemId": event.item_id,
+        "sentAt": sent_at,
+    }
+    if event.event_id:
+        params["eventId"] = event.event_id
+    if event.event_value is not None:
+        params["eventValue"] = event.event_value
+    if event.recommendation_id:
+        params["recommendationId"] = event.recommendation_id
+    if event.impression:
+        params["impression"] = list(event.impression)
+    return params
+
+
+def personalize_field_name(column: str) -> str:
+    """The key PutItems' `properties` use for the schema field (catalog column) `column`.
+
+    Personalize names a schema field in camel case in `properties`: "The keys use camel case
+    names that match the fields in the schema for the Items dataset ... `numberOfRatings`
+    matches the 'NUMBER_OF_RATINGS' field" (the `Item.properties` documentation in botocore's
+    personalize-events service model, and the PutItems API reference, `API_UBS_Item`). So:
+    split the upper snake case name at `_`, lower-case every part, capitalise every part but
+    the first, join: CATEGORIES -> categories, CREATION_TIMESTAMP -> creationTimestamp,
+    TITLE -> title, URL -> url.
+    """
+    parts = [part for part in column.lower().split("_") if part]
+    if not parts:
+        return column
+    return parts[0] + "".join(part.capitalize() for part in parts[1:])
+
+
+def item_properties(item: CatalogItem) -> str | None:
+    """An item's PutItems `properties`: a JSON object string of title, url and every
+    property under its camel case field name (`personalize_field_name`), values as the
+    strings the catalog holds (multi-valued ones pipe-separated, as in items.csv).
+
+    Empty values are left out, so the field is null (a float or long field would refuse
+    ""); None when nothing is left (the item is sent with its id alone).
+    """
+    columns = {"TITLE": item.title, "URL": item.url, **item.properties}
+    properties = {
+        personalize_field_name(column): value for column, value in columns.items() if value != ""
+    }
+    if not properties:
+        return None
+    return json.dumps(properties, ensure_ascii=False, separators=(",", ":"))
 
 
 def _code(exc: BotoCoreError | ClientError) -> str:

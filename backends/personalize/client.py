@@ -22,7 +22,7 @@ USER_AGENT_EXTRA = "recs-video-recommendations"
 
 
 def runtime_botocore_config(config: PersonalizeBackendConfig) -> Config:
-    """botocore settings of the runtime client, derived from the `[personalize]` section.
+    """botocore settings of the runtime and events clients, derived from `[personalize]`.
 
     The HTTP pool holds as many connections as calls may be in flight, so a call that
     got a concurrency slot never waits for a connection as well.
@@ -42,6 +42,18 @@ def create_runtime_client(config: PersonalizeBackendConfig) -> Any:
         "personalize-runtime",
         region=config.region,
         endpoint_url=config.endpoint(),
+        botocore_config=runtime_botocore_config(config),
+    )
+
+
+def create_events_client(config: PersonalizeBackendConfig) -> Any:
+    """The `personalize-events` client (PutEvents, PutItems): same timeouts, retries and
+    pool as the runtime client, its own endpoint (`events_endpoint_url`, else
+    `AWS_ENDPOINT_URL_PERSONALIZE_EVENTS`, else AWS's)."""
+    return create_client(
+        "personalize-events",
+        region=config.region,
+        endpoint_url=config.events_endpoint(),
         botocore_config=runtime_botocore_config(config),
     )
 

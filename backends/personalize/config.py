@@ -15,6 +15,10 @@ Arn = Annotated[str, Field(pattern=ARN_PATTERN, max_length=256)]
 # A filter's name as requests give it (the key of [filters]): CreateFilter's 1-63 characters.
 FilterName = Annotated[str, Field(min_length=1, max_length=MAX_FILTER_NAME_LENGTH)]
 FILTER_ARNS_KEY = "filter_arns"
+# PutEvents' trackingId: the event tracker's id (CreateEventTracker returns it), 1-256.
+TrackingId = Annotated[str, Field(min_length=1, max_length=256)]
+EVENT_TRACKING_ID_KEY = "event_tracking_id"
+ITEMS_DATASET_ARN_KEY = "items_dataset_arn"
 
 # One campaign per RPC; these are the config keys, in the order the RPCs are documented.
 CAMPAIGN_KEYS = (
@@ -26,7 +30,8 @@ CAMPAIGN_KEYS = (
 
 
 class PersonalizeBackendConfig(BaseModel):
-    """Where the four campaigns and the filters live and how the runtime client talks to them.
+    """Where the four campaigns, the filters, the event tracker and the Items dataset live,
+    and how the runtime and events clients talk to them.
 
     Unknown keys are rejected (a typo in a campaign key would otherwise silently leave
     an RPC unconfigured). Credentials are never configured here: the standard AWS
@@ -58,10 +63,25 @@ class PersonalizeBackendConfig(BaseModel):
         description="filter name (as in [filters] and requests' filter_name) -> the ARN of "
         "that Personalize filter; `recs personalize provision` writes them",
     )
+    event_tracking_id: TrackingId | None = Field(
+        None,
+        description="trackingId of the dataset group's event tracker, for PutEvents; "
+        "`recs personalize provision` writes it",
+    )
+    items_dataset_arn: Arn | None = Field(
+        None,
+        description="the dataset group's Items dataset, for PutItems; "
+        "`recs personalize provision` writes it",
+    )
     endpoint_url: HttpUrl | None = Field(
         None,
         description="runtime endpoint instead of AWS's (an emulator, a VPC endpoint); "
         "AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME works too",
+    )
+    events_endpoint_url: HttpUrl | None = Field(
+        None,
+        description="personalize-events endpoint instead of AWS's (PutEvents, PutItems); "
+        "AWS_ENDPOINT_URL_PERSONALIZE_EVENTS works too",
     )
     connect_timeout: float = Field(2.0, gt=0, description="seconds to open a connection")
     read_timeout: float = Field(5.0, gt=0, description="seconds to wait for an answer")
@@ -103,4 +123,12 @@ class PersonalizeBackendConfig(BaseModel):
 
     def endpoint(self) -> str | None:
         """`endpoint_url` as the plain string botocore wants (None: AWS's own endpoint)."""
-        return str(self.endpoint_url).rstrip("/") if self.endpoint_url else None
+        return _plain(self.endpoint_url)
+
+    def events_endpoint(self) -> str | None:
+        """`events_endpoint_url` as botocore wants it (None: AWS's own endpoint)."""
+        return _plain(self.events_endpoint_url)
+
+
+def _plain(url: HttpUrl | None) -> str | None:
+    return str(url).rstrip("/") if url else None

@@ -119,6 +119,13 @@ def _server_error(exc: Exception, ctx: CallContext) -> BackendError:
     )
 
 
+def _in_use(exc: Exception, ctx: CallContext) -> BackendError:
+    """PutItems while the dataset is busy (an import or an update in progress)."""
+    return BackendUnavailableError(
+        f"Amazon Personalize is busy with the resource of {ctx.operation}; retry later"
+    )
+
+
 def _unexpected_client_error(exc: Exception, ctx: CallContext) -> BackendError:
     return BackendMisconfiguredError(
         f"Amazon Personalize refused {ctx.operation} with {_error_code(exc) or 'no error code'}"
@@ -155,6 +162,7 @@ _CREDENTIAL_CODES = (
 ERROR_TABLE: dict[str | type[Exception], Translation] = {
     "InvalidInputException": _invalid_input,
     "ResourceNotFoundException": _not_found,
+    "ResourceInUseException": _in_use,  # personalize-events' PutItems (409)
     **dict.fromkeys(_THROTTLING_CODES, _throttled),
     **dict.fromkeys(_CREDENTIAL_CODES, _rejected_credentials),
     boto_errors.NoCredentialsError: _no_credentials,

@@ -18,27 +18,47 @@ from recs.v1 import recommendation_service_pb2_grpc as pb_grpc
 
 
 class RecordingServicer(pb_grpc.RecommendationServiceServicer):
-    """Answers every recommendation call with one item and keeps the requests, in order."""
+    """Answers every recommendation call with one item, PutEvents and PutItems with OK, and
+    keeps the requests, in order.
+
+    `failures` makes calls fail: the call that brings the count of requests received to N
+    is recorded and then answered with `failures[N]`, a (status code, message).
+    """
 
     def __init__(self) -> None:
         self.requests: list[Any] = []
+        self.failures: dict[int, tuple[grpc.StatusCode, str]] = {}
         self.target = ""
 
-    def _answer(self, request: Any, response: type) -> Any:
+    def _record(self, request: Any, context: grpc.ServicerContext) -> None:
         self.requests.append(request)
+        failure = self.failures.get(len(self.requests))
+        if failure is not None:
+            context.abort(*failure)
+
+    def _answer(self, request: Any, response: type, context: grpc.ServicerContext) -> Any:
+        self._record(request, context)
         return response(items=[pb.RecommendedItem(item_id="v1", score=1.0)])
 
     def GetRecommendations(self, request, context):
-        return self._answer(request, pb.GetRecommendationsResponse)
+        return self._answer(request, pb.GetRecommendationsResponse, context)
 
     def GetSimilarItems(self, request, context):
-        return self._answer(request, pb.GetSimilarItemsResponse)
+        return self._answer(request, pb.GetSimilarItemsResponse, context)
 
     def GetPopularItems(self, request, context):
-        return self._answer(request, pb.GetPopularItemsResponse)
+        return self._answer(request, pb.GetPopularItemsResponse, context)
 
     def GetPersonalizedRanking(self, request, context):
-        return self._answer(request, pb.GetPersonalizedRankingResponse)
+        return self._answer(request, pb.GetPersonalizedRankingResponse, context)
+
+    def PutEvents(self, request, context):
+        self._record(request, context)
+        return pb.PutEventsResponse()
+
+    def PutItems(self, request, context):
+        self._record(request, context)
+        return pb.PutItemsResponse()
 
 
 @contextmanager

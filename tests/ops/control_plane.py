@@ -72,6 +72,14 @@ def filter_arn(name: str) -> str:
     return f"{ACCOUNT}:filter/{NAME}-{name}"
 
 
+TRACKER_NAME = f"{NAME}-events"
+TRACKING_ID = "5f0e2a43-8c1d-4b6e-9a7f-3d2c1b0a9e8d"
+
+
+def tracker_arn(name: str = TRACKER_NAME) -> str:
+    return f"{ACCOUNT}:event-tracker/{name}"
+
+
 def schema_text(slug: str, data_dir: Path = FIXTURE_DATASET) -> str:
     schema = json.loads((data_dir / f"{slug}.schema.json").read_text())
     return json.dumps(schema, separators=(",", ":"))
@@ -215,6 +223,51 @@ def expect_filters(
             else list(polls or ["CREATE PENDING", "ACTIVE"])
             for name in filters
         },
+    )
+
+
+def expect_event_tracker(
+    stubber: Stubber,
+    *,
+    exists: bool,
+    name: str = TRACKER_NAME,
+    polls: list[str] | None = None,
+) -> None:
+    """The group's event tracker found (`name`, described for its trackingId) or created
+    (`NAME-events`), then waited for through `polls` (default: ACTIVE at once)."""
+    listed = [{"name": name, "eventTrackerArn": tracker_arn(name), "status": "ACTIVE"}]
+    stubber.add_response(
+        "list_event_trackers",
+        {"eventTrackers": listed if exists else []},
+        {"datasetGroupArn": group_arn()},
+    )
+    arn = tracker_arn(name if exists else TRACKER_NAME)
+    if exists:
+        stubber.add_response(
+            "describe_event_tracker",
+            {
+                "eventTracker": {
+                    "name": name,
+                    "eventTrackerArn": arn,
+                    "trackingId": TRACKING_ID,
+                    "datasetGroupArn": group_arn(),
+                    "status": "ACTIVE",
+                }
+            },
+            {"eventTrackerArn": arn},
+        )
+    else:
+        stubber.add_response(
+            "create_event_tracker",
+            {"eventTrackerArn": arn, "trackingId": TRACKING_ID},
+            {"name": TRACKER_NAME, "datasetGroupArn": group_arn()},
+        )
+    expect_wait(
+        stubber,
+        "describe_event_tracker",
+        "eventTracker",
+        "eventTrackerArn",
+        {arn: list(polls or ["ACTIVE"])},
     )
 
 
@@ -391,6 +444,7 @@ def expect_fresh_provisioning(
     expect_datasets(stubber, exists=False)
     if filters:
         expect_filters(stubber, filters)
+    expect_event_tracker(stubber, exists=False)
     expect_import_jobs(stubber, existing=())
     expect_solutions(stubber, exists=False, event_type=event_type)
     expect_versions(stubber, train=True)
@@ -412,6 +466,7 @@ def expect_idempotent_rerun(
     expect_datasets(stubber, exists=True)
     if filters:
         expect_filters(stubber, filters, existing=existing_filters or filters)
+    expect_event_tracker(stubber, exists=True)
     expect_import_jobs(stubber, existing=DATASETS)
     expect_solutions(stubber, exists=True)
     expect_versions(stubber, train=False)

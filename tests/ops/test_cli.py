@@ -69,6 +69,9 @@ def test_provision_writes_a_serve_config_the_server_accepts(stubbed, tmp_path, c
         assert getattr(backend.config, key) == cp.campaign_arn(recipe)
     # the default filter, exclude_interacted, is a Personalize filter with its ARN
     assert backend.config.filter_arns == {"exclude_interacted": cp.filter_arn("exclude_interacted")}
+    # PutEvents and PutItems: the tracker's id and the Items dataset
+    assert backend.config.event_tracking_id == cp.TRACKING_ID
+    assert backend.config.items_dataset_arn == cp.dataset_arn("items")
     configured = create_configured_backend(config)
     assert configured.filters.default is not None
     assert configured.filters.default.name == "exclude_interacted"
@@ -91,6 +94,21 @@ def test_provision_creates_the_filters_of_the_serve_config_and_merges_their_arns
     }
     assert document["filters"] == {"unwatched": cp.UNWATCHED}  # kept as it was
     assert document["server"] == {"default_filter": ""}
+
+
+def test_provision_again_rewrites_the_same_event_keys_and_keeps_the_events_endpoint(
+    stubbed, tmp_path
+):
+    config_path = tmp_path / "serve.toml"
+    config_path.write_text(
+        '[personalize]\nevents_endpoint_url = "http://127.0.0.1:9"\nevent_tracking_id = "stale"\n'
+    )
+    cp.expect_idempotent_rerun(stubbed, filters=cp.DEFAULT_FILTERS)
+    assert main(provision_args(config_path)) == 0
+    section = tomllib.loads(config_path.read_text())["personalize"]
+    assert section["event_tracking_id"] == cp.TRACKING_ID
+    assert section["items_dataset_arn"] == cp.dataset_arn("items")
+    assert section["events_endpoint_url"] == "http://127.0.0.1:9"
 
 
 def test_provision_of_another_default_filter_does_not_add_the_built_in_one(stubbed, tmp_path):
@@ -133,7 +151,7 @@ def test_provision_dry_run_prints_the_plan_and_writes_nothing(stubbed, tmp_path,
     assert main(provision_args(config_path, "--dry-run")) == 0
     out = capsys.readouterr().out
     assert "plan (dry run)" in out
-    assert "dry run of videos: 20 create, 2 upload" in out
+    assert "dry run of videos: 21 create, 2 upload" in out
     assert not config_path.exists()
 
 

@@ -119,6 +119,9 @@ def test_dry_run_in_an_existing_group_only_reads_the_filters(personalize, s3):
         },
         {"filterArn": cp.filter_arn("exclude_interacted")},
     )
+    stubber.add_response(
+        "list_event_trackers", {"eventTrackers": []}, {"datasetGroupArn": cp.group_arn()}
+    )
     for slug in cp.DATASETS:
         stubber.add_response(
             "list_dataset_import_jobs",
@@ -204,6 +207,7 @@ def test_ten_filters_are_accepted(personalize, s3):
     cp.expect_schemas(stubber, exists=True)
     cp.expect_datasets(stubber, exists=True)
     cp.expect_filters(stubber, filters, existing=filters)
+    cp.expect_event_tracker(stubber, exists=True)
     stubber.add_client_error("list_dataset_import_jobs", "AccessDeniedException", "stop here")
     with pytest.raises(Exception, match="stop here"):
         provision(client, s3, filters=filters)

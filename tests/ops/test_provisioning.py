@@ -62,6 +62,7 @@ def test_first_run_creates_everything_waits_and_returns_the_campaigns(personaliz
         "dataset group": ["create"],
         "schema": ["create", "create"],
         "dataset": ["create", "create"],
+        "event tracker": ["create"],
         "import job": ["create", "create"],
         "solution": ["create"] * 4,
         "solution version": ["create"] * 4,
@@ -98,6 +99,7 @@ def test_new_data_is_imported_trained_on_and_campaigns_move_to_it(personalize, s
     cp.expect_dataset_group(stubber, exists=True)
     cp.expect_schemas(stubber, exists=True)
     cp.expect_datasets(stubber, exists=True)
+    cp.expect_event_tracker(stubber, exists=True)
     cp.expect_import_jobs(stubber, existing=("items",), data_dir=data_dir)
     cp.expect_solutions(stubber, exists=True)
     cp.expect_versions(stubber, train=True, version="v3")
@@ -117,8 +119,10 @@ def test_dry_run_from_nothing_only_reads_and_plans_every_creation(personalize, s
     result, sleeps = provision(client, s3, dry_run=True)
     stubber.assert_no_pending_responses()
     assert {step.action for step in result.steps} == {"create", "upload"}
-    assert len(result.steps) == 2 + 1 + 2 + 2 + 2 + 4 + 4 + 4
+    assert len(result.steps) == 2 + 1 + 2 + 2 + 1 + 2 + 4 + 4 + 4
+    assert actions(result)["event tracker"] == ["create"]
     assert result.campaign_arns == {}
+    assert (result.event_tracking_id, result.items_dataset_arn) == (None, None)
     assert sleeps == []
     assert s3.list_objects_v2(Bucket=cp.BUCKET).get("KeyCount") == 0
 
@@ -142,6 +146,16 @@ def test_dry_run_after_new_data_plans_the_import_retrain_and_campaign_moves(
             {"datasets": [{"name": f"{cp.NAME}-{slug}", "datasetArn": cp.dataset_arn(slug)}]},
             {"datasetGroupArn": cp.group_arn()},
         )
+    stubber.add_response(
+        "list_event_trackers",
+        {"eventTrackers": [{"name": cp.TRACKER_NAME, "eventTrackerArn": cp.tracker_arn()}]},
+        {"datasetGroupArn": cp.group_arn()},
+    )
+    stubber.add_response(
+        "describe_event_tracker",
+        {"eventTracker": {"eventTrackerArn": cp.tracker_arn(), "trackingId": cp.TRACKING_ID}},
+        {"eventTrackerArn": cp.tracker_arn()},
+    )
     for slug in cp.DATASETS:
         existing = (
             []
@@ -189,6 +203,7 @@ def test_dry_run_after_new_data_plans_the_import_retrain_and_campaign_moves(
     assert actions(result)["import job"] == ["reuse", "create"]
     assert actions(result)["solution version"] == ["create"] * 4
     assert actions(result)["campaign"] == ["update"] * 4
+    assert actions(result)["event tracker"] == ["reuse"]
 
 
 def test_a_failed_solution_version_stops_with_personalize_s_reason(personalize, s3):
@@ -196,6 +211,7 @@ def test_a_failed_solution_version_stops_with_personalize_s_reason(personalize, 
     cp.expect_dataset_group(stubber, exists=True)
     cp.expect_schemas(stubber, exists=True)
     cp.expect_datasets(stubber, exists=True)
+    cp.expect_event_tracker(stubber, exists=True)
     cp.expect_import_jobs(stubber, existing=cp.DATASETS)
     cp.expect_solutions(stubber, exists=True)
     for recipe in cp.RECIPES:

@@ -70,6 +70,7 @@ DELETIONS = {
     "delete_campaign": ("describe_campaign", "campaign", "campaignArn"),
     "delete_solution": ("describe_solution", "solution", "solutionArn"),
     "delete_filter": ("describe_filter", "filter", "filterArn"),
+    "delete_event_tracker": ("describe_event_tracker", "eventTracker", "eventTrackerArn"),
     "delete_dataset": ("describe_dataset", "dataset", "datasetArn"),
     "delete_dataset_group": ("describe_dataset_group", "datasetGroup", "datasetGroupArn"),
 }
@@ -131,6 +132,20 @@ def expect_filter_listing(stubber: Stubber, names: list[str], status: str = "ACT
     )
 
 
+def expect_tracker_listing(stubber: Stubber, names: list[str], status: str = "ACTIVE") -> None:
+    """The group's event trackers (one at most on Personalize), whatever their names."""
+    stubber.add_response(
+        "list_event_trackers",
+        {
+            "eventTrackers": [
+                {"name": name, "eventTrackerArn": cp.tracker_arn(name), "status": status}
+                for name in names
+            ]
+        },
+        {"datasetGroupArn": cp.group_arn()},
+    )
+
+
 def test_teardown_all_deletes_children_before_parents_then_schemas(personalize):
     client, stubber = personalize
     expect_inventory(stubber)
@@ -151,6 +166,8 @@ def test_teardown_all_deletes_children_before_parents_then_schemas(personalize):
         [cp.filter_arn("exclude_interacted"), cp.filter_arn("unwatched")],
         polls_before_gone=1,
     )
+    expect_tracker_listing(stubber, [cp.TRACKER_NAME])
+    expect_deleted(stubber, "delete_event_tracker", [cp.tracker_arn()], polls_before_gone=1)
     stubber.add_response(
         "list_datasets",
         {
@@ -185,6 +202,7 @@ def test_teardown_all_deletes_children_before_parents_then_schemas(personalize):
         ["campaign"] * 4
         + ["solution"] * 4
         + ["filter"] * 2
+        + ["event tracker"]
         + ["dataset"] * 2
         + ["dataset group"]
         + ["schema"] * 2
@@ -207,6 +225,7 @@ def test_filters_already_being_deleted_are_only_waited_for(personalize):
         "ResourceNotFoundException",
         expected_params={"filterArn": cp.filter_arn("unwatched")},
     )
+    expect_tracker_listing(stubber, [])
     stubber.add_response("list_datasets", {"datasets": []}, {"datasetGroupArn": cp.group_arn()})
     expect_deleted(stubber, "delete_dataset_group", [cp.group_arn()])
     stubber.add_response("list_schemas", {"schemas": []}, {})
@@ -222,13 +241,48 @@ def test_teardown_dry_run_lists_what_would_go_without_deleting(personalize):
     client, stubber = personalize
     expect_inventory(stubber)
     expect_filter_listing(stubber, ["exclude_interacted"])
+    expect_tracker_listing(stubber, [cp.TRACKER_NAME])
     stubber.add_response("list_datasets", {"datasets": []}, {"datasetGroupArn": cp.group_arn()})
     stubber.add_response("list_schemas", {"schemas": []}, {})
     stubber.add_response("list_schemas", {"schemas": []}, {})
     steps = teardown(client, everything=True, dry_run=True)  # Stubber refuses delete_* calls
     assert [step.kind for step in steps] == (
-        ["campaign"] * 4 + ["solution"] * 4 + ["filter"] + ["dataset group"]
+        ["campaign"] * 4 + ["solution"] * 4 + ["filter", "event tracker"] + ["dataset group"]
     )
+
+
+def test_a_tracker_of_another_name_goes_too_and_one_being_deleted_is_waited_for(personalize):
+    client, stubber = personalize
+    stubber.add_response(
+        "list_dataset_groups",
+        {"datasetGroups": [{"name": cp.NAME, "datasetGroupArn": cp.group_arn()}]},
+        {},
+    )
+    stubber.add_response("list_solutions", {"solutions": []}, {"datasetGroupArn": cp.group_arn()})
+    expect_filter_listing(stubber, [])
+    expect_tracker_listing(stubber, ["made-by-hand"], status="DELETE PENDING")
+    stubber.add_client_error(
+        "describe_event_tracker",
+        "ResourceNotFoundException",
+        expected_params={"eventTrackerArn": cp.tracker_arn("made-by-hand")},
+    )
+    stubber.add_response("list_datasets", {"datasets": []}, {"datasetGroupArn": cp.group_arn()})
+    expect_deleted(stubber, "delete_dataset_group", [cp.group_arn()])
+    stubber.add_response("list_schemas", {"schemas": []}, {})
+    stubber.add_response("list_schemas", {"schemas": []}, {})
+    steps = teardown(client, everything=True)
+    assert [(step.kind, step.name, step.action) for step in steps] == [
+        ("event tracker", "made-by-hand", "deleting"),
+        ("dataset group", cp.NAME, "delete"),
+    ]
+
+
+def test_default_teardown_keeps_the_event_tracker(personalize):
+    client, stubber = personalize
+    expect_inventory(stubber)
+    expect_deleted(stubber, "delete_campaign", [cp.campaign_arn(recipe) for recipe in cp.RECIPES])
+    steps = teardown(client)  # Stubber refuses list_event_trackers: nothing stubbed
+    assert {step.kind for step in steps} == {"campaign"}
 
 
 def test_teardown_of_an_unknown_name_deletes_nothing(personalize):

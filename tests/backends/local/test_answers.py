@@ -15,6 +15,7 @@ from recs.backends.errors import BackendUnavailableError
 from recs.backends.local.answers import (
     ITEMS_FILE,
     META_FILE,
+    NORMALIZERS_FILE,
     SCORES_FILE,
     AnswerTable,
     compute_answers,
@@ -212,12 +213,18 @@ def test_save_then_load_round_trips(
 ) -> None:
     table = compute_answers(loaded, top=TOP, threads=1)
     size = save_answers(table, loaded, model_dir)
-    names = (ITEMS_FILE, SCORES_FILE, META_FILE)
+    names = (ITEMS_FILE, SCORES_FILE, NORMALIZERS_FILE, META_FILE)
     assert size == sum((model_dir / name).stat().st_size for name in names)
     assert not [p.name for p in model_dir.iterdir() if p.name.endswith(".partial")]
     assert json.loads((model_dir / META_FILE).read_text())["top"] == TOP
     back = load_answers(model_dir, load_model(model_dir))  # as a server restarting would
     assert back is not None
+    assert back.normalizers is not None and table.normalizers is not None
+    np.testing.assert_array_equal(back.normalizers, table.normalizers)
+    # The normalisers precompute finds are the ones training would store.
+    np.testing.assert_allclose(
+        table.normalizers, log_normalizers(loaded.user_factors, loaded.item_factors), rtol=1e-6
+    )
     assert back.top == TOP
     np.testing.assert_array_equal(back.items, table.items)
     np.testing.assert_array_equal(back.scores, table.scores)

@@ -9,7 +9,9 @@ from recs.backends.local.artifacts import LocalModel
 from recs.backends.local.backend import LocalBackend
 from recs.backends.local.kernels import BLOCK, GEMM_FROM_ROWS
 from recs.backends.local.scoring import (
+    log_normalizers,
     recommend_batch,
+    recommend_candidates,
     recommend_filtered,
     recommend_rows,
     recommend_scores,
@@ -164,3 +166,29 @@ def test_a_user_who_saw_everything_gets_nothing() -> None:
     assert sorted(answers[1][0].tolist()) == [0, 2]
     np.testing.assert_allclose(answers[1][1], [1 / 3, 1 / 3], rtol=1e-6)
     assert answers[1][1].sum() == pytest.approx(1.0 - 1 / 3)
+
+
+def test_scoring_only_the_candidates_matches_scoring_every_item() -> None:
+    """With the rows' normalisers known, `recommend_candidates` computes only the listed
+    items' dot products (kernels.score_candidate_rows): same items, same scores, same tie
+    order as masking every other item out."""
+    rng = np.random.default_rng(11)
+    items = rng.standard_normal((300, 8)).astype(np.float32)
+    items[10] = items[20]  # a tie: the lower index comes first on both paths
+    users = rng.standard_normal((5, 8)).astype(np.float32)
+    allowed = rng.random((5, 300)) < 0.3
+    allowed[:, [10, 20]] = True
+    allowed[4] = False  # a filter that lets nothing through
+    counts = [7, 25, 300, 1, 5]
+    full = recommend_filtered(users, np.ascontiguousarray(items.T), allowed, counts)
+    listed = recommend_candidates(
+        users,
+        np.ascontiguousarray(items),
+        [np.flatnonzero(row) for row in allowed],
+        counts,
+        log_normalizers(users, items),
+    )
+    for (full_items, full_scores), (sub_items, sub_scores) in zip(full, listed, strict=True):
+        np.testing.assert_array_equal(full_items, sub_items)
+        np.testing.assert_allclose(full_scores, sub_scores, rtol=1e-5)
+    assert len(listed[4][0]) == 0 and len(listed[2][0]) == allowed[2].sum()

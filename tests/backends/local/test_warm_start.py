@@ -197,14 +197,14 @@ def test_start_answers_every_kind_of_request_before_it_returns(
     assert 1 in sizes and max(sizes) >= GEMM_FROM_ROWS
     assert any(n > TOP for batch, *_ in batches for _, n in batch)
     assert any(user not in known for batch, *_ in batches for user, _ in batch)
-    # The filtered path: rows of known users, one mask over the model's items per row.
+    # The filtered path: user vectors, one mask over the model's items per row.
     filtered = by_name["_recommend_filtered"]
-    num_users, num_items = backend.model.num_users, backend.model.num_items
-    for rows, counts, allowed in filtered:
-        assert len(rows) == len(counts) >= 1 and all(0 <= r < num_users for r in rows.tolist())
-        assert allowed.shape == (len(rows), num_items) and allowed.dtype == np.bool_
+    factors, num_items = backend.model.user_factors.shape[1], backend.model.num_items
+    for vectors, counts, allowed, *_ in filtered:
+        assert vectors.shape == (len(counts), factors) and len(counts) >= 1
+        assert allowed.shape == (len(counts), num_items) and allowed.dtype == np.bool_
         assert allowed.any()
-    assert any(n > 0 for _, counts, _ in filtered for n in counts)
+    assert any(n > 0 for _, counts, *_ in filtered for n in counts)
     assert searches  # the approximate index answered
     items = set(backend.model.item_ids.tolist())
     reranks = by_name["rerank"]

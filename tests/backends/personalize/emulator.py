@@ -37,12 +37,25 @@ Use it to run `PersonalizeBackend -> HTTP -> emulator -> LocalBackend`:
 
 Tests can inject failures (`fail_next`) or stall answers (`stall_next`) and read the
 requests it received (`requests`).
+
+**personalize-events** is served on the same port: `POST /events` (PutEvents) and
+`POST /items` (PutItems), checked as Personalize checks them (reference section 1.3): a
+known `trackingId` (one of `tracking_ids`; another is a ResourceNotFoundException),
+`sessionId` and 1 to 10 events each with `eventType` and `sentAt` (epoch seconds on the
+wire); a known `datasetArn` (one of `items_dataset_arns`) and 1 to 10 items each with an
+`itemId` and `properties`, if any, a JSON object string of at most 32,000 characters. What
+was accepted is recorded in `events` and `items` as domain values (`Event`, `CatalogItem`,
+property keys back from camel case to catalog column names) and, when the backend
+implements `put_events` / `put_items`, forwarded to it. Point the backend's
+`events_endpoint_url` here too: `emulator.events_config()` gives those keys.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 import sys
 import threading
 import uuid
@@ -53,10 +66,14 @@ from pathlib import Path
 from typing import Any
 
 from recs.backends.base import (
+    MAX_EVENTS,
     MAX_ID_LENGTH,
+    MAX_ITEMS_PER_CALL,
     MAX_NUM_RESULTS,
     MAX_RERANK_ITEMS,
     Backend,
+    CatalogItem,
+    Event,
     Recommendations,
 )
 from recs.backends.errors import (
@@ -66,7 +83,16 @@ from recs.backends.errors import (
     InvalidRequestError,
 )
 from recs.backends.filtering import FilterCall, FilterSet, parse_filter_value
-from recs.backends.personalize.config import FILTER_ARNS_KEY
+from recs.backends.limits import (
+    MAX_IMPRESSION,
+    MAX_ITEM_PROPERTIES_LENGTH,
+    MAX_RECOMMENDATION_ID_LENGTH,
+)
+from recs.backends.personalize.config import (
+    EVENT_TRACKING_ID_KEY,
+    FILTER_ARNS_KEY,
+    ITEMS_DATASET_ARN_KEY,
+)
 from recs.pipeline.filters import Filter
 from tests.backends.filter_reference import FilterReferenceError, ReferenceFilters
 
@@ -84,6 +110,9 @@ CAMPAIGN_CONFIG_KEYS = {
 }
 DEFAULT_ACCOUNT_ARN = "arn:aws:personalize:us-east-1:000000000000"
 DEFAULT_NUM_RESULTS = 25
+DEFAULT_TRACKING_ID = "emulated-tracking-id"
+DEFAULT_ITEMS_DATASET_ARN = f"{DEFAULT_ACCOUNT_ARN}:dataset/emulated/ITEMS"
+MAX_EVENT_PROPERTIES_LENGTH = 1024  # PutEvents: an event's `properties`
 
 
 def filter_arn(name: str) -> str:
@@ -121,6 +150,24 @@ class ReceivedRequest:
     body: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class ReceivedEvents:
+    """One accepted PutEvents call, as domain values."""
+
+    tracking_id: str
+    user_id: str | None
+    session_id: str
+    events: tuple[Event, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedItems:
+    """One accepted PutItems call, as domain values."""
+
+    dataset_arn: str
+    items: tuple[CatalogItem, ...]
+
+
 @dataclass
 class _Faults:
     """Failures to inject into the next answers, first in first out."""
@@ -141,8 +188,13 @@ class PersonalizeRuntimeEmulator:
         campaigns: Mapping[str, str] | None = None,
         filters: Mapping[str, Filter] | Collection[str] = frozenset(),
         dataset_dir: str | Path | None = None,
+        tracking_ids: Collection[str] = (DEFAULT_TRACKING_ID,),
+        items_dataset_arns: Collection[str] = (DEFAULT_ITEMS_DATASET_ARN,),
     ) -> None:
         """`campaigns` maps campaign ARN -> recipe kind (default: one per kind).
+
+        `tracking_ids` and `items_dataset_arns` are the event trackers and Items datasets
+        PutEvents and PutItems know (the first of each is in `events_config()`).
 
         `filters` maps filter ARN -> parsed Filter, applied here against `dataset_dir`'s
         items.csv and interactions.csv (see the module doc); or is a collection of known
@@ -164,7 +216,11 @@ class PersonalizeRuntimeEmulator:
         else:
             self.filters = dict.fromkeys(filters)
         self.reference = ReferenceFilters(dataset_dir) if dataset_dir is not None else None
+        self.tracking_ids = list(tracking_ids)
+        self.items_dataset_arns = list(items_dataset_arns)
         self.requests: list[ReceivedRequest] = []
+        self.events: list[ReceivedEvents] = []  # accepted PutEvents calls, in order
+        self.items: list[ReceivedItems] = []  # accepted PutItems calls, in order
         self._faults = _Faults()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -220,6 +276,16 @@ class PersonalizeRuntimeEmulator:
         `endpoint_url` and the rest)."""
         return {**self.campaign_config(), FILTER_ARNS_KEY: self.filter_arns()}
 
+    def events_config(self) -> dict[str, Any]:
+        """The `[personalize]` keys for PutEvents and PutItems on this emulator: its first
+        tracking id and Items dataset, and `events_endpoint_url` (it must be started)."""
+        config: dict[str, Any] = {"events_endpoint_url": self.endpoint_url}
+        if self.tracking_ids:
+            config[EVENT_TRACKING_ID_KEY] = self.tracking_ids[0]
+        if self.items_dataset_arns:
+            config[ITEMS_DATASET_ARN_KEY] = self.items_dataset_arns[0]
+        return config
+
     # fault injection ----------------------------------------------------------------
 
     def fail_next(self, status: int, code: str, message: str = "injected", times: int = 1) -> None:
@@ -256,6 +322,10 @@ class PersonalizeRuntimeEmulator:
             return self._get_recommendations(body)
         if path == "/personalize-ranking":
             return self._get_personalized_ranking(body)
+        if path == "/events":
+            return self._put_events(body)
+        if path == "/items":
+            return self._put_items(body)
         raise EmulatedError(404, "UnknownOperationException", f"no operation at {path}")
 
     def _campaign_kind(self, body: Mapping[str, Any]) -> str:
@@ -381,6 +451,143 @@ class PersonalizeRuntimeEmulator:
             "personalizedRanking": ranking,
             "recommendationId": answer.recommendation_id or _rid(),
         }
+
+    # personalize-events -------------------------------------------------------------
+
+    def _put_events(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        tracking_id = body.get("trackingId")
+        if not isinstance(tracking_id, str) or not tracking_id:
+            raise invalid_input("trackingId is required")
+        if tracking_id not in self.tracking_ids:
+            raise EmulatedError(
+                404, "ResourceNotFoundException", f"Event tracker {tracking_id} not found"
+            )
+        user_id = _optional_id(body, "userId")
+        session_id = _optional_id(body, "sessionId")
+        if session_id is None:
+            raise invalid_input("sessionId is required")
+        event_list = body.get("eventList")
+        if not isinstance(event_list, list) or not 1 <= len(event_list) <= MAX_EVENTS:
+            raise invalid_input(f"eventList must hold 1 to {MAX_EVENTS} events")
+        events = tuple(_event(k, entry) for k, entry in enumerate(event_list))
+        if _implements(self.backend, "put_events"):
+            _call(lambda: self.backend.put_events(user_id, session_id, events))
+        self.events.append(ReceivedEvents(tracking_id, user_id, session_id, events))
+        return {}
+
+    def _put_items(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        dataset_arn = body.get("datasetArn")
+        if not isinstance(dataset_arn, str) or not dataset_arn:
+            raise invalid_input("datasetArn is required")
+        if dataset_arn not in self.items_dataset_arns:
+            raise EmulatedError(
+                404, "ResourceNotFoundException", f"Dataset {dataset_arn} not found"
+            )
+        entries = body.get("items")
+        if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_ITEMS_PER_CALL:
+            raise invalid_input(f"items must hold 1 to {MAX_ITEMS_PER_CALL} items")
+        items = tuple(_catalog_item(k, entry) for k, entry in enumerate(entries))
+        if _implements(self.backend, "put_items"):
+            _call(lambda: self.backend.put_items(items))
+        self.items.append(ReceivedItems(dataset_arn, items))
+        return {}
+
+
+def _implements(backend: Backend, method: str) -> bool:
+    """Whether `backend` has its own `method` rather than the base class's refusal."""
+    return getattr(type(backend), method) is not getattr(Backend, method)
+
+
+def _event(position: int, entry: Any) -> Event:
+    """One PutEvents `Event` from the wire, checked as Personalize checks it."""
+    where = f"eventList[{position}]"
+    if not isinstance(entry, dict):
+        raise invalid_input(f"{where} must be an object")
+    event_type = _optional_id(entry, "eventType")
+    if event_type is None:
+        raise invalid_input(f"{where}.eventType is required")
+    sent_at = entry.get("sentAt")
+    if isinstance(sent_at, bool) or not isinstance(sent_at, int | float):
+        raise invalid_input(f"{where}.sentAt is required (epoch seconds)")
+    value = entry.get("eventValue")
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+    ):
+        raise invalid_input(f"{where}.eventValue must be a number")
+    recommendation_id = entry.get("recommendationId")
+    if recommendation_id is not None and (
+        not isinstance(recommendation_id, str)
+        or not 1 <= len(recommendation_id) <= MAX_RECOMMENDATION_ID_LENGTH
+    ):
+        raise invalid_input(f"{where}.recommendationId must be 1 to 40 characters")
+    impression = entry.get("impression")
+    if impression is not None and (
+        not isinstance(impression, list)
+        or not 1 <= len(impression) <= MAX_IMPRESSION
+        or not all(isinstance(i, str) and 1 <= len(i) <= MAX_ID_LENGTH for i in impression)
+    ):
+        raise invalid_input(f"{where}.impression must hold 1 to {MAX_IMPRESSION} item ids")
+    properties = entry.get("properties")
+    if properties is not None and (
+        not isinstance(properties, str)
+        or not 1 <= len(properties) <= MAX_EVENT_PROPERTIES_LENGTH
+        or not isinstance(_json_object(properties), dict)
+    ):
+        raise invalid_input(f"{where}.properties: Error parsing properties json")
+    return Event(
+        event_type=event_type,
+        item_id=_optional_id(entry, "itemId") or "",
+        sent_at=float(sent_at),
+        event_id=_optional_id(entry, "eventId") or "",
+        event_value=None if value is None else float(value),
+        recommendation_id=recommendation_id or "",
+        impression=tuple(impression or ()),
+    )
+
+
+def _catalog_item(position: int, entry: Any) -> CatalogItem:
+    """One PutItems `Item` from the wire: its properties back under catalog column names."""
+    where = f"items[{position}]"
+    if not isinstance(entry, dict):
+        raise invalid_input(f"{where} must be an object")
+    item_id = _optional_id(entry, "itemId")
+    if item_id is None:
+        raise invalid_input(f"{where}.itemId is required")
+    text = entry.get("properties")
+    if text is None:
+        return CatalogItem(item_id)
+    if not isinstance(text, str) or not 1 <= len(text) <= MAX_ITEM_PROPERTIES_LENGTH:
+        raise invalid_input(
+            f"{where}.properties must be 1 to {MAX_ITEM_PROPERTIES_LENGTH} characters"
+        )
+    properties = _json_object(text)
+    if not isinstance(properties, dict) or not all(
+        isinstance(v, str | int | float) and not isinstance(v, bool) for v in properties.values()
+    ):
+        raise invalid_input(f"{where}.properties: Error parsing properties json")
+    columns = {_column_name(key): str(value) for key, value in properties.items()}
+    return CatalogItem(
+        item_id,
+        title=columns.pop("TITLE", ""),
+        url=columns.pop("URL", ""),
+        properties=columns,
+    )
+
+
+def _json_object(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
+
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def _column_name(key: str) -> str:
+    """A camel case properties key back to its schema field: creationTimestamp ->
+    CREATION_TIMESTAMP (the inverse of `personalize_field_name`)."""
+    return _CAMEL_BOUNDARY.sub("_", key).upper()
 
 
 def _optional_id(body: Mapping[str, Any], key: str) -> str | None:

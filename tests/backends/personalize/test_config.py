@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from recs.backends.errors import BackendMisconfiguredError
 from recs.backends.personalize.backend import PersonalizeBackend
-from recs.backends.personalize.client import create_runtime_client
+from recs.backends.personalize.client import create_events_client, create_runtime_client
 from recs.backends.personalize.config import PersonalizeBackendConfig
 from recs.backends.registry import create_backend
 from tests.backends.personalize.runtime_helpers import CAMPAIGNS
@@ -50,6 +50,11 @@ def test_registry_builds_the_backend_and_reports_bad_keys_clearly():
         ("read_timeout", 0),
         ("endpoint_url", "localhost:8080"),
         ("anonymous_user_id", ""),
+        ("event_tracking_id", ""),
+        ("event_tracking_id", "t" * 257),
+        ("items_dataset_arn", "not-an-arn"),
+        ("items_dataset_arn", "arn:aws:s3:::bucket/key"),
+        ("events_endpoint_url", "localhost:8080"),
     ],
 )
 def test_invalid_values_are_rejected_naming_the_key(key, value):
@@ -117,3 +122,48 @@ def test_start_creates_one_client_and_close_is_idempotent():
     backend.start()
     backend.close()
     backend.close()
+
+
+def test_event_keys_default_to_unset_and_take_a_tracker_and_a_dataset():
+    config = PersonalizeBackendConfig()
+    assert (config.event_tracking_id, config.items_dataset_arn) == (None, None)
+    assert config.events_endpoint() is None
+    items = "arn:aws:personalize:us-east-1:123456789012:dataset/videos/ITEMS"
+    config = PersonalizeBackendConfig(
+        event_tracking_id="b5c0a7e4-0f3a-4d34",
+        items_dataset_arn=items,
+        events_endpoint_url="http://127.0.0.1:9/",
+    )
+    assert config.event_tracking_id == "b5c0a7e4-0f3a-4d34"
+    assert config.items_dataset_arn == items
+    assert config.events_endpoint() == "http://127.0.0.1:9"
+
+
+def test_events_client_gets_the_runtime_settings_and_its_own_endpoint():
+    config = PersonalizeBackendConfig(
+        region="eu-west-1",
+        endpoint_url="http://127.0.0.1:1",
+        events_endpoint_url="http://127.0.0.1:3",
+        connect_timeout=1.5,
+        read_timeout=4,
+        retry_mode="adaptive",
+        max_attempts=5,
+        max_concurrency=7,
+    )
+    client = create_events_client(config)
+    settings = client.meta.config
+    assert client.meta.service_model.service_name == "personalize-events"
+    assert (settings.connect_timeout, settings.read_timeout) == (1.5, 4)
+    assert settings.retries == {"mode": "adaptive", "total_max_attempts": 5}
+    assert settings.max_pool_connections == 7
+    assert client.meta.endpoint_url == "http://127.0.0.1:3"
+    assert client.meta.region_name == "eu-west-1"
+
+
+def test_events_client_uses_aws_or_the_standard_variable_not_the_runtime_endpoint(monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL_PERSONALIZE_EVENTS", raising=False)
+    config = PersonalizeBackendConfig(region="us-east-1", endpoint_url="http://127.0.0.1:1")
+    client = create_events_client(config)
+    assert client.meta.endpoint_url == "https://personalize-events.us-east-1.amazonaws.com"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_PERSONALIZE_EVENTS", "http://127.0.0.1:4")
+    assert create_events_client(config).meta.endpoint_url == "http://127.0.0.1:4"

@@ -14,11 +14,15 @@ from recs.client.filters import filter_fields
 from recs.client.types import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_TIMEOUT_SECONDS,
+    CatalogItem,
+    Event,
     ModelInfo,
     Result,
     auth_metadata,
     model_info_from_proto,
     open_channel,
+    put_events_request,
+    put_items_request,
     result_from_proto,
 )
 from recs.v1 import recommendation_service_pb2 as pb
@@ -114,6 +118,31 @@ class RecsClient:
         """Which backend answers and what model it serves."""
         response = self._invoke(self._stub.GetModelInfo, pb.GetModelInfoRequest())
         return model_info_from_proto(response)
+
+    def put_events(self, session_id: str, events: Sequence[Event], user_id: str = "") -> None:
+        """Record what a user did: 1 to 10 `Event`s of one session (Personalize's PutEvents).
+
+        `session_id` (required, at most 256 characters) groups a visit's events; without
+        `user_id` they belong to an anonymous visitor and `recommend(session_id)` answers
+        from them. Returns once the server has stored them durably; recommendations reflect
+        them within a second. A bad field is a RecsError with INVALID_ARGUMENT naming it
+        (`events[3].item_id: is required`); nothing of a refused call is stored.
+
+        Like every call, this one is retried only on UNAVAILABLE and RESOURCE_EXHAUSTED,
+        which the server answers before doing any work. A connection lost after the server
+        stored the events but before its answer arrived also reads as UNAVAILABLE, so a
+        retry can deliver the events twice: give each `Event` a unique `event_id`, and
+        Personalize leaves the later copies out of training.
+        """
+        request = put_events_request(session_id, events, user_id)
+        self._invoke(self._stub.PutEvents, request)
+
+    def put_items(self, items: Sequence[CatalogItem]) -> None:
+        """Add or replace 1 to 10 catalog videos (Personalize's PutItems); an existing
+        `item_id` is replaced. A bad field is a RecsError with INVALID_ARGUMENT naming it
+        (`items[2].item_id: is required`). Replacing an item is idempotent, so a retry is
+        harmless."""
+        self._invoke(self._stub.PutItems, put_items_request(items))
 
     def close(self) -> None:
         """Close the channel."""

@@ -60,6 +60,16 @@ class RecommendationServiceStub:
                 request_serializer=recs_dot_v1_dot_recommendation__service__pb2.GetModelInfoRequest.SerializeToString,
                 response_deserializer=recs_dot_v1_dot_recommendation__service__pb2.GetModelInfoResponse.FromString,
                 _registered_method=True)
+        self.PutEvents = channel.unary_unary(
+                '/recs.v1.RecommendationService/PutEvents',
+                request_serializer=recs_dot_v1_dot_recommendation__service__pb2.PutEventsRequest.SerializeToString,
+                response_deserializer=recs_dot_v1_dot_recommendation__service__pb2.PutEventsResponse.FromString,
+                _registered_method=True)
+        self.PutItems = channel.unary_unary(
+                '/recs.v1.RecommendationService/PutItems',
+                request_serializer=recs_dot_v1_dot_recommendation__service__pb2.PutItemsRequest.SerializeToString,
+                response_deserializer=recs_dot_v1_dot_recommendation__service__pb2.PutItemsResponse.FromString,
+                _registered_method=True)
 
 
 class RecommendationServiceServicer:
@@ -101,6 +111,21 @@ class RecommendationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PutEvents(self, request, context):
+        """What a user (or an anonymous session) just did (Personalize's event tracker, PutEvents).
+        OK means the events are stored durably; recommendations reflect them within a second.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutItems(self, request, context):
+        """Add or replace catalog videos (Personalize PutItems): titles, urls, filterable fields.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecommendationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +153,16 @@ def add_RecommendationServiceServicer_to_server(servicer, server):
                     servicer.GetModelInfo,
                     request_deserializer=recs_dot_v1_dot_recommendation__service__pb2.GetModelInfoRequest.FromString,
                     response_serializer=recs_dot_v1_dot_recommendation__service__pb2.GetModelInfoResponse.SerializeToString,
+            ),
+            'PutEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutEvents,
+                    request_deserializer=recs_dot_v1_dot_recommendation__service__pb2.PutEventsRequest.FromString,
+                    response_serializer=recs_dot_v1_dot_recommendation__service__pb2.PutEventsResponse.SerializeToString,
+            ),
+            'PutItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutItems,
+                    request_deserializer=recs_dot_v1_dot_recommendation__service__pb2.PutItemsRequest.FromString,
+                    response_serializer=recs_dot_v1_dot_recommendation__service__pb2.PutItemsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -266,6 +301,60 @@ class RecommendationService:
             '/recs.v1.RecommendationService/GetModelInfo',
             recs_dot_v1_dot_recommendation__service__pb2.GetModelInfoRequest.SerializeToString,
             recs_dot_v1_dot_recommendation__service__pb2.GetModelInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recs.v1.RecommendationService/PutEvents',
+            recs_dot_v1_dot_recommendation__service__pb2.PutEventsRequest.SerializeToString,
+            recs_dot_v1_dot_recommendation__service__pb2.PutEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recs.v1.RecommendationService/PutItems',
+            recs_dot_v1_dot_recommendation__service__pb2.PutItemsRequest.SerializeToString,
+            recs_dot_v1_dot_recommendation__service__pb2.PutItemsResponse.FromString,
             options,
             channel_credentials,
             insecure,
