@@ -224,6 +224,14 @@ class Backend(abc.ABC):
         """Add or replace catalog items (new videos join filters and enrichment at once)."""
         raise BackendMisconfiguredError(f"the {self.name} backend does not take items")
 
+    def observe_items(  # noqa: B027 - optional hook
+        self, observer: Callable[[Sequence[CatalogItem]], None]
+    ) -> None:
+        """Report catalog items the backend learns after start (PutItems through any server
+        process), so the server enriches answers with them; called at once with those
+        already known. Only engines that keep the catalog themselves (local) report any;
+        the observer may be called from another thread."""
+
     @abc.abstractmethod
     def rerank(
         self, user_id: str, item_ids: Sequence[str], filter: FilterCall | None = None

@@ -6,6 +6,7 @@ missing from the catalog is still returned, with empty title and url.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,10 +42,17 @@ class Catalog:
         self._columns: dict[str, list] = {}
 
     def __len__(self) -> int:
-        return len(self._entries) + len(self._rows)
+        return len(self._entries.keys() | self._rows.keys())
 
     def __contains__(self, item_id: object) -> bool:
         return item_id in self._entries or item_id in self._rows
+
+    def put(self, item_id: str, title: str, url: str, properties: Mapping[str, str]) -> None:
+        """Add or replace one video (a PutItems): its metadata from `properties`."""
+        metadata = {
+            name.lower(): str(properties[name]) for name in METADATA_COLUMNS if name in properties
+        }
+        self._entries[item_id] = CatalogEntry(title, url, metadata)
 
     def get(self, item_id: str) -> CatalogEntry:
         """The entry for `item_id`, or an empty one when the video is not in the catalog."""

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from google.protobuf.descriptor import FieldDescriptor
 
+from recs.backends.base import CatalogItem
 from recs.server.catalog import Catalog
 from recs.v1 import recommendation_service_pb2 as pb
 
@@ -95,6 +96,13 @@ class ResponseEncoder:
             encoded_id = recommendation_id.encode()
             parts.append(_ID_TAG + _varint(len(encoded_id)) + encoded_id)
         return b"".join(parts)
+
+    def update_items(self, items: Sequence[CatalogItem]) -> None:
+        """Videos added or replaced after start: into the catalog, their cached records
+        dropped (call on the event loop, where answers are encoded)."""
+        for item in items:
+            self._catalog.put(item.item_id, item.title, item.url, item.properties)
+            self._records.pop(item.item_id, None)
 
     def _record(self, item_id: str) -> bytes:
         """`items` record of `item_id` with a score of 8 bytes to follow."""

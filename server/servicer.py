@@ -9,6 +9,9 @@ thread pool for backends that block on I/O) is `server.dispatch`'s business.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Sequence
 from concurrent.futures import Executor
 
 from grpc import aio
@@ -30,7 +33,16 @@ class RecommendationServicer:
         self.dispatcher = BackendDispatcher(executor)
 
     def install_backend(self, backend: Backend) -> None:
-        """Start answering from `backend` (which must be fully started)."""
+        """Start answering from `backend` (which must be fully started); catalog items it
+        learns later (PutItems) reach the answers' enrichment. Call on the event loop."""
+        loop = asyncio.get_running_loop()
+        encoder = self._encoder
+
+        def on_items(items: Sequence[CatalogItem]) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody to enrich
+                loop.call_soon_threadsafe(encoder.update_items, list(items))
+
+        backend.observe_items(on_items)
         self.dispatcher.install_backend(backend)
 
     async def GetRecommendations(

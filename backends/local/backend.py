@@ -52,6 +52,7 @@ from recs.backends.base import (
     MAX_NUM_RESULTS,
     MAX_RERANK_ITEMS,
     Backend,
+    CatalogItem,
     Event,
     ModelInfo,
     Recommendations,
@@ -155,6 +156,7 @@ class LocalBackend(Backend):
         self._model: LocalModel | None = None
         self._ids = RecommendationIds()
         self._store: EventStore | None = None
+        self._item_observers: list[Callable[[Sequence[CatalogItem]], None]] = []
         self._live: LiveState | None = None
         self._poller: threading.Thread | None = None
         self._wake = threading.Event()
@@ -213,7 +215,10 @@ class LocalBackend(Backend):
         self._user_index, self._item_index = user_index, item_index
         self._ann = self._inner_product_index(model)
         self._answers = self._precomputed_answers(model)
-        self._compiled = CompiledFilters(self.filters, model, self._catalog())
+        self._catalog_table = self._catalog()
+        self._added_items: dict[str, CatalogItem] = {}  # PutItems, the latest of each id
+        self._items_seq = 0
+        self._compiled = CompiledFilters(self.filters, model, self._catalog_table)
         self._all_items = readonly(np.ones((1, model.num_items), dtype=np.bool_))
         self._every_item = readonly(np.arange(model.num_items, dtype=np.int64))
         # The item factors as (factors, items), C-contiguous: the batch product against it
@@ -388,9 +393,43 @@ class LocalBackend(Backend):
         self._poller.start()
         weakref.finalize(self, _release_events, store, self._stopping, self._wake)
 
+    def _apply_stored_items(self) -> None:
+        """Add the stored items not yet applied to the filters' catalog (compiled again,
+        then swapped in whole) and report them to the item observers."""
+        assert self._store is not None
+        while rows := self._store.items_after(self._items_seq):
+            for row in rows:
+                self._added_items[row.item.item_id] = row.item
+            self._items_seq = rows[-1].seq
+            self._compiled = CompiledFilters(
+                self.filters, self.model, self._catalog_table, list(self._added_items.values())
+            )
+            for observer in list(self._item_observers):
+                observer([row.item for row in rows])
+
+    def observe_items(self, observer: Callable[[Sequence[CatalogItem]], None]) -> None:
+        """Report PutItems items (stored by any server process) to `observer`: those
+        applied so far at once, the next ones as the polling thread applies them."""
+        self._item_observers.append(observer)
+        if self._added_items:
+            observer(list(self._added_items.values()))
+
+    def put_items(self, items: Sequence[CatalogItem]) -> None:
+        """Store the items durably (group commit), then wake the thread that applies them:
+        they join the filters' catalog and the answers' enrichment. Popularity and similar
+        items stay as trained, as on Personalize, until the next training."""
+        if self._store is None:
+            raise BackendUnavailableError(
+                "local backend: no event store (start() not called, or an in-memory model)"
+            )
+        self._store.append_items(items)
+        self._wake.set()
+
     def _apply_stored_events(self) -> int:
-        """Fold every stored event not yet applied into the live state; returns how many."""
+        """Fold every stored item, then every stored event, not yet applied into the live
+        state; returns how many events."""
         assert self._store is not None and self._live is not None
+        self._apply_stored_items()
         applied = 0
         while True:
             rows = self._store.events_after(self._live.applied_seq)
@@ -571,7 +610,8 @@ class LocalBackend(Backend):
         """The model items `call` lets through for a model user, as ascending indices."""
         if call is None:
             return self._every_item
-        return self._compiled.allowed_model_items(call, self._compiled.model_window(user))
+        compiled = self._compiled  # one version, whatever PutItems swaps in meanwhile
+        return compiled.allowed_model_items(call, compiled.model_window(user))
 
     def _allowed(
         self, call: FilterCall | None, user: int | None, current_item: int | None = None
@@ -579,7 +619,8 @@ class LocalBackend(Backend):
         """The model items `call` lets through for this user (all of them without a call)."""
         if call is None:
             return self._all_items[0]
-        return self._compiled.allowed(call, self._compiled.model_window(user), current_item)[
+        compiled = self._compiled
+        return compiled.allowed(call, compiled.model_window(user), current_item)[
             : self.model.num_items
         ]
 
@@ -641,8 +682,9 @@ class LocalBackend(Backend):
         item = self._item_index.get(item_id)
         allowed = None
         if filter is not None:
-            current = self._compiled.index.get(item_id)
-            allowed = self._compiled.allowed(filter, None, current)[: model.num_items]
+            compiled = self._compiled
+            current = compiled.index.get(item_id)
+            allowed = compiled.allowed(filter, None, current)[: model.num_items]
         if item is None:
             return self._popular(num_results, allowed)
         neighbours = model.similar_indices[item]
@@ -712,10 +754,10 @@ class LocalBackend(Backend):
         ranked_ids = [known_ids[k] for k in order.tolist()]
         scores_list = scores.tolist()
         if filter is not None:  # Personalize drops filtered ids; the others keep their scores
-            window = live.window if live is not None else self._compiled.model_window(user)
-            allowed = self._compiled.allowed(filter, window)
-            index = self._compiled.index
-            blank = self._compiled.blank
+            compiled = self._compiled
+            window = live.window if live is not None else compiled.model_window(user)
+            allowed = compiled.allowed(filter, window)
+            index, blank = compiled.index, compiled.blank
             kept = [allowed[index.get(i, blank)] for i in ranked_ids]
             ranked_ids = [i for i, keep in zip(ranked_ids, kept, strict=True) if keep]
             scores_list = [s for s, keep in zip(scores_list, kept, strict=True) if keep]

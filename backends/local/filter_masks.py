@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
+from recs.backends.base import CatalogItem
 from recs.backends.errors import InvalidRequestError, ModelLoadError
 from recs.backends.filtering import FilterCall, FilterSet, parameters_of
 from recs.backends.local.artifacts import LocalModel
@@ -75,17 +76,25 @@ class _Call:
 class CompiledFilters:
     """The configured filters, ready to answer `allowed(call, user, current_item)`."""
 
-    def __init__(self, filters: FilterSet, model: LocalModel, catalog: pa.Table | None) -> None:
+    def __init__(
+        self,
+        filters: FilterSet,
+        model: LocalModel,
+        catalog: pa.Table | None,
+        added: Sequence[CatalogItem] = (),
+    ) -> None:
+        """`added`: items received after the catalog was written (PutItems), which replace
+        or extend it; their properties are catalog columns."""
         self.filters = filters
         self.num_model_items = model.num_items
         ids = model.item_ids.tolist()
         index = {item: i for i, item in enumerate(ids)}
         extra: list[str] = []
-        if catalog is not None:
-            for item in catalog.column("ITEM_ID").to_pylist():
-                if item not in index:
-                    index[item] = len(ids) + len(extra)
-                    extra.append(item)
+        catalog_ids = [] if catalog is None else catalog.column("ITEM_ID").to_pylist()
+        for item in [*catalog_ids, *(i.item_id for i in added)]:
+            if item not in index:
+                index[item] = len(ids) + len(extra)
+                extra.append(item)
         self.index = index  # item id -> universe index
         # The last index is a blank item (no catalog values, no interactions): where
         # re-ranking looks up an id found neither in the model nor in the catalog.
@@ -103,6 +112,10 @@ class CompiledFilters:
             for field in _item_fields(found)
         }
         columns = {} if catalog is None else self._catalog_columns(catalog, {f for _, f in fields})
+        for item in added:  # the latest version of a video wins over the catalog's
+            at = index[item.item_id]
+            for field, values in columns.items():
+                values[at] = _added_value(item, field)
         for name, field in sorted(fields):
             if field not in columns:
                 where = "no catalog is configured (`catalog` in the serve config)"
@@ -296,6 +309,15 @@ _COMPARE = {
     ">": np.greater,
     ">=": np.greater_equal,
 }
+
+
+def _added_value(item: CatalogItem, field: str) -> str | None:
+    """A PutItems item's value of a catalog column (None when it has none)."""
+    if field == "TITLE":
+        return item.title or None
+    if field == "URL":
+        return item.url or None
+    return item.properties.get(field)
 
 
 def _item_fields(found: Filter) -> set[str]:

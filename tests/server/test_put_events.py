@@ -50,6 +50,7 @@ def config(model_dir: Path, tmp_path: Path) -> ServeConfig:
             "catalog": str(TINY_DATASET / "items.csv"),
             "server": {"host": "127.0.0.1", "port": 0},
             "local": {"model_dir": str(model_dir), "state_dir": str(tmp_path / "state")},
+            "filters": {"music": 'INCLUDE ItemID WHERE Items.CATEGORIES IN ("music")'},
         }
     )
 
@@ -282,16 +283,53 @@ async def test_a_bad_request_is_invalid_argument_naming_the_field(
 # --- PutItems ------------------------------------------------------------------------------------
 
 
-async def test_put_items_is_failed_precondition_on_the_local_engine(
-    stub: pb_grpc.RecommendationServiceStub,
-) -> None:
-    request = pb.PutItemsRequest(
-        items=[pb.CatalogItem(item_id="new1", title="New", properties={"CATEGORIES": "music"})]
+async def music(stub: pb_grpc.RecommendationServiceStub, user: str) -> list[pb.RecommendedItem]:
+    answer = await stub.GetRecommendations(
+        pb.GetRecommendationsRequest(user_id=user, num_results=25, filter_name="music"),
+        timeout=10,
     )
-    with pytest.raises(aio.AioRpcError) as caught:
-        await stub.PutItems(request, timeout=10)
-    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION, caught.value.details()
-    assert "local" in caught.value.details()
+    return list(answer.items)
+
+
+async def test_put_items_joins_filters_and_enrichment_within_a_second(
+    stub: pb_grpc.RecommendationServiceStub, backend: Backend, config: ServeConfig
+) -> None:
+    """b1 (sports) becomes sports|music with a new title: u08's "music" answer gains it,
+    enriched with what PutItems said; a video the model does not know is enriched too."""
+    assert "b1" not in [i.item_id for i in await music(stub, "u08")]
+    request = pb.PutItemsRequest(
+        items=[
+            pb.CatalogItem(
+                item_id="b1",
+                title="Bicycle kick, with music",
+                url="https://videos.example/b1.mp4",
+                properties={"CATEGORIES": "sports|music", "DURATION": "18"},
+            ),
+            pb.CatalogItem(item_id="brand-new", title="Uploaded a minute ago"),
+        ]
+    )
+    await stub.PutItems(request, timeout=10)
+    deadline = time.monotonic() + 1.0
+    while "b1" not in [i.item_id for i in await music(stub, "u08")]:
+        assert time.monotonic() < deadline, "PutItems not visible to filters within 1 s"
+        await asyncio.sleep(0.02)
+    b1 = next(i for i in await music(stub, "u08") if i.item_id == "b1")
+    assert (b1.title, b1.url) == ("Bicycle kick, with music", "https://videos.example/b1.mp4")
+    assert b1.metadata["categories"] == "sports|music"
+    ranked = await stub.GetPersonalizedRanking(
+        pb.GetPersonalizedRankingRequest(user_id="u08", item_ids=["b3", "brand-new"]), timeout=10
+    )
+    new = next(i for i in ranked.items if i.item_id == "brand-new")
+    assert new.title == "Uploaded a minute ago" and new.score == 0.0
+
+    restarted = create_configured_backend(config)  # the items are stored: a restart has them
+    restarted.start()
+    try:
+        seen: list = []
+        restarted.observe_items(seen.extend)
+        assert {item.item_id for item in seen} == {"b1", "brand-new"}
+    finally:
+        restarted.close()
 
 
 async def test_a_bad_put_items_request_is_still_invalid_argument(
