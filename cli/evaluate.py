@@ -1,4 +1,5 @@
-"""`recs evaluate split|run|movielens`: Personalize's offline evaluation for any backend."""
+"""`recs evaluate split|run|replay|movielens`: Personalize's offline evaluation for any backend,
+and the replay of held-out events through PutEvents."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="evaluate_command", metavar="SUBCOMMAND", required=True)
     _register_split(commands)
     _register_run(commands)
+    _register_replay(commands)
     _register_movielens(commands)
 
 
@@ -106,6 +108,60 @@ def _register_run(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the results as JSON")
     parser.add_argument("--plot", type=Path, metavar="OUT.png", help="write a bar chart (PNG)")
     parser.set_defaults(handler=run_run)
+
+
+def _register_replay(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "replay",
+        help="replay held-out events through PutEvents: real-time against static",
+        description=(
+            "For each test user, walk their held-out events in time order: before each, ask "
+            "the top K and score whether that event's item is in it (HR@K, NDCG@K), then send "
+            "the event with PutEvents (real-time) or not (static). A share of the test users "
+            "is removed from training (a model with the same parameters is trained without "
+            "them) and their whole history is replayed as an anonymous session, against "
+            "popularity excluding what they have seen."
+        ),
+    )
+    parser.add_argument(
+        "--split", required=True, type=Path, metavar="SPLIT", help="`recs evaluate split` output"
+    )
+    add_model_dir(
+        parser, help="a local model trained on SPLIT/train (`recs train --data SPLIT/train`)"
+    )
+    parser.add_argument("--k", type=int, default=10, metavar="K", help="cut-off (10)")
+    parser.add_argument(
+        "--max-users",
+        type=int,
+        metavar="N",
+        help="replay at most N test users (the first N of a seeded shuffle; default all)",
+    )
+    parser.add_argument(
+        "--cold-fraction",
+        type=float,
+        default=0.3,
+        metavar="F",
+        help="share of the test users removed from training and replayed as sessions (0.3)",
+    )
+    parser.add_argument(
+        "--cold-steps",
+        type=int,
+        default=50,
+        metavar="N",
+        help="replay at most a cold user's first N events (50)",
+    )
+    parser.add_argument(
+        "--min-events",
+        type=int,
+        default=5,
+        metavar="N",
+        help="cold users are scored on the steps after their first N events (5)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, metavar="S", help="seed choosing the cold users (0)"
+    )
+    parser.add_argument("--json", type=Path, metavar="OUT", help="write the figures as JSON")
+    parser.set_defaults(handler=run_replay)
 
 
 def _register_movielens(commands: argparse._SubParsersAction) -> None:
@@ -264,6 +320,117 @@ def _system(args: argparse.Namespace) -> tuple[Any, Any]:
     name = args.name or config.backend
     backend.start()
     return BackendRecommender(backend, name), backend.close
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    """Handler of `recs evaluate replay`."""
+    import json
+
+    import numpy as np
+    from rich.progress import Progress
+
+    from recs.backends.errors import BackendError
+    from recs.evaluation.replay import choose_cold_users, local_systems, replay
+    from recs.evaluation.split import read_holdout, read_manifest, read_train
+    from recs.pipeline.dataset import DatasetError
+
+    if args.k < 1 or (args.max_users is not None and args.max_users < 1) or args.cold_steps < 2:
+        logger.error("cannot replay: --k and --max-users must be >= 1, --cold-steps >= 2")
+        return 1
+    started = time.perf_counter()
+    try:
+        train, holdout = read_train(args.split), read_holdout(args.split)
+        test_users = sorted(set(holdout.column("USER_ID").to_pylist()))
+        if args.max_users is not None and args.max_users < len(test_users):
+            rng = np.random.default_rng(args.seed)
+            test_users = sorted(rng.choice(test_users, args.max_users, replace=False).tolist())
+        cold_users = choose_cold_users(test_users, args.cold_fraction, args.seed)
+        warm_users = [user for user in test_users if user not in set(cold_users)]
+        warm, cold, close = local_systems(args.model, train, cold_users)
+        try:
+            with Progress() as progress:
+                tasks = {
+                    "warm": progress.add_task(
+                        "test users (held-out events)", total=len(warm_users)
+                    ),
+                    "cold": progress.add_task("cold users (sessions)", total=len(cold_users)),
+                }
+                result = replay(
+                    warm,
+                    cold,
+                    train,
+                    holdout,
+                    warm_users,
+                    cold_users,
+                    k=args.k,
+                    cold_steps=args.cold_steps,
+                    min_events=args.min_events,
+                    on_user=lambda group, done, _total: progress.update(
+                        tasks[group], completed=done
+                    ),
+                )
+        finally:
+            close()
+    except (DatasetError, BackendError, ValueError, TimeoutError) as exc:
+        logger.error("cannot replay: %s", exc)
+        return 1
+    _print_replay(result, args)
+    if args.json:
+        document = {"split": read_manifest(args.split), "model": str(args.model)}
+        document.update(result.to_json())
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
+    warm_gain = result.warm["realtime"]["hr"] - result.warm["static"]["hr"]
+    summary = (
+        f"replayed {result.details['warm_users']:,} test users and "
+        f"{result.details['cold_users']:,} cold users: HR@{args.k} real-time "
+        f"{result.warm['realtime']['hr']:.4f} vs static {result.warm['static']['hr']:.4f} "
+        f"({warm_gain:+.4f})"
+    )
+    if result.cold:
+        ratio = _ratio(result.cold["realtime"]["hr"], result.cold["popularity"]["hr"])
+        summary += f"; cold real-time {ratio:.2f}x popularity after {args.min_events} events"
+    print(f"{summary} in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def _ratio(value: float, base: float) -> float:
+    return value / base if base else float("nan")
+
+
+def _print_replay(result: Any, args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    k = args.k
+    table = Table(title=f"replay on {args.split}, new items only ({args.model})")
+    for column in ("users", "pass", "steps", f"HR@{k}", f"NDCG@{k}", f"HR@{k}/user",
+                   f"NDCG@{k}/user", "HR vs static"):  # fmt: skip
+        table.add_column(column, justify="left" if column in ("users", "pass") else "right")
+    rows = [("warm (held-out)", result.warm, ("static", "realtime"))]
+    if result.cold:
+        rows.append(
+            (
+                f"cold (after {args.min_events})",
+                result.cold,
+                ("static", "popularity", "realtime"),
+            )
+        )
+    for label, figures, passes in rows:
+        for name in passes:
+            scores = figures[name]
+            table.add_row(
+                label,
+                {"realtime": "real-time", "static": "static", "popularity": "popularity"}[name],
+                f"{scores['steps']:,}",
+                f"{scores['hr']:.4f}",
+                f"{scores['ndcg']:.4f}",
+                f"{scores['hr_user']:.4f}",
+                f"{scores['ndcg_user']:.4f}",
+                f"{_ratio(scores['hr'], figures['static']['hr']):.2f}x",
+            )
+            label = ""
+    Console().print(table)
 
 
 def run_movielens(args: argparse.Namespace) -> int:

@@ -1,7 +1,9 @@
-"""The real-time commands of `recs`: put-event (what a user just did) and put-items (catalog).
+"""The real-time commands of `recs`: put-event (what a user just did), put-items (catalog),
+and `events export` (the local engine's stored events, for the next training).
 
-Both talk to a running service through the client library, with the same connection
-options as the query commands (--target, --tls-ca, --token, --timeout).
+put-event and put-items talk to a running service through the client library, with the same
+connection options as the query commands (--target, --tls-ca, --token, --timeout); `events
+export` reads the local engine's state directory (backends.local.export).
 """
 
 from __future__ import annotations
@@ -70,8 +72,26 @@ only replaces it).
 """
 
 
+EVENTS_EXPORT_EPILOG = """\
+examples:
+  %(prog)s --state build/serve/model-state --out build/events/interactions.csv
+  %(prog)s --state build/serve/model-state --out events.csv --items-out items.csv
+
+then retrain on the dataset plus the events, into the model directory the server watches:
+  recs train --data build/serve/dataset --events build/events/interactions.csv \\
+      --out build/serve/model
+
+FILE gets interactions.csv rows (USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE; an
+anonymous visitor's USER_ID is their session id) and FILE.json the last stored event it
+holds ({"through_seq": K, ...}). A model trained with --events FILE records K, and the
+server then replays only the events stored after K: none is lost, none counts twice.
+Files appear only once complete. The server may keep running meanwhile.
+"""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add put-event and put-items."""
+    """Add put-event, put-items and the `events` group (`events export`)."""
+
     help_text = "record what a user just did with a video (PutEvents)"
     parser = subparsers.add_parser(
         "put-event",
@@ -151,6 +171,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_call_timeout(parser)
     add_no_progress(parser)
     parser.set_defaults(handler=run_put_items)
+
+    _register_events_group(subparsers)
+
+
+def _register_events_group(subparsers: argparse._SubParsersAction) -> None:
+    help_text = "the local engine's stored real-time events (export them for training)"
+    group = subparsers.add_parser("events", help=help_text, description=help_text)
+    commands = group.add_subparsers(dest="events_command", metavar="COMMAND", required=True)
+    help_text = (
+        "write the events (and items) stored by a local server as interactions.csv "
+        "(items.csv) rows, for `recs train --events` or a Personalize incremental import"
+    )
+    parser = commands.add_parser(
+        "export",
+        help=help_text,
+        description=help_text,
+        epilog=EVENTS_EXPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--state",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="the server's [local] state_dir (default <model_dir>-state)",
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="events file to write (interactions.csv columns), with its sidecar FILE.json",
+    )
+    parser.add_argument(
+        "--items-out",
+        type=Path,
+        metavar="FILE",
+        help="also write the stored items, the last version of each id (items.csv columns)",
+    )
+    add_no_progress(parser)
+    parser.set_defaults(handler=run_events_export)
 
 
 # put-event ----------------------------------------------------------------------------------
@@ -362,6 +423,55 @@ def _refused(path: Path, batch: list[CatalogRow], error: RecsError) -> str:
         index = int(named.group(1))
         text += f" (items[{index}] is line {batch[index].first_line})"
     return text
+
+
+# events export ------------------------------------------------------------------------------
+
+
+def run_events_export(args: argparse.Namespace) -> int:
+    """Handler of `recs events export`."""
+    import sqlite3
+
+    from recs.backends.errors import ModelLoadError
+    from recs.backends.local.export import (
+        NoStateDirError,
+        count_events,
+        export_events,
+        export_items,
+        open_state,
+        sidecar_path,
+    )
+    from recs.pipeline.progress import row_progress
+
+    prog = "recs events export"
+    out: Path = args.out
+    items_out: Path | None = args.items_out
+    if items_out is not None and items_out.resolve() in (
+        out.resolve(),
+        sidecar_path(out).resolve(),
+    ):
+        return fail(prog, f"--items-out {items_out}: the same file as --out or its sidecar", 2)
+    try:
+        store = open_state(args.state)
+    except NoStateDirError as exc:
+        return fail(prog, exc, 2)
+    except ModelLoadError as exc:
+        return fail(prog, exc)
+    try:
+        total = count_events(args.state) or 0
+        with row_progress("exporting events", total, enabled=not args.no_progress) as advance:
+            events = export_events(store, out, advance=advance)
+        items = export_items(store, items_out) if items_out is not None else None
+    except OSError as exc:
+        return fail(prog, f"cannot write: {exc}")
+    except sqlite3.Error as exc:
+        return fail(prog, f"cannot read the event store in {args.state}: {exc}")
+    finally:
+        store.close()
+    if items is not None:
+        print(items.summary())
+    print(events.summary())
+    return 0
 
 
 def _plural(count: int, word: str) -> str:

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from recs.cli.options import add_dataset_dir, add_model_dir, add_no_progress
+from recs.cli.options import add_dataset_dir, add_model_dir, add_no_progress, existing_file
 
 if TYPE_CHECKING:
     from recs.backends.local.params import TrainParams
@@ -22,13 +22,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train the local engine (ALS, similar items, popularity) on a prepared dataset",
         description=(
             "Train the local engine on DIR/interactions.csv (and DIR/items.csv if present), "
-            "as written by `recs prepare`, and write a model directory for `recs serve`. "
+            "as written by `recs prepare`, plus the real-time events exported with "
+            "`recs events export` (--events), and write a model directory for `recs serve`. "
             "Options given here override the --params file, which overrides the defaults."
         ),
     )
     add_dataset_dir(parser)
     add_model_dir(
         parser, "--out", help="model directory to write (replaced atomically if it exists)"
+    )
+    parser.add_argument(
+        "--events",
+        action="append",
+        default=[],
+        type=existing_file,
+        metavar="FILE",
+        help="also train on the events FILE written by `recs events export` (repeatable); "
+        "the model records the last stored event it holds, so serving does not apply "
+        "those events again",
     )
     parser.add_argument(
         "--params",
@@ -77,13 +88,21 @@ def run_train(args: argparse.Namespace) -> int:
         if params is None:
             return 1
     try:
-        summary = train(args.data, args.out, params, progress=not args.no_progress)
+        summary = train(
+            args.data, args.out, params, progress=not args.no_progress, events=args.events
+        )
     except DatasetError as exc:
         logger.error("cannot train: %s", exc)
         return 1
+    events = ""
+    if "events" in summary:
+        events = (
+            f" (of which {summary['events']:,} exported events, through seq "
+            f"{summary['events_through_seq']:,})"
+        )
     print(
         f"trained {summary['users']:,} users x {summary['items']:,} items on "
-        f"{summary['interactions']:,} interactions in {summary['seconds']:.1f}s "
+        f"{summary['interactions']:,} interactions{events} in {summary['seconds']:.1f}s "
         f"-> {summary['out_dir']} ({summary['model_bytes'] / 2**20:.1f} MiB)"
     )
     return 0

@@ -51,9 +51,12 @@ class DatasetError(ValueError):
     """A prepared dataset is missing or malformed; the message names the file and column."""
 
 
-def read_interactions(data_dir: str | Path) -> pa.Table:
-    """Read `interactions.csv` of a prepared dataset with its declared column types."""
-    path = Path(data_dir) / INTERACTIONS_FILE
+def read_interactions(data_dir_or_file: str | Path) -> pa.Table:
+    """Read `interactions.csv` (a dataset dir or a file in its format, such as exported
+    events) with its declared column types."""
+    path = Path(data_dir_or_file)
+    if path.is_dir():
+        path = path / INTERACTIONS_FILE
     return _read_typed_csv(path, INTERACTION_TYPES, required=["USER_ID", "ITEM_ID", "TIMESTAMP"])
 
 

@@ -1,7 +1,8 @@
 """Training of the local engine: prepared dataset -> LocalModel -> model directory.
 
 `fit_model` works in memory (the tuner and evaluation call it); `train` adds reading the
-dataset, the data fingerprint and the atomic save behind `recs train`.
+dataset (plus the real-time events `recs events export` wrote, `backends.local.export`), the
+data fingerprint and the atomic save behind `recs train`.
 
 Steps, each vectorised so that reading and mapping never dominate ALS itself:
 1. ids -> dense indices with Arrow's dictionary encoding (ids kept sorted ascending);
@@ -21,7 +22,7 @@ import hashlib
 import logging
 import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from recs.backends.local.artifacts import LocalModel, save_model
+from recs.backends.local.export import events_meta, read_export
 from recs.backends.local.params import TrainParams
 from recs.backends.local.recent import recent_interactions
 from recs.backends.local.scoring import log_normalizers
@@ -43,6 +45,8 @@ from recs.backends.local.similar import similar_neighbours
 if TYPE_CHECKING:
     from implicit.cpu.als import AlternatingLeastSquares
 from recs.pipeline.dataset import (
+    INTERACTION_COLUMNS,
+    INTERACTION_TYPES,
     INTERACTIONS_FILE,
     ITEMS_FILE,
     DatasetError,
@@ -132,24 +136,39 @@ def fit_model(
 
 
 def train(
-    data_dir: str | Path, out_dir: str | Path, params: TrainParams, progress: bool = False
+    data_dir: str | Path,
+    out_dir: str | Path,
+    params: TrainParams,
+    progress: bool = False,
+    events: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
     """Train on the prepared dataset in `data_dir` and save the model to `out_dir`.
 
-    Returns a summary: users, items, interactions, seconds, model_bytes, out_dir.
-    Raises DatasetError when the dataset is missing or malformed.
+    `events`: files written by `recs events export` (backends.local.export), whose rows
+    are trained on with the dataset's; the model's `meta["events"]` records the last stored
+    event they hold (`through_seq`), so that serving replays only the events after it.
+    Returns a summary: users, items, interactions, seconds, model_bytes, out_dir, and with
+    `events` the events' count and through_seq.
+    Raises DatasetError when the dataset or an events file is missing or malformed.
     """
     started = time.perf_counter()
     data_dir = Path(data_dir)
     interactions = read_interactions(data_dir)
     items = read_items(data_dir)
+    event_files = [Path(path) for path in events]
+    exported = [read_export(path) for path in event_files]
+    events_info = events_meta([export for _, export in exported]) if exported else None
+    if exported:
+        interactions = concat_interactions([interactions, *(table for table, _ in exported)])
     with ThreadPoolExecutor(max_workers=1) as pool:  # hashing overlaps with training
-        fingerprint = pool.submit(_fingerprint, data_dir)
+        fingerprint = pool.submit(_fingerprint, data_dir, event_files)
         model = fit_model(interactions, params, items, progress=progress)
         model.meta["data"] = fingerprint.result()
+    if events_info is not None:
+        model.meta["events"] = events_info
     model_bytes = save_model(model, out_dir)
     counts = model.meta["counts"]
-    return {
+    summary = {
         "users": counts["users"],
         "items": counts["items"],
         "interactions": counts["interactions"],
@@ -158,6 +177,29 @@ def train(
         "model_bytes": model_bytes,
         "out_dir": str(out_dir),
     }
+    if events_info is not None:
+        summary["events"] = events_info["count"]
+        summary["events_through_seq"] = events_info["through_seq"]
+    return summary
+
+
+def concat_interactions(tables: Sequence[pa.Table]) -> pa.Table:
+    """Interactions tables one after the other, in the declared columns; a column one table
+    lacks reads in its rows as empty cells would (text "", numbers null), and columns
+    outside the declared ones are dropped."""
+    present = [c for c in INTERACTION_COLUMNS if any(c in t.column_names for t in tables)]
+
+    def column(table: pa.Table, name: str) -> pa.Array | pa.ChunkedArray:
+        kind = INTERACTION_TYPES[name]
+        if name in table.column_names:
+            return table.column(name).cast(kind)
+        if pa.types.is_string(kind):
+            return pa.repeat(pa.scalar("", kind), table.num_rows)
+        return pa.nulls(table.num_rows, kind)
+
+    return pa.concat_tables(
+        pa.table([column(table, name) for name in present], names=present) for table in tables
+    )
 
 
 def interaction_matrix(
@@ -302,11 +344,14 @@ def _meta(
     }
 
 
-def _fingerprint(data_dir: Path) -> dict[str, str]:
-    """sha256 of the dataset files, so a model says exactly what it was trained on."""
-    fingerprint = {"interactions_sha256": _sha256(data_dir / INTERACTIONS_FILE)}
+def _fingerprint(data_dir: Path, event_files: Sequence[Path] = ()) -> dict[str, Any]:
+    """sha256 of the dataset files (and of the events files, in their order), so a model
+    says exactly what it was trained on."""
+    fingerprint: dict[str, Any] = {"interactions_sha256": _sha256(data_dir / INTERACTIONS_FILE)}
     if (data_dir / ITEMS_FILE).is_file():
         fingerprint["items_sha256"] = _sha256(data_dir / ITEMS_FILE)
+    if event_files:
+        fingerprint["events_sha256"] = [_sha256(path) for path in event_files]
     return fingerprint
 
 
