@@ -80,12 +80,8 @@ class ReplaySystem(Protocol):
 
 
 class LocalReplaySystem:
-    """A local model served in-process, its events stored under a fresh state directory.
-
-    Waits for an event to be applied by watching the subject's live state (the backend has
-    no public "applied" hook: a `wait_applied(subject, count)` or a sequence number returned
-    by `put_events` would be cleaner than reading `_live_subject`).
-    """
+    """A local model served in-process, its events stored under a fresh state directory;
+    after each event it waits until the backend has applied it (`events_applied`)."""
 
     def __init__(self, model_dir: Path, state_dir: Path, name: str = "local") -> None:
         self.name = name
@@ -107,8 +103,7 @@ class LocalReplaySystem:
         expected = self._sent[subject] = self._sent.get(subject, 0) + 1
         deadline = time.monotonic() + APPLY_TIMEOUT
         while True:
-            live = self.backend._live_subject(subject)
-            if live is not None and live.events >= expected:
+            if self.backend.events_applied(subject) >= expected:
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"event {expected} of {subject!r} not applied in time")

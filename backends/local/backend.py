@@ -447,6 +447,13 @@ class LocalBackend(Backend):
         self._store.append_events(user_id, session_id, events)
         self._wake.set()
 
+    def events_applied(self, subject: str) -> int:
+        """How many events of `subject` (a user or an anonymous session) sent since training
+        this process has applied: a caller that sent k events and needs to see their effect
+        (the replay evaluation, tests) waits until it reaches k."""
+        live = self._live_subject(subject)
+        return live.events if live is not None else 0
+
     def _live_subject(self, subject: str | None) -> LiveSubject | None:
         live = self._live
         if live is None or subject is None or not live.subjects:
