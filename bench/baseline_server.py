@@ -6,7 +6,9 @@ concurrency limit and the same number of worker processes (`server.workers`) as
 real service, so the bytes on the wire are the same size. A GetRecommendations request
 naming a filter gets the response recorded for that filter when there is one (a filtered
 answer differs in size). Whatever the real service costs beyond this is ours:
-validation, the backend call, building the answer, logging.
+validation, the backend call, building the answer, logging. PutEvents and PutItems answer
+their empty response at once (bench_events.py): the service's cost there includes the
+durable commit.
 With --tls-cert and --tls-key it serves TLS with gRPC's own credentials, as `[server.tls]`
 makes the service do, so that a TLS run's ratio holds only what the service adds (no
 interceptor: a bearer token check is the service's cost).
@@ -69,6 +71,13 @@ class BaselineServicer(pb_grpc.RecommendationServiceServicer):
 
     async def GetPersonalizedRanking(self, request: Any, context: Any) -> Any:
         return self._responses["GetPersonalizedRanking"]
+
+    # The write RPCs answer an empty message, as the service does once the rows are stored.
+    async def PutEvents(self, request: Any, context: Any) -> Any:
+        return pb.PutEventsResponse()
+
+    async def PutItems(self, request: Any, context: Any) -> Any:
+        return pb.PutItemsResponse()
 
 
 def load_responses(directory: Path) -> dict[str, Any]:
