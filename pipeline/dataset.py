@@ -55,7 +55,7 @@ def read_interactions(data_dir_or_file: str | Path) -> pa.Table:
     """Read `interactions.csv` (a dataset dir or a file in its format, such as exported
     events) with its declared column types."""
     path = Path(data_dir_or_file)
-    if path.is_dir():
+    if not path.is_file() and path.suffix.lower() != ".csv":  # a dataset dir, maybe missing
         path = path / INTERACTIONS_FILE
     return _read_typed_csv(path, INTERACTION_TYPES, required=["USER_ID", "ITEM_ID", "TIMESTAMP"])
 

@@ -32,6 +32,7 @@ from recs.backends.errors import BackendUnavailableError, ModelLoadError
 logger = logging.getLogger(__name__)
 
 DB_FILE = "events.sqlite3"
+OPEN_SECONDS = 10.0  # how long opening retries while other processes create the file
 SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -101,10 +102,37 @@ class EventStore:
         self.commits = 0  # transactions committed (each one fsync), for tests and benches
 
     def open(self) -> EventStore:
-        """Create or open the database; ModelLoadError naming the file when it cannot."""
+        """Create or open the database; ModelLoadError naming the file when it cannot.
+
+        Workers start together and open the same file: creating it (the switch to WAL, the
+        schema) takes SQLite's write lock, which it may refuse at once ("database is locked")
+        rather than wait for, so opening is retried for up to `OPEN_SECONDS`.
+        """
+        deadline = time.monotonic() + OPEN_SECONDS
+        while True:
+            try:
+                writer = self._create()
+                self._reader = self._connect()
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise ModelLoadError(
+                        f"{self.path}: cannot open the event store ({exc})"
+                    ) from exc
+                time.sleep(0.05)
+            except (sqlite3.Error, OSError) as exc:
+                raise ModelLoadError(f"{self.path}: cannot open the event store ({exc})") from exc
+        self._writer = threading.Thread(
+            target=self._write_loop, args=(writer,), name="event-store-writer", daemon=True
+        )
+        self._writer.start()
+        return self
+
+    def _create(self) -> sqlite3.Connection:
+        """The write connection, the schema created (or checked) through it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        writer = self._connect()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            writer = self._connect()
             writer.executescript(_SCHEMA)
             version = writer.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if version is None:
@@ -117,20 +145,16 @@ class EventStore:
                     f"{SCHEMA_VERSION}"
                 )
             writer.commit()
-            self._reader = self._connect()
-        except (sqlite3.Error, OSError) as exc:
-            raise ModelLoadError(f"{self.path}: cannot open the event store ({exc})") from exc
-        self._writer = threading.Thread(
-            target=self._write_loop, args=(writer,), name="event-store-writer", daemon=True
-        )
-        self._writer.start()
-        return self
+        except BaseException:
+            writer.close()
+            raise
+        return writer
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        connection.execute("PRAGMA busy_timeout = 5000")  # other workers' commits
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = FULL")
-        connection.execute("PRAGMA busy_timeout = 5000")  # other workers' commits
         connection.isolation_level = "DEFERRED"
         return connection
 

@@ -411,3 +411,30 @@ def test_an_unwritable_state_dir_is_a_model_load_error(tmp_path: Path) -> None:
         assert str(state / DB_FILE) in str(caught.value)
     finally:
         state.chmod(0o755)
+
+
+def test_processes_starting_together_all_open_the_new_store(tmp_path: Path) -> None:
+    """Workers start at once and each creates the same store: none may be refused with
+    "database is locked" (the switch to WAL and the schema take SQLite's write lock)."""
+    script = textwrap.dedent(
+        f"""
+        from pathlib import Path
+        from recs.backends.base import Event
+        from recs.backends.local.event_store import EventStore
+        store = EventStore(Path({str(tmp_path / "state")!r})).open()
+        store.append_events("u", "s", [Event("watched", "i", 1.0)])
+        store.close()
+        """
+    )
+    children = [
+        subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    for child in children:
+        _, errors = child.communicate(timeout=60)
+        assert child.returncode == 0, errors
+    store = EventStore(tmp_path / "state").open()
+    try:
+        assert len(store.events_after(0)) == 6
+    finally:
+        store.close()
