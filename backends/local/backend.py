@@ -84,6 +84,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# Shortest time between two looks at the event store (see `_poll_events`).
+MIN_POLL_GAP = 0.01
+
 # Hex digits of the model fingerprint that make its version in GetModelInfo.
 VERSION_DIGITS = 12
 
@@ -794,9 +797,11 @@ def _poll_events(
     interval: float,
 ) -> None:
     """Apply what the store gains, every `interval` seconds or when woken, until stopped
-    or the backend is gone."""
+    or the backend is gone. Looks at most every `MIN_POLL_GAP` seconds: under a stream of
+    PutEvents one look applies what several calls stored."""
     while not stopping.is_set():
         wake.wait(interval)
+        stopping.wait(MIN_POLL_GAP)
         wake.clear()
         backend = backend_ref()
         if backend is None or stopping.is_set():

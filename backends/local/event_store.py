@@ -240,9 +240,12 @@ class EventStore:
 
     def _commit(self, connection: sqlite3.Connection, group: list[_Write]) -> None:
         try:
+            by_statement: dict[str, list[tuple]] = {}
+            for write in group:  # one executemany per statement for the whole group
+                by_statement.setdefault(write.sql, []).extend(write.rows)
             with connection:  # one transaction, committed (and synced) on exit
-                for write in group:
-                    connection.executemany(write.sql, write.rows)
+                for sql, rows in by_statement.items():
+                    connection.executemany(sql, rows)
             self.commits += 1
         except Exception as exc:  # the writer must survive anything: callers wait on it
             logger.error(

@@ -290,9 +290,10 @@ def test_a_second_backend_on_the_same_state_dir_sees_the_events(
     one.put_events("u08", "s", [watched("b3")])
 
     answer = eventually(lambda: "b3" not in ids(r := two.recommend("u08", ALL)) and r)
+    eventually(lambda: is_live(one, "u08"))  # each process applies on its own schedule
     assert ids(answer) == ids(one.recommend("u08", ALL))
     two.put_events(None, "anon-two", [watched("a2")])
-    eventually(lambda: is_live(one, "anon-two"))
+    eventually(lambda: is_live(one, "anon-two") and is_live(two, "anon-two"))
     assert ids(one.recommend("anon-two", ALL)) == ids(two.recommend("anon-two", ALL))
 
 
