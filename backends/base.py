@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -219,6 +220,14 @@ class Backend(abc.ABC):
         calls it off its event loop. Limits are checked before (`backends.limits`).
         """
         raise BackendMisconfiguredError(f"the {self.name} backend does not take events")
+
+    def submit_events(
+        self, user_id: str | None, session_id: str, events: Sequence[Event]
+    ) -> Future | None:
+        """`put_events` without blocking, for backends that can: a future done once the
+        events are stored; None (the default) when the backend only offers `put_events`,
+        which the server then runs in its thread pool. Must cost microseconds."""
+        return None
 
     def put_items(self, items: Sequence[CatalogItem]) -> None:
         """Add or replace catalog items (new videos join filters and enrichment at once)."""

@@ -26,14 +26,14 @@ import contextlib
 import functools
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from grpc import aio
 
-from recs.backends.base import Backend, Recommendations
+from recs.backends.base import Backend, Event, Recommendations
 from recs.backends.errors import BackendTimeoutError, BackendUnavailableError
 from recs.backends.filtering import FilterCall
 
@@ -81,6 +81,28 @@ class BackendDispatcher:
         except TimeoutError:
             raise BackendTimeoutError(
                 "the deadline expired while the backend was working"
+            ) from None
+
+    async def put_events(
+        self,
+        context: aio.ServicerContext,
+        user_id: str | None,
+        session_id: str,
+        events: Sequence[Event],
+    ) -> None:
+        """`backend.put_events`: queued from the event loop where the backend can
+        (`submit_events`, the local engine's group commit) and awaited without a thread,
+        else in the thread pool; within the deadline either way."""
+        backend = self.backend
+        submitted = backend.submit_events(user_id, session_id, events)
+        if submitted is None:
+            await self.call_off_loop(context, lambda b: b.put_events(user_id, session_id, events))
+            return
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(submitted), context.time_remaining())
+        except TimeoutError:
+            raise BackendTimeoutError(
+                "the deadline expired before the events were stored (they may still be)"
             ) from None
 
     async def recommend(

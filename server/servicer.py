@@ -88,9 +88,7 @@ class RecommendationServicer:
         session_id = request.session_id
         events = [_event(event) for event in request.events]
         validation.events(user_id, session_id, events)
-        await self.dispatcher.call_off_loop(
-            context, lambda b: b.put_events(user_id, session_id, events)
-        )
+        await self.dispatcher.put_events(context, user_id, session_id, events)
         return pb.PutEventsResponse()
 
     async def PutItems(

@@ -40,6 +40,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
@@ -443,12 +444,21 @@ class LocalBackend(Backend):
 
     def put_events(self, user_id: str | None, session_id: str, events: Sequence[Event]) -> None:
         """Store the events durably (group commit), then wake the thread that applies them."""
+        self.submit_events(user_id, session_id, events).result()
+
+    def submit_events(
+        self, user_id: str | None, session_id: str, events: Sequence[Event]
+    ) -> Future:
+        """Queue the events for the store's next group commit; the future is done once they
+        are committed, and the thread that applies them is woken then."""
         if self._store is None:
             raise BackendUnavailableError(
                 "local backend: no event store (start() not called, or an in-memory model)"
             )
-        self._store.append_events(user_id, session_id, events)
-        self._wake.set()
+        done = self._store.submit_events(user_id, session_id, events)
+        wake = self._wake
+        done.add_done_callback(lambda _: wake.set())
+        return done
 
     def events_applied(self, subject: str) -> int:
         """How many events of `subject` (a user or an anonymous session) sent since training

@@ -175,6 +175,14 @@ class EventStore:
 
     def append_events(self, user_id: str | None, session_id: str, events: Sequence[Event]) -> None:
         """Store `events` durably; returns once they are committed."""
+        self.submit_events(user_id, session_id, events).result()
+
+    def submit_events(
+        self, user_id: str | None, session_id: str, events: Sequence[Event]
+    ) -> Future:
+        """Queue `events` for the next commit without waiting: the future is done once they
+        are committed (its exception says why not). For callers that must not block, such
+        as the server's event loop."""
         now = time.time()
         rows = [
             (
@@ -191,7 +199,7 @@ class EventStore:
             )
             for e in events
         ]
-        self._write(
+        return self._submit(
             "INSERT INTO events (user_id, session_id, event_id, event_type, event_value, "
             "item_id, sent_at, recommendation_id, impression, received_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -212,12 +220,15 @@ class EventStore:
         )
 
     def _write(self, sql: str, rows: list[tuple]) -> None:
+        self._submit(sql, rows).result()
+
+    def _submit(self, sql: str, rows: list[tuple]) -> Future:
         done: Future = Future()
         with self._accepting:
             if self._writer is None:
                 raise BackendUnavailableError("the event store is not open")
             self._queue.put(_Write(sql, rows, done))
-        done.result()
+        return done
 
     def _write_loop(self, connection: sqlite3.Connection) -> None:
         stop = False
@@ -253,10 +264,12 @@ class EventStore:
             )
             error = BackendUnavailableError("the event store could not commit; retry")
             for write in group:
-                write.done.set_exception(error)
+                if not write.done.cancelled():  # a caller that gave up (its deadline)
+                    write.done.set_exception(error)
             return
         for write in group:
-            write.done.set_result(None)
+            if not write.done.cancelled():
+                write.done.set_result(None)
 
     # --- reading ------------------------------------------------------------------------
 

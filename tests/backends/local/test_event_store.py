@@ -438,3 +438,16 @@ def test_processes_starting_together_all_open_the_new_store(tmp_path: Path) -> N
         assert len(store.events_after(0)) == 6
     finally:
         store.close()
+
+
+def test_a_caller_that_gives_up_does_not_break_the_writer(tmp_path: Path) -> None:
+    """The server cancels the wait of a PutEvents whose deadline passed: its events are still
+    committed (the call may have been accepted), and the writer keeps answering others."""
+    store = EventStore(tmp_path / "state").open()
+    try:
+        abandoned = store.submit_events("u1", "s", [Event("watched", "i1", 1.0)])
+        abandoned.cancel()
+        store.append_events("u2", "s", [Event("watched", "i2", 2.0)])
+        assert [row.event.item_id for row in store.events_after(0)] == ["i1", "i2"]
+    finally:
+        store.close()
