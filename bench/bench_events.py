@@ -59,6 +59,7 @@ from bench_service import (
     ensure_h2load,
     free_port,
     grpc_frame,
+    h2load_command,
     logged_statuses,
 )
 from big_model import BENCH_BUILD, ensure_model, machine_line, recs_command
@@ -108,12 +109,9 @@ def h2load_run(
         for k in range(processes):
             log_file = Path(tmp) / f"{k}.log"
             command = [
-                h2load, "-c", str(connections), "-m", "1", "-t", "1",
-                "-D", f"{duration * 1000:.0f}ms", "--warm-up-time", f"{warm_up * 1000:.0f}ms",
-                "-H", "content-type: application/grpc", "-H", "te: trailers",
-                "-d", str(bodies[k]), "--log-file", str(log_file),
+                *h2load_command(h2load, connections, duration, warm_up, bodies[k], log_file),
                 f"http://127.0.0.1:{port}{SERVICE_PATH}{rpc}",
-            ]  # fmt: skip
+            ]
             runs.append((k, log_file, subprocess.Popen(command, stdout=subprocess.PIPE, text=True)))
         throughput, done, answers, latencies = 0.0, 0, 0, []
         for k, log_file, process in runs:

@@ -354,12 +354,7 @@ def run_load(
         runs = []
         for k in range(processes):
             log_file = Path(tmp) / f"{k}.log"
-            command = [
-                h2load, "-c", str(connections), "-m", "1", "-t", "1",
-                "-D", f"{duration * 1000:.0f}ms", "--warm-up-time", f"{warm_up * 1000:.0f}ms",
-                "-H", "content-type: application/grpc", "-H", "te: trailers",
-                "-d", str(bodies[k]), "--log-file", str(log_file),
-            ]  # fmt: skip
+            command = h2load_command(h2load, connections, duration, warm_up, bodies[k], log_file)
             if target_rps is not None:
                 command += ["--rps", f"{max(target_rps / (processes * connections), 0.1):.2f}"]
             for key, value in transport.metadata:
@@ -405,6 +400,18 @@ def h2load_counts(out: str, what: str) -> dict[str, float]:
         "timeout": int(counts.group(7)),
         "data": int(data.group(1)),
     }
+
+
+def h2load_command(
+    h2load: str, connections: int, duration: float, warm_up: float, body: Path, log_file: Path
+) -> list[str]:
+    """One closed-loop h2load process posting `body` as a gRPC request (the URL goes last)."""
+    return [
+        h2load, "-c", str(connections), "-m", "1", "-t", "1",
+        "-D", f"{duration * 1000:.0f}ms", "--warm-up-time", f"{warm_up * 1000:.0f}ms",
+        "-H", "content-type: application/grpc", "-H", "te: trailers",
+        "-d", str(body), "--log-file", str(log_file),
+    ]  # fmt: skip
 
 
 def _parse_h2load(out: str, what: str, tls: bool = False) -> dict[str, float]:

@@ -554,13 +554,11 @@ class LocalBackend(Backend):
         calls = [default if f is None else f for f in filters or [None] * len(requests)]
         # Subjects with events since training, unless none of them can be scored (a session
         # whose videos the model does not know): those get popular items, as cold users do.
-        lives = [
-            live if live is not None and _has_vector(live) else None
-            for live in (self._live_subject(user_id) for user_id, _ in requests)
-        ]
+        subjects = [self._live_subject(user_id) for user_id, _ in requests]
+        lives = [live if live is not None and _has_vector(live) else None for live in subjects]
         users = [
-            None if self._live_subject(user_id) is not None else self._user_index.get(user_id)
-            for user_id, _ in requests
+            None if live is not None else self._user_index.get(user_id)
+            for (user_id, _), live in zip(requests, subjects, strict=True)
         ]
         answers: list[Recommendations | None] = [None] * len(requests)
         known = [k for k, user in enumerate(users) if user is not None]
