@@ -66,6 +66,12 @@ class FilterCall:
         return excludes_every_interaction(self.filter)
 
 
+UNFILTERED = FilterCall(Filter("(no filter)", "", ()))
+"""GetRecommendations asked for no filter at all, not even the default one: what a
+Personalize request without `filterArn` means (the AWS-protocol endpoint sends it). Only
+`recommend` tells it from None; `FilterSet.applied` turns it into None."""
+
+
 def excludes_every_interaction(found: Filter) -> bool:
     """Whether `found` is the history exclusion and nothing else (see FilterCall)."""
     if len(found.parts) != 1:
@@ -127,6 +133,13 @@ class FilterSet:
     def default(self) -> FilterCall | None:
         """The filter GetRecommendations applies when the request names none (None: no filter)."""
         return self._default
+
+    def applied(self, requested: FilterCall | None) -> FilterCall | None:
+        """The filter GetRecommendations applies for `requested`: the default one for None,
+        no filter for UNFILTERED, else `requested`."""
+        if requested is None:
+            return self._default
+        return None if requested is UNFILTERED else requested
 
     def details(self) -> dict[str, str]:
         """For GetModelInfo: `default_filter` (its name, or `none`) and `filters.<name>`

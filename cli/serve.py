@@ -44,6 +44,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PORT",
         help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off)",
     )
+    parser.add_argument(
+        "--aws-port",
+        type=int,
+        metavar="PORT",
+        help="also answer Amazon Personalize's own API (boto3, the aws CLI) on "
+        "http://HOST:PORT for the [personalize] ARNs (docs/aws-endpoint.md; default: off)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -65,6 +72,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         ("request_log_level", "request_log_level"),
         ("workers", "workers"),
         ("metrics_port", "metrics_port"),
+        ("aws_port", "aws_port"),
     ):
         value = getattr(args, flag)
         if value is not None:
@@ -85,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config, overrides) if args.config else build_config(overrides)
         config.filter_set()  # a bad [filters] entry stops here, before any worker starts
+        if config.server.aws_port is not None:
+            config.personalize_section()  # likewise a bad ARN for the AWS-protocol endpoint
         if config.server.workers > 1:  # each worker builds its own backend (and imports gRPC)
             from recs.server.workers import serve_workers
 

@@ -105,6 +105,14 @@ class ServerSettings(BaseModel):
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="serve Prometheus /metrics on host:metrics_port"
     )
+    aws_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="also answer Amazon Personalize's own API (personalize-runtime and "
+        "personalize-events, REST-JSON) on host:aws_port, for unchanged boto3 code "
+        "(docs/aws-endpoint.md); 0 picks a free port",
+    )
     tls: TlsSettings | None = None
     auth: AuthSettings | None = None
 
@@ -128,6 +136,20 @@ class ServeConfig(BaseModel):
             return FilterSet.from_expressions(self.filters, self.server.default_filter or None)
         except FilterError as exc:
             raise ConfigError(f"[filters]: {exc}") from None
+
+    def personalize_section(self) -> dict[str, Any]:
+        """The `[personalize]` keys, validated whichever backend serves (the AWS-protocol
+        endpoint answers the ARNs they name); {} without the section."""
+        from recs.backends.personalize.config import PersonalizeBackendConfig
+
+        section = (self.model_extra or {}).get("personalize") or {}
+        if not isinstance(section, dict):
+            raise ConfigError("[personalize] must be a table")
+        try:
+            PersonalizeBackendConfig.model_validate(section)
+        except ValidationError as exc:
+            raise ConfigError(f"[personalize]: {format_validation_error(exc)}") from None
+        return section
 
     def backend_section(self) -> dict[str, Any]:
         """The raw config table of the selected backend (validated by the backend)."""

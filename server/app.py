@@ -44,9 +44,11 @@ from grpc_reflection.v1alpha import reflection
 
 from recs.backends.base import Backend
 from recs.backends.errors import BackendError
-from recs.config import ServeConfig, ServerSettings
+from recs.config import ConfigError, ServeConfig, ServerSettings
 from recs.pipeline.dataset import DatasetError
 from recs.server.announce import print_ready
+from recs.server.aws_endpoint import AwsEndpoint
+from recs.server.aws_protocol import AwsResources, PersonalizeApi
 from recs.server.catalog import Catalog
 from recs.server.draining import (
     Gate,
@@ -351,8 +353,11 @@ async def serve(
     settings = config.server
     try:
         check_bindable(settings.host, settings.port, reuse_port=settings.workers > 1)
+        if settings.aws_port:
+            check_bindable(settings.host, settings.aws_port, reuse_port=settings.workers > 1)
         security = Security.from_settings(settings)
-    except (BindError, SecurityConfigError) as exc:
+        aws_resources = _aws_resources(config) if settings.aws_port is not None else None
+    except (BindError, SecurityConfigError, ConfigError) as exc:
         log.error("%s", exc)
         return 2
     lighten_records()
@@ -387,6 +392,20 @@ async def serve(
         settings.host,
         running.port,
     )
+    aws_endpoint = None
+    if aws_resources is not None:
+        try:
+            aws_endpoint = await _start_aws_endpoint(config, aws_resources, running, catalog)
+        except OSError as exc:
+            log.error(
+                "AWS-protocol endpoint: cannot listen on %s:%s (%s)",
+                settings.host,
+                settings.aws_port,
+                _reason(exc),
+            )
+            await running.stop(grace=0)
+            await asyncio.gather(starting, return_exceptions=True)
+            return 2
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -434,7 +453,10 @@ async def serve(
     await stop_requested.wait()
     grace = settings.grace_seconds
     log.info("stopping: NOT_SERVING, draining accepted calls for up to %.1fs", grace)
-    await running.stop(grace)
+    if aws_endpoint is None:
+        await running.stop(grace)
+    else:
+        await asyncio.gather(running.stop(grace), aws_endpoint.stop(grace))
     await asyncio.sleep(0)  # let calls cancelled at the end of grace reach the request log
     summaries.cancel()
     await asyncio.gather(summaries, return_exceptions=True)  # the last summary
@@ -444,6 +466,31 @@ async def serve(
         swapper.backend.close()
     log.info("stopped")
     return 0
+
+
+def _aws_resources(config: ServeConfig) -> AwsResources:
+    """The ARNs the AWS-protocol endpoint answers: `[personalize]`'s, stand-ins for the rest."""
+    return AwsResources.from_config(config.personalize_section(), config.filter_set().filters)
+
+
+async def _start_aws_endpoint(
+    config: ServeConfig, resources: AwsResources, running: RunningServer, catalog: Catalog
+) -> AwsEndpoint:
+    """Listen for Personalize's own API on `[server] aws_port`, answering from the servicer's
+    dispatcher (looked up per request: draining swaps it); OSError if the port is taken."""
+    settings = config.server
+    servicer = running.servicer
+    api = PersonalizeApi(resources, catalog, lambda: servicer.dispatcher)
+    endpoint = AwsEndpoint(api, running.request_log)
+    port = await endpoint.start(settings.host, settings.aws_port or 0, settings.workers > 1)
+    log.info(
+        "AWS-protocol endpoint (personalize-runtime, personalize-events) on http://%s:%d; "
+        "it answers: %s",
+        settings.host,
+        port,
+        "; ".join(resources.describe()),
+    )
+    return endpoint
 
 
 def _count_unauthenticated(

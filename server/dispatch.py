@@ -29,15 +29,23 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-from grpc import aio
+from typing import Any, Protocol, TypeVar
 
 from recs.backends.base import Backend, Event, Recommendations
 from recs.backends.errors import BackendTimeoutError, BackendUnavailableError
 from recs.backends.filtering import FilterCall
 
 T = TypeVar("T")
+
+
+class Deadline(Protocol):
+    """What a call's deadline looks like to the dispatcher: a gRPC `ServicerContext`, or the
+    AWS-protocol endpoint's stand-in (`server.aws_endpoint`)."""
+
+    def time_remaining(self) -> float | None:
+        """Seconds left, or None for no deadline."""
+        ...
+
 
 # Upper bound on one batch: past ~32 users the logits matrix (users x items floats) outgrows
 # the CPU caches and the time per user rises again.
@@ -62,7 +70,7 @@ class BackendDispatcher:
             raise BackendUnavailableError("the model is still loading; retry shortly")
         return self._backend
 
-    async def call(self, context: aio.ServicerContext, work: Callable[[Backend], T]) -> T:
+    async def call(self, context: Deadline, work: Callable[[Backend], T]) -> T:
         """`work(backend)`: inline for in-memory backends, else in the pool within the deadline."""
         backend = self.backend
         if not backend.blocking:
@@ -70,7 +78,7 @@ class BackendDispatcher:
             return work(backend)
         return await self.call_off_loop(context, work)
 
-    async def call_off_loop(self, context: aio.ServicerContext, work: Callable[[Backend], T]) -> T:
+    async def call_off_loop(self, context: Deadline, work: Callable[[Backend], T]) -> T:
         """`work(backend)` in the thread pool within the deadline, whatever the backend: for
         calls that wait on I/O in every backend (PutEvents commits to disk)."""
         future = asyncio.get_running_loop().run_in_executor(
@@ -85,7 +93,7 @@ class BackendDispatcher:
 
     async def put_events(
         self,
-        context: aio.ServicerContext,
+        context: Deadline,
         user_id: str | None,
         session_id: str,
         events: Sequence[Event],
@@ -107,7 +115,7 @@ class BackendDispatcher:
 
     async def recommend(
         self,
-        context: aio.ServicerContext,
+        context: Deadline,
         user_id: str,
         num_results: int,
         filter: FilterCall | None = None,
@@ -237,7 +245,7 @@ def _settle(results: list[tuple[asyncio.Future, Any, BaseException | None]]) -> 
             future.set_result(answer)
 
 
-def _check_deadline(context: aio.ServicerContext) -> None:
+def _check_deadline(context: Deadline) -> None:
     remaining = context.time_remaining()
     if remaining is not None and remaining <= 0:
         raise BackendTimeoutError("the deadline expired before the backend was called")

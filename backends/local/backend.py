@@ -527,7 +527,7 @@ class LocalBackend(Backend):
         """From the precomputed table (default filter only), or popular items for an
         unknown user; else None."""
         _ = self.model  # BackendUnavailableError until start()
-        call = filter if filter is not None else self.filters.default
+        call = self.filters.applied(filter)
         if self._live_subject(user_id) is not None:
             return None  # events since training: scored with the updated vector
         user = self._user_index.get(user_id)
@@ -550,8 +550,8 @@ class LocalBackend(Backend):
         exclusion through the approximate index when there is one); unknown users get
         popular items through their filter."""
         model = self.model  # BackendUnavailableError until start()
-        default = self.filters.default
-        calls = [default if f is None else f for f in filters or [None] * len(requests)]
+        applied = self.filters.applied
+        calls = [applied(f) for f in filters or [None] * len(requests)]
         # Subjects with events since training, unless none of them can be scored (a session
         # whose videos the model does not know): those get popular items, as cold users do.
         subjects = [self._live_subject(user_id) for user_id, _ in requests]

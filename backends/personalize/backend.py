@@ -253,7 +253,7 @@ class PersonalizeBackend(Backend):
         without one, the default filter."""
         check_id("user_id", user_id)
         check_num_results(num_results)
-        applied = filter if filter is not None else self.filters.default
+        applied = self.filters.applied(filter)
         return self._or_fallback(
             lambda: self._recommend(user_id, num_results, applied),
             lambda fallback: fallback.recommend(user_id, num_results, filter),

@@ -73,6 +73,11 @@ class PersonalizeBackendConfig(BaseModel):
         description="the dataset group's Items dataset, for PutItems; "
         "`recs personalize provision` writes it",
     )
+    users_dataset_arn: Arn | None = Field(
+        None,
+        description="the dataset group's Users dataset: the ARN PutUsers names on the "
+        "AWS-protocol endpoint (`recs serve --aws-port`)",
+    )
     endpoint_url: HttpUrl | None = Field(
         None,
         description="runtime endpoint instead of AWS's (an emulator, a VPC endpoint); "
