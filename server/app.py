@@ -395,7 +395,7 @@ async def serve(
     aws_endpoint = None
     if aws_resources is not None:
         try:
-            aws_endpoint = await _start_aws_endpoint(config, aws_resources, running, catalog)
+            aws_endpoint = await start_aws_endpoint(config, aws_resources, running, catalog)
         except OSError as exc:
             log.error(
                 "AWS-protocol endpoint: cannot listen on %s:%s (%s)",
@@ -473,7 +473,7 @@ def _aws_resources(config: ServeConfig) -> AwsResources:
     return AwsResources.from_config(config.personalize_section(), config.filter_set().filters)
 
 
-async def _start_aws_endpoint(
+async def start_aws_endpoint(
     config: ServeConfig, resources: AwsResources, running: RunningServer, catalog: Catalog
 ) -> AwsEndpoint:
     """Listen for Personalize's own API on `[server] aws_port`, answering from the servicer's
