@@ -481,7 +481,7 @@ async def start_aws_endpoint(
     settings = config.server
     servicer = running.servicer
     api = PersonalizeApi(resources, catalog, lambda: servicer.dispatcher)
-    endpoint = AwsEndpoint(api, running.request_log)
+    endpoint = AwsEndpoint(api, running.request_log, running.metrics)
     port = await endpoint.start(settings.host, settings.aws_port or 0, settings.workers > 1)
     log.info(
         "AWS-protocol endpoint (personalize-runtime, personalize-events) on http://%s:%d; "

@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from recs.server.aws_protocol import AwsError, PersonalizeApi, aws_error_for
+from recs.server.metrics import ServiceMetrics
 from recs.server.request_log import RequestLog
 
 log = logging.getLogger("recs.server.aws")
@@ -32,11 +33,16 @@ _JSON = "application/json"
 
 
 class AwsEndpoint:
-    """An aiohttp server answering `api`'s operations on one port until stopped."""
+    """An aiohttp server answering `api`'s operations on one port until stopped; each call
+    goes to the request log and, with `metrics`, to the Prometheus metrics (method
+    `aws:<Operation>`, code `OK` or the AWS error code)."""
 
-    def __init__(self, api: PersonalizeApi, request_log: RequestLog) -> None:
+    def __init__(
+        self, api: PersonalizeApi, request_log: RequestLog, metrics: ServiceMetrics | None = None
+    ) -> None:
         self.api = api
         self._request_log = request_log
+        self._metrics = metrics
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -79,11 +85,15 @@ class AwsEndpoint:
             error = aws_error_for(exc)
             if error.code == "InternalFailure":
                 log.exception("%s failed unexpectedly", method)
-            self._request_log.failed(
-                method, error.status, time.perf_counter() - started, error.message
-            )
+            seconds = time.perf_counter() - started
+            self._request_log.failed(method, error.status, seconds, error.message)
+            if self._metrics is not None:
+                self._metrics.call(method, error.code, seconds)
             return _error_response(error)
-        self._request_log.ok(method, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        self._request_log.ok(method, seconds)
+        if self._metrics is not None:
+            self._metrics.call(method, "OK", seconds)
         return _json_response(200, answer)
 
 
