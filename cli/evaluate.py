@@ -9,7 +9,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from recs.cli.options import add_dataset_dir, add_model_dir, add_target
+from recs.cli.options import (
+    add_call_timeout,
+    add_connection_security,
+    add_dataset_dir,
+    add_model_dir,
+    add_target,
+    connect,
+    non_negative_float,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -120,14 +128,28 @@ def _register_replay(commands: argparse._SubParsersAction) -> None:
             "the event with PutEvents (real-time) or not (static). A share of the test users "
             "is removed from training (a model with the same parameters is trained without "
             "them) and their whole history is replayed as an anonymous session, against "
-            "popularity excluding what they have seen."
+            "popularity excluding what they have seen. With --model the model is served "
+            "in-process with a fresh event store. With --target a running service (either "
+            "engine) is asked over gRPC: it must have a fresh event store (events an earlier "
+            "replay sent are kept), each event is given --settle seconds to apply, and cold "
+            "users are replayed under fresh session ids, though its model saw their training "
+            "events (--model gives the clean figure)."
         ),
     )
     parser.add_argument(
         "--split", required=True, type=Path, metavar="SPLIT", help="`recs evaluate split` output"
     )
+    system = parser.add_mutually_exclusive_group(required=True)
     add_model_dir(
-        parser, help="a local model trained on SPLIT/train (`recs train --data SPLIT/train`)"
+        system,
+        required=False,
+        help="a local model trained on SPLIT/train (`recs train --data SPLIT/train`)",
+    )
+    add_target(
+        system,
+        default=None,
+        help="a running recommendation service serving a model trained on SPLIT/train, "
+        "with a fresh event store; asked over gRPC",
     )
     parser.add_argument("--k", type=int, default=10, metavar="K", help="cut-off (10)")
     parser.add_argument(
@@ -161,6 +183,17 @@ def _register_replay(commands: argparse._SubParsersAction) -> None:
         "--seed", type=int, default=0, metavar="S", help="seed choosing the cold users (0)"
     )
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the figures as JSON")
+    service = parser.add_argument_group("with --target")
+    service.add_argument(
+        "--settle",
+        type=non_negative_float,
+        default=0.2,
+        metavar="SECONDS",
+        help="wait after each event before the next question: nothing tells when the service "
+        "has applied it (0.2: the local engine; Personalize needs more, e.g. 2)",
+    )
+    add_call_timeout(service)
+    add_connection_security(service)
     parser.set_defaults(handler=run_replay)
 
 
@@ -330,7 +363,8 @@ def run_replay(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from recs.backends.errors import BackendError
-    from recs.evaluation.replay import choose_cold_users, local_systems, replay
+    from recs.client import RecsError
+    from recs.evaluation.replay import choose_cold_users, replay
     from recs.evaluation.split import read_holdout, read_manifest, read_train
     from recs.pipeline.dataset import DatasetError
 
@@ -346,7 +380,7 @@ def run_replay(args: argparse.Namespace) -> int:
             test_users = sorted(rng.choice(test_users, args.max_users, replace=False).tolist())
         cold_users = choose_cold_users(test_users, args.cold_fraction, args.seed)
         warm_users = [user for user in test_users if user not in set(cold_users)]
-        warm, cold, close = local_systems(args.model, train, cold_users)
+        warm, cold, close, source = _replay_systems(args, train, cold_users)
         try:
             with Progress() as progress:
                 tasks = {
@@ -368,15 +402,20 @@ def run_replay(args: argparse.Namespace) -> int:
                     on_user=lambda group, done, _total: progress.update(
                         tasks[group], completed=done
                     ),
+                    cold_session=source.get("cold_session"),
                 )
         finally:
             close()
+    except RecsError as exc:
+        logger.error("cannot replay: %s: %s: %s", args.target, exc.code.name, exc.message)
+        return 1
     except (DatasetError, BackendError, ValueError, TimeoutError) as exc:
         logger.error("cannot replay: %s", exc)
         return 1
     _print_replay(result, args)
     if args.json:
-        document = {"split": read_manifest(args.split), "model": str(args.model)}
+        document = {"split": read_manifest(args.split)}
+        document.update({key: value for key, value in source.items() if key != "cold_session"})
         document.update(result.to_json())
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(document, indent=2) + "\n")
@@ -394,6 +433,39 @@ def run_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay_systems(
+    args: argparse.Namespace, train: Any, cold_users: list[str]
+) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """The systems for warm and cold users, a function releasing them, and what the `--json`
+    document says of them (with `cold_session`, the cold users' session ids, for `replay`)."""
+    from recs.evaluation.replay import GrpcReplaySystem, cold_session_id, local_systems
+
+    if args.model is not None:
+        warm, cold, close = local_systems(args.model, train, cold_users)
+        return warm, cold, close, {"model": str(args.model)}
+    client = connect(args)
+    try:
+        info = client.model_info()  # a service that cannot be reached fails here, at once
+    except BaseException:
+        client.close()
+        raise
+    logger.warning(
+        "replaying against %s (%s): it must have a fresh event store; the events this replay "
+        "sends are kept, so another replay's static answers would include them",
+        args.target,
+        info.backend,
+    )
+    system = GrpcReplaySystem(client, settle=args.settle, name=f"{args.target} ({info.backend})")
+    source = {
+        "target": args.target,
+        "backend": info.backend,
+        "model_info": info.details,
+        "settle": args.settle,
+        "cold_session": cold_session_id(args.seed),
+    }
+    return system, system, system.close, source
+
+
 def _ratio(value: float, base: float) -> float:
     return value / base if base else float("nan")
 
@@ -403,7 +475,8 @@ def _print_replay(result: Any, args: argparse.Namespace) -> None:
     from rich.table import Table
 
     k = args.k
-    table = Table(title=f"replay on {args.split}, new items only ({args.model})")
+    system = args.model if args.model is not None else args.target
+    table = Table(title=f"replay on {args.split}, new items only ({system})")
     for column in ("users", "pass", "steps", f"HR@{k}", f"NDCG@{k}", f"HR@{k}/user",
                    f"NDCG@{k}/user", "HR vs static"):  # fmt: skip
         table.add_column(column, justify="left" if column in ("users", "pass") else "right")

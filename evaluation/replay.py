@@ -10,6 +10,11 @@ passes over the same steps:
 - **real-time**: after each step, the event goes to the system with PutEvents (its user id,
   session id = user id), and the next question waits until the system has applied it.
 
+**Systems.** `LocalReplaySystem` serves a local model in-process with a fresh event store and
+knows when an event is applied. `GrpcReplaySystem` asks a running service over gRPC, whichever
+engine is behind it; no call tells when an event is applied, so it waits `settle` seconds after
+each PutEvents. Such a service keeps what earlier replays sent: it needs a fresh event store.
+
 **Cold users.** A share of the test users (`cold_fraction`, seeded) is removed from training
 entirely: a second model, with the parameters of the one evaluated, is trained on the split's
 training data without them. All of a cold user's events (training and held-out, in time order,
@@ -24,6 +29,10 @@ new to the subject: the default filter never recommends what the subject already
 with, so a repeat (common in the synthetic watch logs) is a miss for any filtered answer and
 would only reward the static answer for not learning the earlier event. The `*_with_repeats`
 figures count every step.
+
+Against a running service, cold users cannot be removed from its model's training: each one's
+history is replayed under a fresh session id (`cold_session`, unknown to the model), so static
+is that id's fallback (popularity), but the item factors were trained with their events.
 """
 
 from __future__ import annotations
@@ -35,17 +44,20 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recs.backends.base import Event
+from recs.backends.base import MAX_NUM_RESULTS, Event
 from recs.backends.local.artifacts import load_model, save_model
 from recs.backends.local.backend import LocalBackend, LocalBackendConfig
 from recs.backends.local.params import TrainParams
 from recs.backends.local.train import fit_model
+
+if TYPE_CHECKING:
+    from recs.client import RecsClient
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +66,9 @@ DEFAULT_COLD_FRACTION = 0.3
 DEFAULT_COLD_STEPS = 50
 MIN_EVENTS = 5
 APPLY_TIMEOUT = 10.0
+# Seconds a running service is given to apply an event: the local engine makes one visible on
+# every worker within ~0.11 s (p99); Personalize needs more (e.g. 2 s).
+DEFAULT_SETTLE = 0.2
 
 # Called after each replayed user: (label of the group, users done, users in the group).
 ReplayProgress = Callable[[str, int, int], None]
@@ -73,7 +88,8 @@ class ReplaySystem(Protocol):
         ...
 
     def put_event(self, user_id: str | None, session_id: str, event: Event) -> None:
-        """Send one event; return once recommendations reflect it."""
+        """Send one event; return once recommendations reflect it (as far as the system
+        can tell)."""
         ...
 
     def close(self) -> None: ...
@@ -111,6 +127,52 @@ class LocalReplaySystem:
 
     def close(self) -> None:
         self.backend.close()
+
+
+class GrpcReplaySystem:
+    """A running service asked over gRPC through `client`, whichever engine is behind it.
+
+    No call tells when the service has applied an event, so after each PutEvents it sleeps
+    `settle` seconds. The service keeps the events, so it needs a fresh event store: what an
+    earlier replay sent is part of a later one's "static" answers.
+    """
+
+    def __init__(
+        self, client: RecsClient, settle: float = DEFAULT_SETTLE, name: str | None = None
+    ) -> None:
+        if not settle >= 0:
+            raise ValueError(f"settle: must not be negative, got {settle}")
+        self.client = client
+        self.settle = settle
+        self.name = name or client.target
+
+    def recommend(self, subject: str, num_results: int) -> list[str]:
+        return self.client.recommend(subject, num_results).item_ids
+
+    def popular(self, num_results: int) -> list[str]:
+        return self.client.popular(min(num_results, MAX_NUM_RESULTS)).item_ids
+
+    def put_event(self, user_id: str | None, session_id: str, event: Event) -> None:
+        from recs.client import Event as ServiceEvent
+
+        sent = ServiceEvent(
+            event_type=event.event_type,
+            item_id=event.item_id,
+            sent_at=event.sent_at,
+            event_id=event.event_id,
+            event_value=event.event_value,
+        )
+        self.client.put_events(session_id, [sent], user_id=user_id or "")
+        time.sleep(self.settle)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def cold_session_id(seed: int) -> Callable[[str], str]:
+    """The fresh session id a cold user's history is replayed under against a running
+    service: `replay-cold-<seed>-<user>`, unknown to its model."""
+    return lambda user: f"replay-cold-{seed}-{user}"
 
 
 @dataclass
@@ -308,9 +370,13 @@ def replay(
     cold_steps: int = DEFAULT_COLD_STEPS,
     min_events: int = MIN_EVENTS,
     on_user: ReplayProgress | None = None,
+    cold_session: Callable[[str], str] | None = None,
 ) -> ReplayResult:
     """Replay the warm users' held-out events on `warm_system` and the cold users' whole
-    histories (first `cold_steps`) as sessions on `cold_system` (a model that never saw them)."""
+    histories (first `cold_steps`) as sessions on `cold_system` (a model that never saw them).
+
+    A cold user's session id is their id, or `cold_session(user)`: a fresh id where the system
+    knows the user (a running service whose model was trained with them)."""
     started = time.perf_counter()
     warm_events = events_by_user(holdout, warm_users)
     trained = _items_by_user(train, warm_users)
@@ -344,7 +410,8 @@ def replay(
         c_static, c_realtime, c_popular = Scores(), Scores(), Scores()
         for done, user in enumerate(cold_users, start=1):
             events = cold_events[user][:cold_steps]
-            replay_subject(cold_system, user, events, k, True, c_static, c_realtime, c_popular)
+            subject = cold_session(user) if cold_session else user
+            replay_subject(cold_system, subject, events, k, True, c_static, c_realtime, c_popular)
             if on_user:
                 on_user("cold", done, len(cold_users))
         for name, scores in (
