@@ -1,9 +1,12 @@
 """A plain-Python reference evaluator of filters: which items a filter keeps, item by item.
 
-It is the oracle of the filter contract tests (tests/backends/contract.py) and what the
-Personalize emulator (tests/backends/personalize/emulator.py) filters with. It is written
-from Personalize's documented semantics only, never from an engine's code, so that an
-engine's compiled filters and this evaluator check each other. Sources:
+It is the oracle of the filter contract tests (tests/backends/contract.py), which hold it
+against the local engine's compiled filters both directly (tests/backends/local/
+test_local_contract.py) and through Personalize's API (PersonalizeBackend -> the
+AWS-protocol endpoint -> the local engine, tests/backends/personalize/
+test_personalize_contract.py). It is written from Personalize's documented semantics only,
+never from an engine's code, so that an engine's compiled filters and this evaluator check
+each other. Sources:
 ../shared/reference/personalize.md section 3 ("Filter expressions": elements, `|`, rules
 and limits) and section 1.2 (`filterValues`: INCLUDE parameters are required; an EXCLUDE
 part whose parameter is not given is ignored);
