@@ -168,6 +168,13 @@ def _register_synth(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--bucket", default="recs-demo-videos", help="S3 bucket named in the video URLs"
     )
+    parser.add_argument(
+        "--drift",
+        type=float,
+        default=0.0,
+        help="interest drift, 0 to 1: each user's second taste takes over this share of "
+        "their topic picks by the end of the log (0: tastes fixed)",
+    )
     add_no_progress(parser)
     parser.set_defaults(handler=run_synth)
 
@@ -238,6 +245,7 @@ def run_synth(args: argparse.Namespace) -> int:
             seed=args.seed,
             days=args.days,
             bucket=args.bucket,
+            drift=args.drift,
         )
     except ValueError as exc:
         return fail("recs synth", exc, 2)

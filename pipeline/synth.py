@@ -8,7 +8,12 @@ The world (fixed by the seed):
   created during the 90 days before the log starts; titles made of topic words; URLs
   `https://<bucket>.s3.amazonaws.com/shortVideos/<item_id>.mp4`.
 - users: tastes concentrated on a few topics (Dirichlet, alpha 0.15) and a long-tail
-  activity level (log-normal), which decides who produces the events.
+  activity level (log-normal), which decides who produces the events. With `drift` > 0,
+  each user also has a second taste (drawn the same way) that grows over the log: at the
+  share s of the time span (0 at the start, 1 at the end), a topic pick follows the new
+  taste with probability drift x s, and how much they like a video follows the mix of both
+  tastes, so the newest events say most about what a user wants now (interest drift, as
+  short-video users show). Drift 0 (the default) keeps every taste fixed.
 
 Each event: a user (by activity) picks a topic from their tastes (80%) or browses the
 global feed (20%), then a video of that topic by popularity. How much of it they watch
@@ -19,7 +24,8 @@ the log is written in time order.
 
 Events are generated and written in chunks of a fixed size, each from its own random
 stream derived from the seed, so memory stays flat and the same seed gives the same
-bytes for any size.
+bytes for any size. Drift draws from streams of its own, so the other draws (and the
+bytes of drift 0) do not depend on it.
 """
 
 from __future__ import annotations
@@ -85,6 +91,7 @@ class SynthConfig:
     seed: int = 7
     days: int = 56
     bucket: str = "recs-demo-videos"
+    drift: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("users", "items", "events", "days"):
@@ -92,6 +99,8 @@ class SynthConfig:
                 raise ValueError(f"--{name} must be at least 1, got {getattr(self, name)}")
         if self.seed < 0:
             raise ValueError(f"--seed must not be negative, got {self.seed}")
+        if not 0.0 <= self.drift <= 1.0:
+            raise ValueError(f"--drift must be between 0 and 1, got {self.drift}")
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,7 @@ class World:
     item_duration: np.ndarray  # int seconds
     user_taste: np.ndarray  # users x topics, rows sum to 1
     user_activity: np.ndarray  # sampling weight, sums to 1
+    user_new_taste: np.ndarray  # the taste that grows with drift, users x topics
 
 
 def build_world(config: SynthConfig) -> World:
@@ -125,6 +135,7 @@ def build_world(config: SynthConfig) -> World:
     duration = np.clip(np.round(rng.lognormal(np.log(25.0), 0.6, config.items)), 5, 180)
     taste = rng.dirichlet(np.full(k, 0.15), size=config.users)
     activity = rng.lognormal(0.0, 1.0, size=config.users)
+    new_taste = rng.dirichlet(np.full(k, 0.15), size=config.users)  # last: changes no other draw
     return World(
         topic_names=topics,
         item_topic=item_topic,
@@ -134,6 +145,7 @@ def build_world(config: SynthConfig) -> World:
         item_duration=duration.astype(np.int64),
         user_taste=taste,
         user_activity=activity / activity.sum(),
+        user_new_taste=new_taste,
     )
 
 
@@ -170,6 +182,10 @@ def synthesize(
             low = start + (END_TIME - start) * chunk // chunks
             high = start + (END_TIME - start) * (chunk + 1) // chunks
             times = rng.integers(low, high, size=size)
+            if config.drift > 0:
+                share = (times - start) / max(END_TIME - start, 1)
+                drift_rng = np.random.default_rng([config.seed, 3, chunk])
+                items, watch = sampler.drifted(drift_rng, users, items, config.drift * share)
             order = np.argsort(times, kind="stable")
             users, items, watch, times = users[order], items[order], watch[order], times[order]
             batch = pa.record_batch(
@@ -244,9 +260,8 @@ class _EventSampler:
         self.user_cdf = np.cumsum(world.user_activity)
         self.item_cdf = np.cumsum(world.item_popularity)
         # Row u of the taste CDF shifted by u: one sorted array serves every user.
-        taste_cdf = np.cumsum(world.user_taste, axis=1)
-        taste_cdf /= taste_cdf[:, -1:]
-        self.taste_flat = (taste_cdf + np.arange(len(taste_cdf))[:, None]).ravel()
+        self.taste_flat = _shifted_cdf(world.user_taste)
+        self.new_taste_flat = _shifted_cdf(world.user_new_taste)
         self.k = k
         # Videos grouped by primary topic, with popularity CDFs shifted by topic likewise.
         self.by_topic = np.argsort(world.item_topic, kind="stable")
@@ -257,6 +272,7 @@ class _EventSampler:
         self.topic_flat = topic_sorted + within / totals[topic_sorted]
 
     def sample(self, rng: np.random.Generator, size: int) -> tuple[np.ndarray, ...]:
+        """(users, items, watch seconds) of `size` events, tastes fixed."""
         w = self.world
         # Sorted users make the look-ups below cache friendly; the caller orders events
         # by their independently drawn times, so nothing of this order survives.
@@ -269,10 +285,44 @@ class _EventSampler:
         topic = np.clip(topic, 0, self.k - 1)
         position = np.searchsorted(self.topic_flat, topic + rng.random(len(fans)))
         items[~browsing] = self.by_topic[np.minimum(position, len(self.by_topic) - 1)]
+        return users, items, self._watch(rng, items, lambda topics: w.user_taste[users, topics])
 
-        first = w.user_taste[users, w.item_topic[items]]
+    def drifted(
+        self, rng: np.random.Generator, users: np.ndarray, items: np.ndarray, pull: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The events of `users` again with each one's new taste pulling with weight `pull`:
+        that share of the picks (a coin per event) is a video of a topic of the new taste,
+        and every watch time follows the mixed taste. Returns (items, watch seconds)."""
+        w = self.world
+        items = items.copy()
+        moved = np.flatnonzero(rng.random(len(users)) < pull)
+        movers = users[moved]
+        topic = (
+            np.searchsorted(self.new_taste_flat, movers + rng.random(len(moved))) - movers * self.k
+        )
+        topic = np.clip(topic, 0, self.k - 1)
+        position = np.searchsorted(self.topic_flat, topic + rng.random(len(moved)))
+        items[moved] = self.by_topic[np.minimum(position, len(self.by_topic) - 1)]
+
+        def mixed(topics: np.ndarray) -> np.ndarray:
+            old, new = w.user_taste[users, topics], w.user_new_taste[users, topics]
+            return (1.0 - pull) * old + pull * new
+
+        return items, self._watch(rng, items, mixed)
+
+    def _watch(
+        self,
+        rng: np.random.Generator,
+        items: np.ndarray,
+        taste: Callable[[np.ndarray], np.ndarray],
+    ) -> np.ndarray:
+        """Watch seconds of each event; `taste(topics)` is each event's user's liking of the
+        topic given per event."""
+        w = self.world
+        size = len(items)
+        first = taste(w.item_topic[items])
         second_topic = w.item_second_topic[items]
-        second = np.where(second_topic >= 0, w.user_taste[users, np.maximum(second_topic, 0)], 0)
+        second = np.where(second_topic >= 0, taste(np.maximum(second_topic, 0)), 0)
         affinity = self.k * np.maximum(first, second)  # 1.0 = an average topic for this user
         score = (
             LIKING_WEIGHT * np.log(affinity + 0.1)
@@ -283,8 +333,14 @@ class _EventSampler:
         ratio = 1.05 / (1.0 + np.exp(-score))
         loops = (ratio > 0.95) & (rng.random(size) < REWATCH_SHARE)
         ratio = ratio + np.where(loops, rng.gamma(1.0, 0.8, size), 0.0)
-        watch = np.round(ratio * w.item_duration[items], 1)
-        return users, items, watch
+        return np.round(ratio * w.item_duration[items], 1)
+
+
+def _shifted_cdf(taste: np.ndarray) -> np.ndarray:
+    """Row u of the taste CDF shifted by u: one sorted array serves every user."""
+    cdf = np.cumsum(taste, axis=1)
+    cdf /= cdf[:, -1:]
+    return (cdf + np.arange(len(cdf))[:, None]).ravel()
 
 
 def _draw(cdf: np.ndarray, uniform: np.ndarray) -> np.ndarray:

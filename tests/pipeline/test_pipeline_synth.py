@@ -72,6 +72,44 @@ def test_watch_share_follows_taste(tmp_path):
     assert (ratio[loved] > 0.5).mean() > (ratio[disliked] > 0.5).mean() + 0.3
 
 
+def test_without_drift_the_bytes_are_those_of_a_world_without_it(tmp_path):
+    """Drift draws from streams of its own: drift 0 writes what a config without it writes."""
+    plain = synthesize(SMALL, tmp_path / "plain")
+    zero = synthesize(
+        SynthConfig(users=60, items=40, events=3000, seed=3, drift=0.0), tmp_path / "z"
+    )
+    assert plain[0].read_bytes() == zero[0].read_bytes()
+    drifted = synthesize(
+        SynthConfig(users=60, items=40, events=3000, seed=3, drift=1.0), tmp_path / "d"
+    )
+    assert drifted[0].read_bytes() != plain[0].read_bytes()
+
+
+def _topic_picks(log, world) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    table = pacsv.read_csv(log)
+    user = np.array([int(u[1:]) - 1 for u in table.column("user_id").to_pylist()])
+    item = np.array([int(i[1:]) - 1 for i in table.column("item_id").to_pylist()])
+    share = np.linspace(0.0, 1.0, len(user))  # the log is in time order
+    return user, world.item_topic[item], share
+
+
+def test_with_drift_late_picks_follow_the_new_taste(tmp_path):
+    config = SynthConfig(users=200, items=100, events=20_000, seed=5, drift=1.0)
+    log, _ = synthesize(config, tmp_path)
+    world = build_world(config)
+    user, topic, share = _topic_picks(log, world)
+    old, new = world.user_taste[user, topic], world.user_new_taste[user, topic]
+    early, late = share < 0.2, share > 0.8
+    # Early picks are of topics the first taste likes; late ones of topics the new one likes.
+    assert old[early].mean() > new[early].mean() + 0.1
+    assert new[late].mean() > old[late].mean() + 0.1
+
+
+def test_drift_must_be_a_share():
+    with pytest.raises(ValueError, match="--drift must be between 0 and 1"):
+        SynthConfig(drift=1.5)
+
+
 def test_cli_writes_both_files(tmp_path, capsys):
     status = main(["synth", "--out", str(tmp_path), "--users", "5", "--items", "4",
                    "--events", "50", "--seed", "1", "--no-progress"])  # fmt: skip
