@@ -79,6 +79,11 @@ FILTER_NAME = "in_categories"
 FILTER_EXPRESSION = "INCLUDE ItemID WHERE Items.CATEGORIES IN ($CATEGORIES)"
 FILTER_CATEGORIES = 2  # the catalog's most common ones
 NUM_RESULTS = 25
+# The headers a gRPC call's POST carries; other protocols pass their own to run_load.
+GRPC_HEADERS: tuple[tuple[str, str], ...] = (
+    ("content-type", "application/grpc"),
+    ("te", "trailers"),
+)
 
 
 def method_of(case: str) -> str:
@@ -346,25 +351,36 @@ def run_load(
     server: str,
     target_rps: float | None = None,
     transport: Transport = PLAIN,
+    path: str | None = None,
+    headers: tuple[tuple[str, str], ...] = GRPC_HEADERS,
+    http1: bool = False,
 ) -> LoadResult:
-    """Closed-loop (or rate-limited) load from up to 4 h2load processes; checks answers."""
+    """Closed-loop (or rate-limited) load from up to 4 h2load processes; checks answers.
+
+    gRPC by default; another protocol gives the URL `path` (default: the RPC's gRPC path),
+    its request `headers` and `http1` (HTTP/1.1 instead of h2)."""
     processes = min(concurrency, len(bodies), MAX_H2LOAD_PROCESSES)
     connections = max(concurrency // processes, 1)
     with tempfile.TemporaryDirectory(prefix="h2load-") as tmp:
         runs = []
         for k in range(processes):
             log_file = Path(tmp) / f"{k}.log"
-            command = h2load_command(h2load, connections, duration, warm_up, bodies[k], log_file)
+            command = h2load_command(
+                h2load, connections, duration, warm_up, bodies[k], log_file, headers, http1
+            )
             if target_rps is not None:
                 command += ["--rps", f"{max(target_rps / (processes * connections), 0.1):.2f}"]
             for key, value in transport.metadata:
                 command += ["-H", f"{key}: {value}"]
-            command.append(f"{transport.scheme}://127.0.0.1:{port}{SERVICE_PATH}{method_of(rpc)}")
+            url_path = path if path is not None else f"{SERVICE_PATH}{method_of(rpc)}"
+            command.append(f"{transport.scheme}://127.0.0.1:{port}{url_path}")
             runs.append((k, log_file, subprocess.Popen(command, stdout=subprocess.PIPE, text=True)))
         throughput, done, latencies = 0.0, 0, []
         for k, log_file, process in runs:
             out, _ = process.communicate(timeout=duration + warm_up + 120)
-            stats = _parse_h2load(out, f"{server} {rpc} c={concurrency}", transport.ca is not None)
+            stats = _parse_h2load(
+                out, f"{server} {rpc} c={concurrency}", transport.ca is not None, http1
+            )
             # DATA bytes include the warm-up's answers, which h2load does not count.
             answers, extra = divmod(stats["data"], expected_bytes[k])
             if extra or answers < stats["succeeded"]:
@@ -403,20 +419,32 @@ def h2load_counts(out: str, what: str) -> dict[str, float]:
 
 
 def h2load_command(
-    h2load: str, connections: int, duration: float, warm_up: float, body: Path, log_file: Path
+    h2load: str,
+    connections: int,
+    duration: float,
+    warm_up: float,
+    body: Path,
+    log_file: Path,
+    headers: tuple[tuple[str, str], ...] = GRPC_HEADERS,
+    http1: bool = False,
 ) -> list[str]:
-    """One closed-loop h2load process posting `body` as a gRPC request (the URL goes last)."""
-    return [
+    """One closed-loop h2load process posting `body` with `headers` (a gRPC request by
+    default), over HTTP/1.1 with `http1` (the URL goes last)."""
+    command = [
         h2load, "-c", str(connections), "-m", "1", "-t", "1",
         "-D", f"{duration * 1000:.0f}ms", "--warm-up-time", f"{warm_up * 1000:.0f}ms",
-        "-H", "content-type: application/grpc", "-H", "te: trailers",
-        "-d", str(body), "--log-file", str(log_file),
     ]  # fmt: skip
+    for key, value in headers:
+        command += ["-H", f"{key}: {value}"]
+    command += ["-d", str(body), "--log-file", str(log_file)]
+    return [*command, "--h1"] if http1 else command
 
 
-def _parse_h2load(out: str, what: str, tls: bool = False) -> dict[str, float]:
+def _parse_h2load(out: str, what: str, tls: bool = False, http1: bool = False) -> dict[str, float]:
     if tls and not re.search(r"^Application protocol: h2$", out, re.MULTILINE):
         raise SystemExit(f"{what}: h2load did not negotiate h2 over TLS:\n{out}")
+    if http1 and not re.search(r"^Application protocol: http/1\.1$", out, re.MULTILINE):
+        raise SystemExit(f"{what}: h2load did not speak HTTP/1.1:\n{out}")
     counts = h2load_counts(out, what)
     failed, errored, timeout = counts["failed"], counts["errored"], counts["timeout"]
     if failed or errored or timeout:
@@ -665,10 +693,12 @@ def half_saturation(
     return runs
 
 
-def logged_statuses(log_path: Path) -> dict[str, int]:
+def logged_statuses(log_path: Path, method: str | None = None) -> dict[str, int]:
     """Calls per status in the service's request log: its summaries (`<Method> N calls in
-    T s (R/s): OK n, ...`) or, with --request-log each, its `<Method> <STATUS> <ms>ms` lines."""
-    prefix = r"recs\.requests(?:\[worker \d+\])?: \w+ "
+    T s (R/s): OK n, ...`) or, with --request-log each, its `<Method> <STATUS> <ms>ms` lines;
+    of every method, or of `method` only (e.g. `aws:GetRecommendations`)."""
+    name = re.escape(method) if method is not None else r"\w+"
+    prefix = rf"recs\.requests(?:\[worker \d+\])?: {name} "
     summary = re.compile(prefix + r"[\d,]+ calls in [\d.]+ s \([\d,.]+/s\): ([^;]+)")
     each = re.compile(prefix + r"(\w+) [\d.]+ms")
     counts: dict[str, int] = {}

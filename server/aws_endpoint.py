@@ -17,11 +17,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from typing import Any
 
 from aiohttp import web
 
+from recs.backends.local.ids import RecommendationIds
 from recs.server.aws_protocol import AwsError, PersonalizeApi, aws_error_for
 from recs.server.metrics import ServiceMetrics
 from recs.server.request_log import RequestLog
@@ -30,6 +30,7 @@ log = logging.getLogger("recs.server.aws")
 
 MAX_BODY_BYTES = 1024 * 1024  # the largest legal request (500 ids of 256 characters) is ~140 KB
 _JSON = "application/json"
+_REQUEST_IDS = RecommendationIds()  # x-amzn-RequestId: UUID-shaped, without uuid4 per call
 
 
 class AwsEndpoint:
@@ -115,7 +116,7 @@ def _json_response(status: int, payload: dict[str, Any], **headers: str) -> web.
         status=status,
         body=json.dumps(payload, separators=(",", ":")).encode(),
         content_type=_JSON,
-        headers={"x-amzn-RequestId": str(uuid.uuid4()), **headers},
+        headers={"x-amzn-RequestId": _REQUEST_IDS.next(), **headers},
     )
 
 

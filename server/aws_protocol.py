@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +59,7 @@ from recs.backends.limits import (
     MAX_ITEM_PROPERTIES_LENGTH,
     MAX_RECOMMENDATION_ID_LENGTH,
 )
+from recs.backends.local.ids import RecommendationIds
 from recs.server import validation
 from recs.server.catalog import Catalog
 from recs.server.dispatch import BackendDispatcher
@@ -447,8 +447,12 @@ def _pairs(answer: Recommendations) -> Iterable[tuple[str, float]]:
     return zip(answer.item_ids, answer.scores, strict=True)
 
 
+_RECOMMENDATION_IDS = RecommendationIds()
+
+
 def _recommendation_id(answer: Recommendations) -> str:
-    return answer.recommendation_id or f"RID-{uuid.uuid4()}"
+    """The engine's id of the answer, or a new one (AWS answers always carry one)."""
+    return answer.recommendation_id or _RECOMMENDATION_IDS.next()
 
 
 def _with_promoted(

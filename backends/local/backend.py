@@ -232,6 +232,7 @@ class LocalBackend(Backend):
             np.ascontiguousarray(model.item_factors.T, dtype=np.float32)
         )
         self._item_factors = readonly(np.ascontiguousarray(model.item_factors, dtype=np.float32))
+        self._no_history_indptr = readonly(np.zeros_like(model.history_indptr))  # UNFILTERED
         # Each user's softmax normaliser, stored by training or by `recs precompute`: lets a
         # filtered call score only the items its filter allows.
         self._normalizers = model.user_log_normalizer
@@ -563,7 +564,13 @@ class LocalBackend(Backend):
         answers: list[Recommendations | None] = [None] * len(requests)
         known = [k for k, user in enumerate(users) if user is not None]
         plain = [k for k in known if _history_only(calls[k])]
-        filtered = [k for k in known if not _history_only(calls[k])]
+        bare = [k for k in known if calls[k] is None]  # no filter at all: nothing excluded
+        filtered = [k for k in known if calls[k] is not None and not _history_only(calls[k])]
+        if bare:
+            rows = np.array([users[k] for k in bare], dtype=np.intp)
+            scored = self._recommend_exact(rows, [requests[k][1] for k in bare], history=False)
+            for k, (items, scores) in zip(bare, scored, strict=True):
+                answers[k] = self._answer(items, scores)
         if plain:
             rows = np.array([users[k] for k in plain], dtype=np.intp)
             counts = [requests[k][1] for k in plain]
@@ -649,15 +656,18 @@ class LocalBackend(Backend):
         return recommend_filtered(vectors, self._item_factors_t, allowed, counts)
 
     def _recommend_exact(
-        self, rows: np.ndarray, counts: list[int]
+        self, rows: np.ndarray, counts: list[int], history: bool = True
     ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Top n of every item for the users `rows`, their training history left out (or,
+        without `history`, nothing left out)."""
         model = self.model
         normalizers = self._normalizers
+        indptr = model.history_indptr if history else self._no_history_indptr
         return recommend_rows(
             model.user_factors[rows],
             self._item_factors_t,
             rows,
-            model.history_indptr,
+            indptr,
             model.history_indices,
             counts,
             log_normalizers=None if normalizers is None else normalizers[rows],
