@@ -212,6 +212,14 @@ class Backend(abc.ABC):
         `user_id` matters only to a filter on the user's interactions.
         """
 
+    def trending_items(
+        self, num_results: int, user_id: str | None = None, filter: FilterCall | None = None
+    ) -> Recommendations:
+        """The items rising fastest now (Personalize Trending-Now): most new interactions in
+        the latest trend interval against the one before. `user_id` matters only to a filter
+        on the user's interactions."""
+        raise BackendMisconfiguredError(f"the {self.name} backend has no trending recipe")
+
     def put_events(self, user_id: str | None, session_id: str, events: Sequence[Event]) -> None:
         """Record what `user_id` (or, when None, the anonymous `session_id`) did.
 

@@ -72,6 +72,15 @@ class RecommendationServicer:
         result = await self.dispatcher.call(context, lambda b: b.popular_items(n, user_id, call))
         return self._encode(result, context)
 
+    async def GetTrendingItems(
+        self, request: pb.GetTrendingItemsRequest, context: aio.ServicerContext
+    ) -> bytes:
+        n = validation.num_results(request.num_results)
+        user_id = validation.optional_id("user_id", request.user_id)
+        call = self._filter(request)
+        result = await self.dispatcher.call(context, lambda b: b.trending_items(n, user_id, call))
+        return self._encode(result, context)
+
     async def GetPersonalizedRanking(
         self, request: pb.GetPersonalizedRankingRequest, context: aio.ServicerContext
     ) -> bytes:

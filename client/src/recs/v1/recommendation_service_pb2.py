@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$recs/v1/recommendation_service.proto\x12\x07recs.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb8\x01\n\x0fRecommendedItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x38\n\x08metadata\x18\x05 \x03(\x0b\x32&.recs.v1.RecommendedItem.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd8\x01\n\x19GetRecommendationsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x13\n\x0bnum_results\x18\x02 \x01(\x05\x12\x13\n\x0b\x66ilter_name\x18\x03 \x01(\t\x12K\n\rfilter_values\x18\x04 \x03(\x0b\x32\x34.recs.v1.GetRecommendationsRequest.FilterValuesEntry\x1a\x33\n\x11\x46ilterValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"`\n\x1aGetRecommendationsResponse\x12\'\n\x05items\x18\x01 \x03(\x0b\x32\x18.recs.v1.RecommendedItem\x12\x19\n\x11recommendation_id\x18\x02 \x01(\t\"\xd2\x01\n\x16GetSimilarItemsRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x13\n\x0bnum_results\x18\x02 \x01(\x05\x12\x13\n\x0b\x66ilter_name\x18\x03 \x01(\t\x12H\n\rfilter_values\x18\x04 \x03(\x0b\x32\x31.recs.v1.GetSimilarItemsRequest.FilterValuesEntry\x1a\x33\n\x11\x46ilterValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"]\n\x17GetSimilarItemsResponse\x12\'\n\x05items\x18\x01 \x03(\x0b\x32\x18.recs.v1.RecommendedItem\x12\x19\n\x11recommendation_id\x18\x02 \x01(\t\"\xd2\x01\n\x16GetPopularItemsRequest\x12\x13\n\x0bnum_results\x18\x01 \x01(\x05\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x13\n\x0b\x66ilter_name\x18\x03 \x01(\t\x12H\n\rfilter_values\x18\x04 \x03(\x0b\x32\x31.recs.v1.GetPopularItemsRequest.FilterValuesEntry\x1a\x33\n\x11\x46ilterValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"]\n\x17GetPopularItemsResponse\x12\'\n\x05items\x18\x01 \x03(\x0b\x32\x18.recs.v1.RecommendedItem\x12\x19\n\x11recommendation_id\x18\x02 \x01(\t\"\xdd\x01\n\x1dGetPersonalizedRankingRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08item_ids\x18\x02 \x03(\t\x12\x13\n\x0b\x66ilter_name\x18\x03 \x01(\t\x12O\n\rfilter_values\x18\x04 \x03(\x0b\x32\x38.recs.v1.GetPersonalizedRankingRequest.FilterValuesEntry\x1a\x33\n\x11\x46ilterValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"d\n\x1eGetPersonalizedRankingResponse\x12\'\n\x05items\x18\x01 \x03(\x0b\x32\x18.recs.v1.RecommendedItem\x12\x19\n\x11recommendation_id\x18\x02 \x01(\t\"\x15\n\x13GetModelInfoRequest\"\x94\x01\n\x14GetModelInfoResponse\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12;\n\x07\x64\x65tails\x18\x02 \x03(\x0b\x32*.recs.v1.GetModelInfoResponse.DetailsEntry\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc4\x01\n\x05\x45vent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x18\n\x0b\x65vent_value\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x0f\n\x07item_id\x18\x04 \x01(\t\x12+\n\x07sent_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11recommendation_id\x18\x06 \x01(\t\x12\x12\n\nimpression\x18\x07 \x03(\tB\x0e\n\x0c_event_value\"W\n\x10PutEventsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x1e\n\x06\x65vents\x18\x03 \x03(\x0b\x32\x0e.recs.v1.Event\"\x13\n\x11PutEventsResponse\"\xa7\x01\n\x0b\x43\x61talogItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x38\n\nproperties\x18\x04 \x03(\x0b\x32$.recs.v1.CatalogItem.PropertiesEntry\x1a\x31\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"6\n\x0fPutItemsRequest\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.recs.v1.CatalogItem\"\x12\n\x10PutItemsResponse2\xdf\x04\n\x15RecommendationService\x12]\n\x12GetRecommendations\x12\".recs.v1.GetRecommendationsRequest\x1a#.recs.v1.GetRecommendationsResponse\x12T\n\x0fGetSimilarItems\x12\x1f.recs.v1.GetSimilarItemsRequest\x1a .recs.v1.GetSimilarItemsResponse\x12T\n\x0fGetPopularItems\x12\x1f.recs.v1.GetPopularItemsRequest\x1a .recs.v1.GetPopularItemsResponse\x12i\n\x16GetPersonalizedRanking\x12&.recs.v1.GetPersonalizedRankingRequest\x1a\'.recs.v1.GetPersonalizedRankingResponse\x12K\n\x0cGetModelInfo\x12\x1c.recs.v1.GetModelInfoRequest\x1a\x1d.recs.v1.GetModelInfoResponse\x12\x42\n\tPutEvents\x12\x19.recs.v1.PutEventsRequest\x1a\x1a.recs.v1.PutEventsResponse\x12?\n\x08PutItems\x12\x18.recs.v1.PutItemsRequest\x1a\x19.recs.v1.PutItemsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$recs/v1/recommendation_service.proto\x12\x07recs.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb8\x01\n\x0fRecommendedItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x38\n\x08metadata\x18\x05 \x03(\x0b\x32&.recs.v1.RecommendedItem.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd8\x01\n\x19GetRecommendationsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x13\n\x0bnum_results\x18\x02 \x01(\x05\x12\x13\n\x0b\x66ilter_name\x18\x03 \x01(\t\x12K\n\rfilter_values\x18\x04 \x03(\x0b\x32\x34.recs.v1.GetRecommendationsRequest.FilterValuesEntry\x1a\x33\n\x11\x46ilterValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"`\n\x1aGetRecommendationsResponse\x12\'\n\x05items\x18\x01 \x03(\x0b\x32\x18.recs.v1.RecommendedItem\x12\x19\n\x11recommendation_id\x18\x02 \x01(\t\"\xd2\x01\n\x16GetSimilarItemsRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x13\n\x0bnum_results\x18\x02 \x01(\x05\x12\x13\n\x0b\x66ilter_name\x18\x03 \x01(\t\x12H\n\rfilter_values\x18\x04 \x03(\x0b\x32\x31.recs.v1.GetSimilarItemsRequest.FilterValuesEntry\x1a\x33\n\x11\x46ilterValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"]\n\x17GetSimilarItemsResponse\x12\'\n\x05items\x18\x01 \x03(\x0b\x32\x18.recs.v1.RecommendedItem\x12\x19\n\x11recommendation_id\x18\x02 \x01(\t\"\xd2\x01\n\x16GetPopularItemsRequest\x12\x13\n\x0bnum_results\x18\x01 \x01(\x05\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x13\n\x0b\x66ilter_name\x18\x03 \x01(\t\x12H\n\rfilter_values\x18\x04 \x03(\x0b\x32\x31.recs.v1.GetPopularItemsRequest.FilterValuesEntry\x1a\x33\n\x11\x46ilterValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"]\n\x17GetPopularItemsResponse\x12\'\n\x05items\x18\x01 \x03(\x0b\x32\x18.recs.v1.RecommendedItem\x12\x19\n\x11recommendation_id\x18\x02 \x01(\t\"\xd4\x01\n\x17GetTrendingItemsRequest\x12\x13\n\x0bnum_results\x18\x01 \x01(\x05\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x13\n\x0b\x66ilter_name\x18\x03 \x01(\t\x12I\n\rfilter_values\x18\x04 \x03(\x0b\x32\x32.recs.v1.GetTrendingItemsRequest.FilterValuesEntry\x1a\x33\n\x11\x46ilterValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"^\n\x18GetTrendingItemsResponse\x12\'\n\x05items\x18\x01 \x03(\x0b\x32\x18.recs.v1.RecommendedItem\x12\x19\n\x11recommendation_id\x18\x02 \x01(\t\"\xdd\x01\n\x1dGetPersonalizedRankingRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08item_ids\x18\x02 \x03(\t\x12\x13\n\x0b\x66ilter_name\x18\x03 \x01(\t\x12O\n\rfilter_values\x18\x04 \x03(\x0b\x32\x38.recs.v1.GetPersonalizedRankingRequest.FilterValuesEntry\x1a\x33\n\x11\x46ilterValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"d\n\x1eGetPersonalizedRankingResponse\x12\'\n\x05items\x18\x01 \x03(\x0b\x32\x18.recs.v1.RecommendedItem\x12\x19\n\x11recommendation_id\x18\x02 \x01(\t\"\x15\n\x13GetModelInfoRequest\"\x94\x01\n\x14GetModelInfoResponse\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12;\n\x07\x64\x65tails\x18\x02 \x03(\x0b\x32*.recs.v1.GetModelInfoResponse.DetailsEntry\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc4\x01\n\x05\x45vent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x18\n\x0b\x65vent_value\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x0f\n\x07item_id\x18\x04 \x01(\t\x12+\n\x07sent_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11recommendation_id\x18\x06 \x01(\t\x12\x12\n\nimpression\x18\x07 \x03(\tB\x0e\n\x0c_event_value\"W\n\x10PutEventsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x1e\n\x06\x65vents\x18\x03 \x03(\x0b\x32\x0e.recs.v1.Event\"\x13\n\x11PutEventsResponse\"\xa7\x01\n\x0b\x43\x61talogItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x38\n\nproperties\x18\x04 \x03(\x0b\x32$.recs.v1.CatalogItem.PropertiesEntry\x1a\x31\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"6\n\x0fPutItemsRequest\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.recs.v1.CatalogItem\"\x12\n\x10PutItemsResponse2\xb8\x05\n\x15RecommendationService\x12]\n\x12GetRecommendations\x12\".recs.v1.GetRecommendationsRequest\x1a#.recs.v1.GetRecommendationsResponse\x12T\n\x0fGetSimilarItems\x12\x1f.recs.v1.GetSimilarItemsRequest\x1a .recs.v1.GetSimilarItemsResponse\x12T\n\x0fGetPopularItems\x12\x1f.recs.v1.GetPopularItemsRequest\x1a .recs.v1.GetPopularItemsResponse\x12W\n\x10GetTrendingItems\x12 .recs.v1.GetTrendingItemsRequest\x1a!.recs.v1.GetTrendingItemsResponse\x12i\n\x16GetPersonalizedRanking\x12&.recs.v1.GetPersonalizedRankingRequest\x1a\'.recs.v1.GetPersonalizedRankingResponse\x12K\n\x0cGetModelInfo\x12\x1c.recs.v1.GetModelInfoRequest\x1a\x1d.recs.v1.GetModelInfoResponse\x12\x42\n\tPutEvents\x12\x19.recs.v1.PutEventsRequest\x1a\x1a.recs.v1.PutEventsResponse\x12?\n\x08PutItems\x12\x18.recs.v1.PutItemsRequest\x1a\x19.recs.v1.PutItemsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,6 +40,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSIMILARITEMSREQUEST_FILTERVALUESENTRY']._serialized_options = b'8\001'
   _globals['_GETPOPULARITEMSREQUEST_FILTERVALUESENTRY']._loaded_options = None
   _globals['_GETPOPULARITEMSREQUEST_FILTERVALUESENTRY']._serialized_options = b'8\001'
+  _globals['_GETTRENDINGITEMSREQUEST_FILTERVALUESENTRY']._loaded_options = None
+  _globals['_GETTRENDINGITEMSREQUEST_FILTERVALUESENTRY']._serialized_options = b'8\001'
   _globals['_GETPERSONALIZEDRANKINGREQUEST_FILTERVALUESENTRY']._loaded_options = None
   _globals['_GETPERSONALIZEDRANKINGREQUEST_FILTERVALUESENTRY']._serialized_options = b'8\001'
   _globals['_GETMODELINFORESPONSE_DETAILSENTRY']._loaded_options = None
@@ -68,32 +70,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETPOPULARITEMSREQUEST_FILTERVALUESENTRY']._serialized_end=486
   _globals['_GETPOPULARITEMSRESPONSE']._serialized_start=1107
   _globals['_GETPOPULARITEMSRESPONSE']._serialized_end=1200
-  _globals['_GETPERSONALIZEDRANKINGREQUEST']._serialized_start=1203
-  _globals['_GETPERSONALIZEDRANKINGREQUEST']._serialized_end=1424
+  _globals['_GETTRENDINGITEMSREQUEST']._serialized_start=1203
+  _globals['_GETTRENDINGITEMSREQUEST']._serialized_end=1415
+  _globals['_GETTRENDINGITEMSREQUEST_FILTERVALUESENTRY']._serialized_start=435
+  _globals['_GETTRENDINGITEMSREQUEST_FILTERVALUESENTRY']._serialized_end=486
+  _globals['_GETTRENDINGITEMSRESPONSE']._serialized_start=1417
+  _globals['_GETTRENDINGITEMSRESPONSE']._serialized_end=1511
+  _globals['_GETPERSONALIZEDRANKINGREQUEST']._serialized_start=1514
+  _globals['_GETPERSONALIZEDRANKINGREQUEST']._serialized_end=1735
   _globals['_GETPERSONALIZEDRANKINGREQUEST_FILTERVALUESENTRY']._serialized_start=435
   _globals['_GETPERSONALIZEDRANKINGREQUEST_FILTERVALUESENTRY']._serialized_end=486
-  _globals['_GETPERSONALIZEDRANKINGRESPONSE']._serialized_start=1426
-  _globals['_GETPERSONALIZEDRANKINGRESPONSE']._serialized_end=1526
-  _globals['_GETMODELINFOREQUEST']._serialized_start=1528
-  _globals['_GETMODELINFOREQUEST']._serialized_end=1549
-  _globals['_GETMODELINFORESPONSE']._serialized_start=1552
-  _globals['_GETMODELINFORESPONSE']._serialized_end=1700
-  _globals['_GETMODELINFORESPONSE_DETAILSENTRY']._serialized_start=1654
-  _globals['_GETMODELINFORESPONSE_DETAILSENTRY']._serialized_end=1700
-  _globals['_EVENT']._serialized_start=1703
-  _globals['_EVENT']._serialized_end=1899
-  _globals['_PUTEVENTSREQUEST']._serialized_start=1901
-  _globals['_PUTEVENTSREQUEST']._serialized_end=1988
-  _globals['_PUTEVENTSRESPONSE']._serialized_start=1990
-  _globals['_PUTEVENTSRESPONSE']._serialized_end=2009
-  _globals['_CATALOGITEM']._serialized_start=2012
-  _globals['_CATALOGITEM']._serialized_end=2179
-  _globals['_CATALOGITEM_PROPERTIESENTRY']._serialized_start=2130
-  _globals['_CATALOGITEM_PROPERTIESENTRY']._serialized_end=2179
-  _globals['_PUTITEMSREQUEST']._serialized_start=2181
-  _globals['_PUTITEMSREQUEST']._serialized_end=2235
-  _globals['_PUTITEMSRESPONSE']._serialized_start=2237
-  _globals['_PUTITEMSRESPONSE']._serialized_end=2255
-  _globals['_RECOMMENDATIONSERVICE']._serialized_start=2258
-  _globals['_RECOMMENDATIONSERVICE']._serialized_end=2865
+  _globals['_GETPERSONALIZEDRANKINGRESPONSE']._serialized_start=1737
+  _globals['_GETPERSONALIZEDRANKINGRESPONSE']._serialized_end=1837
+  _globals['_GETMODELINFOREQUEST']._serialized_start=1839
+  _globals['_GETMODELINFOREQUEST']._serialized_end=1860
+  _globals['_GETMODELINFORESPONSE']._serialized_start=1863
+  _globals['_GETMODELINFORESPONSE']._serialized_end=2011
+  _globals['_GETMODELINFORESPONSE_DETAILSENTRY']._serialized_start=1965
+  _globals['_GETMODELINFORESPONSE_DETAILSENTRY']._serialized_end=2011
+  _globals['_EVENT']._serialized_start=2014
+  _globals['_EVENT']._serialized_end=2210
+  _globals['_PUTEVENTSREQUEST']._serialized_start=2212
+  _globals['_PUTEVENTSREQUEST']._serialized_end=2299
+  _globals['_PUTEVENTSRESPONSE']._serialized_start=2301
+  _globals['_PUTEVENTSRESPONSE']._serialized_end=2320
+  _globals['_CATALOGITEM']._serialized_start=2323
+  _globals['_CATALOGITEM']._serialized_end=2490
+  _globals['_CATALOGITEM_PROPERTIESENTRY']._serialized_start=2441
+  _globals['_CATALOGITEM_PROPERTIESENTRY']._serialized_end=2490
+  _globals['_PUTITEMSREQUEST']._serialized_start=2492
+  _globals['_PUTITEMSREQUEST']._serialized_end=2546
+  _globals['_PUTITEMSRESPONSE']._serialized_start=2548
+  _globals['_PUTITEMSRESPONSE']._serialized_end=2566
+  _globals['_RECOMMENDATIONSERVICE']._serialized_start=2569
+  _globals['_RECOMMENDATIONSERVICE']._serialized_end=3265
 # @@protoc_insertion_point(module_scope)

@@ -111,6 +111,33 @@ class GetPopularItemsResponse(_message.Message):
     recommendation_id: str
     def __init__(self, items: _Optional[_Iterable[_Union[RecommendedItem, _Mapping]]] = ..., recommendation_id: _Optional[str] = ...) -> None: ...
 
+class GetTrendingItemsRequest(_message.Message):
+    __slots__ = ("num_results", "user_id", "filter_name", "filter_values")
+    class FilterValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NUM_RESULTS_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    FILTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    FILTER_VALUES_FIELD_NUMBER: _ClassVar[int]
+    num_results: int
+    user_id: str
+    filter_name: str
+    filter_values: _containers.ScalarMap[str, str]
+    def __init__(self, num_results: _Optional[int] = ..., user_id: _Optional[str] = ..., filter_name: _Optional[str] = ..., filter_values: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class GetTrendingItemsResponse(_message.Message):
+    __slots__ = ("items", "recommendation_id")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDATION_ID_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[RecommendedItem]
+    recommendation_id: str
+    def __init__(self, items: _Optional[_Iterable[_Union[RecommendedItem, _Mapping]]] = ..., recommendation_id: _Optional[str] = ...) -> None: ...
+
 class GetPersonalizedRankingRequest(_message.Message):
     __slots__ = ("user_id", "item_ids", "filter_name", "filter_values")
     class FilterValuesEntry(_message.Message):

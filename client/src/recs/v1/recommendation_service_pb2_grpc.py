@@ -50,6 +50,11 @@ class RecommendationServiceStub:
                 request_serializer=recs_dot_v1_dot_recommendation__service__pb2.GetPopularItemsRequest.SerializeToString,
                 response_deserializer=recs_dot_v1_dot_recommendation__service__pb2.GetPopularItemsResponse.FromString,
                 _registered_method=True)
+        self.GetTrendingItems = channel.unary_unary(
+                '/recs.v1.RecommendationService/GetTrendingItems',
+                request_serializer=recs_dot_v1_dot_recommendation__service__pb2.GetTrendingItemsRequest.SerializeToString,
+                response_deserializer=recs_dot_v1_dot_recommendation__service__pb2.GetTrendingItemsResponse.FromString,
+                _registered_method=True)
         self.GetPersonalizedRanking = channel.unary_unary(
                 '/recs.v1.RecommendationService/GetPersonalizedRanking',
                 request_serializer=recs_dot_v1_dot_recommendation__service__pb2.GetPersonalizedRankingRequest.SerializeToString,
@@ -92,6 +97,14 @@ class RecommendationServiceServicer:
 
     def GetPopularItems(self, request, context):
         """The most popular videos (Personalize popularity-count).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTrendingItems(self, request, context):
+        """The videos rising fastest right now: most new interactions in the latest trend interval
+        against the one before (Personalize Trending-Now).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -143,6 +156,11 @@ def add_RecommendationServiceServicer_to_server(servicer, server):
                     servicer.GetPopularItems,
                     request_deserializer=recs_dot_v1_dot_recommendation__service__pb2.GetPopularItemsRequest.FromString,
                     response_serializer=recs_dot_v1_dot_recommendation__service__pb2.GetPopularItemsResponse.SerializeToString,
+            ),
+            'GetTrendingItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTrendingItems,
+                    request_deserializer=recs_dot_v1_dot_recommendation__service__pb2.GetTrendingItemsRequest.FromString,
+                    response_serializer=recs_dot_v1_dot_recommendation__service__pb2.GetTrendingItemsResponse.SerializeToString,
             ),
             'GetPersonalizedRanking': grpc.unary_unary_rpc_method_handler(
                     servicer.GetPersonalizedRanking,
@@ -247,6 +265,33 @@ class RecommendationService:
             '/recs.v1.RecommendationService/GetPopularItems',
             recs_dot_v1_dot_recommendation__service__pb2.GetPopularItemsRequest.SerializeToString,
             recs_dot_v1_dot_recommendation__service__pb2.GetPopularItemsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTrendingItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/recs.v1.RecommendationService/GetTrendingItems',
+            recs_dot_v1_dot_recommendation__service__pb2.GetTrendingItemsRequest.SerializeToString,
+            recs_dot_v1_dot_recommendation__service__pb2.GetTrendingItemsResponse.FromString,
             options,
             channel_credentials,
             insecure,
