@@ -160,7 +160,7 @@ class RunningServer:
         self.servicer.install_backend(backend)
         await self._set_health(SERVING)
 
-    async def stop(self, grace: float | None) -> None:
+    async def stop(self, grace: float | None, release: bool = True) -> None:
         """Report NOT_SERVING, stop accepting, finish every accepted call within `grace`.
 
         Calls still running when the grace period ends are cancelled and counted in the
@@ -186,6 +186,12 @@ class RunningServer:
             else:
                 gate.refuse()
                 await self._stop_grpc(deadline)
+        if release:
+            self.release()
+
+    def release(self) -> None:
+        """Stop the scoring thread and the backend thread pool (after `stop`, once nothing
+        else, such as the AWS-protocol endpoint, still calls the backend)."""
         self.servicer.dispatcher.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
@@ -456,7 +462,8 @@ async def serve(
     if aws_endpoint is None:
         await running.stop(grace)
     else:
-        await asyncio.gather(running.stop(grace), aws_endpoint.stop(grace))
+        await asyncio.gather(running.stop(grace, release=False), aws_endpoint.stop(grace))
+        running.release()
     await asyncio.sleep(0)  # let calls cancelled at the end of grace reach the request log
     summaries.cancel()
     await asyncio.gather(summaries, return_exceptions=True)  # the last summary

@@ -14,6 +14,8 @@ loopback development, never for a network others can reach.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -46,6 +48,9 @@ class AwsEndpoint:
         self._metrics = metrics
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self._in_flight = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
 
     async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
         """Listen on host:port (0 picks a free port); returns the port. OSError if taken."""
@@ -66,13 +71,35 @@ class AwsEndpoint:
         return self.port
 
     async def stop(self, grace: float) -> None:
-        """Stop accepting, let requests in progress finish within `grace` seconds."""
+        """Stop accepting, let requests in progress finish within `grace` seconds.
+
+        The listener closes first; requests already started (a body may still be arriving)
+        are waited for before aiohttp's own shutdown, which stops reading from every
+        connection at once and would lose a body in flight."""
         runner, self._runner = self._runner, None
-        if runner is not None:
-            runner._shutdown_timeout = grace  # aiohttp reads it when cleaning up
-            await runner.cleanup()
+        if runner is None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        for site in list(runner.sites):
+            await site.stop()
+        await asyncio.sleep(0)  # requests whose headers just arrived start their handler
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._quiet.wait(), max(0.0, deadline - loop.time()))
+        runner._shutdown_timeout = max(0.0, deadline - loop.time())  # read by cleanup
+        await runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.Response:
+        self._in_flight += 1
+        self._quiet.clear()
+        try:
+            return await self._answer(request)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._quiet.set()
+
+    async def _answer(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
         path = request.path
         found = self.api.operations.get(path)

@@ -49,6 +49,8 @@ OPTIONAL_ARRAY_SPECS: dict[str, tuple[str, int]] = {
     "confidence_indptr": ("iu", 1),
     "confidence_indices": ("i", 1),
     "confidence_data": ("f", 1),
+    "trend_items": ("i", 1),
+    "trend_times": ("i", 1),
 }
 
 
@@ -68,6 +70,9 @@ class LocalModel:
     `confidence_*`, when present, is the training matrix ALS saw (before `alpha`): each
     user's summed event confidence per item, so a user's vector can be solved again with
     events received since (`backends.local.live`).
+    `trend_items` / `trend_times`, when present, are the training events of the last two days,
+    oldest first (model item index, time in seconds): what trending counts
+    (`backends.local.trending`).
     `user_log_normalizer[u]`, when present, is the log of the softmax denominator of user
     u over every item, so a recommendation's score is `exp(dot - user_log_normalizer[u])`
     without a pass over the catalog.
@@ -87,6 +92,8 @@ class LocalModel:
     confidence_indptr: np.ndarray | None = None
     confidence_indices: np.ndarray | None = None
     confidence_data: np.ndarray | None = None
+    trend_items: np.ndarray | None = None  # the last two days of training events (trending)
+    trend_times: np.ndarray | None = None
     # Training always sets these; a model built otherwise (tests, benchmarks) gets its
     # history as the window, under one event type named "" (only "*" matches it).
     event_types: np.ndarray = None  # type: ignore[assignment]
@@ -238,6 +245,18 @@ def validate_model(model: LocalModel, source: str) -> None:
         "history_indices",
         "refers to items outside item_ids",
     )
+    if model.trend_items is not None or model.trend_times is not None:
+        items, times = model.trend_items, model.trend_times
+        check(
+            items is not None and times is not None and len(items) == len(times),
+            "trend_items",
+            "and trend_times are not one time per event",
+        )
+        check(
+            len(items) == 0 or (items.min() >= 0 and items.max() < n_items),  # type: ignore[arg-type,union-attr]
+            "trend_items",
+            "refers to items outside item_ids",
+        )
     check(
         len(model.recent_indptr) == n_users + 1
         and model.recent_indptr[-1] == len(model.recent_items) == len(model.recent_types),

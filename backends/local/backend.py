@@ -69,6 +69,7 @@ from recs.backends.local.filter_masks import CompiledFilters
 from recs.backends.local.ids import RecommendationIds
 from recs.backends.local.kernels import GEMM_FROM_ROWS, GEMM_FROM_ROWS_UNCACHED, readonly
 from recs.backends.local.live import LiveState, LiveSubject
+from recs.backends.local.trending import DEFAULT_TREND_INTERVAL, Trending
 
 if TYPE_CHECKING:
     from recs.backends.local.ann import HnswIndex, InnerProductIndex
@@ -130,6 +131,9 @@ class LocalBackendConfig(BaseModel):
     # Answer GetRecommendations from the top-K table `recs precompute` stores with the
     # model (backends.local.answers) when num_results <= K; off: score every call.
     precomputed_answers: bool = True
+    # GetTrendingItems: the trend interval, one of Personalize's trend discovery frequencies
+    # (backends.local.trending).
+    trend_interval: Literal["30m", "1h", "3h", "1d"] = DEFAULT_TREND_INTERVAL
 
 
 def _domain_errors(method: Callable[..., T]) -> Callable[..., T]:
@@ -223,6 +227,9 @@ class LocalBackend(Backend):
         self._added_items: dict[str, CatalogItem] = {}  # PutItems, the latest of each id
         self._items_seq = 0
         self._compiled = CompiledFilters(self.filters, model, self._catalog_table)
+        self._trending = Trending(
+            self.config.trend_interval, model.trend_items, model.trend_times, self._popular_order
+        )
         self._all_items = readonly(np.ones((1, model.num_items), dtype=np.bool_))
         self._every_item = readonly(np.arange(model.num_items, dtype=np.int64))
         # The item factors as (factors, items), C-contiguous: the batch product against it
@@ -264,8 +271,9 @@ class LocalBackend(Backend):
         once: GetRecommendations within the precomputed top K and beyond it (one user, and
         batches on either side of the matrix-product threshold, through the approximate
         index when there is one), cold users; re-ranking of known and unknown ids for a
-        known and a cold user; similar items with and without popular fill; popular items.
-        Costs a few milliseconds on a small model, a few dozen users' scoring on a big one.
+        known and a cold user; similar items with and without popular fill; popular and
+        trending items. Costs a few milliseconds on a small model, a few dozen users' scoring
+        on a big one.
         """
         model = self.model
         users = model.user_ids[:GEMM_FROM_ROWS].tolist()
@@ -295,6 +303,7 @@ class LocalBackend(Backend):
             self.similar_items(item, MAX_NUM_RESULTS)
         self.popular_items(1)
         self.popular_items(MAX_NUM_RESULTS, cold_user)
+        self.trending_items(MAX_NUM_RESULTS)
         self.info()
 
     def _precomputed_answers(self, model: LocalModel) -> AnswerTable | None:
@@ -440,7 +449,12 @@ class LocalBackend(Backend):
             rows = self._store.events_after(self._live.applied_seq)
             if not rows:
                 return applied
-            self._live.apply(rows, self._compiled.index)
+            index = self._compiled.index
+            self._live.apply(rows, index)
+            known = [row.event for row in rows if row.event.item_id in index]
+            self._trending.add(
+                [index[event.item_id] for event in known], [int(event.sent_at) for event in known]
+            )
             applied += len(rows)
 
     def put_events(self, user_id: str | None, session_id: str, events: Sequence[Event]) -> None:
@@ -509,6 +523,7 @@ class LocalBackend(Backend):
             details[f"counts.{key}"] = _detail(counts[key])
         answers = self._answers
         details["precomputed_answers"] = f"top {answers.top}" if answers is not None else "off"
+        details["trend_interval"] = self.config.trend_interval
         for key in sorted(counts.keys() - main):
             details[f"counts.{key}"] = _detail(counts[key])
         for key, value in sorted((meta.get("params") or {}).items()):
@@ -751,6 +766,35 @@ class LocalBackend(Backend):
             order = order[allowed[order]]
         items = order[: max(num_results, 0)]
         return self._answer(items, self._popular_share[items])
+
+    @_domain_errors
+    def trending_items(
+        self, num_results: int, user_id: str | None = None, filter: FilterCall | None = None
+    ) -> Recommendations:
+        """The trending ranking (backends.local.trending) through `filter`; `user_id` only
+        feeds a filter on interactions."""
+        _ = self.model  # BackendUnavailableError until start()
+        order, scores = self._trending.ranking()
+        if filter is not None:
+            compiled = self._compiled
+            live = self._live_subject(user_id)
+            if live is not None:
+                window = live.window
+            else:
+                user = self._user_index.get(user_id) if user_id is not None else None
+                window = compiled.model_window(user)
+            kept = compiled.allowed(filter, window)[order]
+            order, scores = order[kept], scores[kept]
+        count = max(num_results, 0)
+        return Recommendations(
+            self._universe_ids(order[:count]), scores[:count].tolist(), self._ids.next()
+        )
+
+    def _universe_ids(self, items: np.ndarray) -> list[str]:
+        """Ids of universe items: the model's, then those only the catalog or PutItems know."""
+        model_ids, extra = self.model.item_ids, self._compiled.extra_ids
+        num_items = len(model_ids)
+        return [str(model_ids[i]) if i < num_items else extra[i - num_items] for i in items]
 
     @_domain_errors
     def rerank(

@@ -96,6 +96,7 @@ class CompiledFilters:
                 index[item] = len(ids) + len(extra)
                 extra.append(item)
         self.index = index  # item id -> universe index
+        self.extra_ids = extra  # ids of the universe items after the model's, in order
         # The last index is a blank item (no catalog values, no interactions): where
         # re-ranking looks up an id found neither in the model nor in the catalog.
         self.blank = len(ids) + len(extra)

@@ -41,6 +41,7 @@ from recs.backends.local.params import TrainParams
 from recs.backends.local.recent import recent_interactions
 from recs.backends.local.scoring import log_normalizers
 from recs.backends.local.similar import similar_neighbours
+from recs.backends.local.trending import training_tail
 
 if TYPE_CHECKING:
     from implicit.cpu.als import AlternatingLeastSquares
@@ -83,6 +84,7 @@ def fit_model(
         report("encoding ids", 0.0)
         pairs, user_ids, item_ids, codes = _interaction_matrix(interactions, params)
         recent = recent_interactions(interactions, *codes, num_users=len(user_ids))
+        trend_items, trend_times = training_tail(codes[1], interactions.column("TIMESTAMP"))
         report("encoding ids", 1.0)
 
         confidences = pairs.copy()
@@ -130,6 +132,8 @@ def fit_model(
         confidence_indptr=pairs.indptr.astype(np.int64),
         confidence_indices=pairs.indices.astype(np.int32),
         confidence_data=pairs.data.astype(np.float32),
+        trend_items=trend_items,
+        trend_times=trend_times,
     )
     model.meta = _meta(model, params, interactions, items, pairs.nnz, time.perf_counter() - started)
     return model

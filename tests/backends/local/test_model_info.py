@@ -14,7 +14,7 @@ from recs.backends.local.artifacts import LocalModel, save_model
 from recs.backends.local.backend import LocalBackend, LocalBackendConfig
 
 # Every key without a group prefix; then the groups (counts.users, params.factors, ...).
-KEYS = {"model_version", "trained_at", "precomputed_answers"}
+KEYS = {"model_version", "trained_at", "precomputed_answers", "trend_interval"}
 GROUPS = {"counts", "params"}
 
 
