@@ -55,6 +55,9 @@ class Recommendations:
     scores: list[float]
     recommendation_id: str = ""
     served_by: str = ""  # set when a fallback engine answered instead of the configured one
+    # Why an item is there, by its position, where a recipe says (Personalize's `reason`,
+    # e.g. "Exploration"); most answers have none.
+    reasons: Mapping[int, tuple[str, ...]] | None = None
 
     def __post_init__(self) -> None:
         if len(self.item_ids) != len(self.scores):

@@ -12,7 +12,8 @@ personalize-runtime and personalize-events and ../shared/reference/personalize.m
   laptop. A key the section lacks gets a stand-in ARN in account 000000000000 (logged at
   start). An ARN it does not know is a ResourceNotFoundException, as on AWS.
 - **Recipes**: a user-personalization campaign needs `userId` and answers with scores; SIMS
-  needs `itemId` and popularity-count needs nothing, both without scores (as AWS); a
+  needs `itemId`, popularity-count and trending-now need nothing (a `userId` only matters to
+  a filter on the user's interactions), all three without scores (as AWS); a
   personalized-ranking campaign answers GetPersonalizedRanking only, items the model does
   not know appended without a score.
 - **Filters**: `filterArn` names a filter of `[filters]` and its `filterValues` are checked and
@@ -67,11 +68,13 @@ from recs.server.dispatch import BackendDispatcher
 USER_PERSONALIZATION = "user-personalization"
 SIMS = "sims"
 POPULARITY = "popularity-count"
+TRENDING_NOW = "trending-now"
 PERSONALIZED_RANKING = "personalized-ranking"
 CAMPAIGN_KEYS = {  # [personalize] key -> the recipe its campaign runs
     "user_personalization_campaign_arn": USER_PERSONALIZATION,
     "similar_items_campaign_arn": SIMS,
     "popularity_campaign_arn": POPULARITY,
+    "trending_now_campaign_arn": TRENDING_NOW,
     "personalized_ranking_campaign_arn": PERSONALIZED_RANKING,
 }
 STAND_IN_ACCOUNT = "000000000000"
@@ -393,8 +396,9 @@ class PersonalizeApi:
         try:
             return filters.resolve(name, values or {}, current_item=kind == SIMS)
         except InvalidRequestError as exc:  # its field in AWS's names
-            message = exc.message.replace("filter_values", f"{where}filterValues")
-            raise invalid_input(message.replace("filter_name", f"{where}filterArn")) from None
+            field = exc.field.replace("filter_values", f"{where}filterValues")
+            field = field.replace("filter_name", f"{where}filterArn")
+            raise invalid_input(f"{field}: {exc.message}") from None
 
     async def _ask(
         self,
@@ -412,6 +416,10 @@ class PersonalizeApi:
             assert item_id is not None
             return await dispatcher.call(
                 NO_DEADLINE, lambda backend: backend.similar_items(item_id, count, call)
+            )
+        if kind == TRENDING_NOW:
+            return await dispatcher.call(
+                NO_DEADLINE, lambda backend: backend.trending_items(count, user_id, call)
             )
         return await dispatcher.call(
             NO_DEADLINE, lambda backend: backend.popular_items(count, user_id, call)

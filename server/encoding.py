@@ -16,7 +16,7 @@ Only the framing is written here: a record's tag and length and the score's 8 by
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from google.protobuf.descriptor import FieldDescriptor
 
@@ -31,6 +31,7 @@ _RESPONSES = (
     pb.GetRecommendationsResponse,
     pb.GetSimilarItemsResponse,
     pb.GetPopularItemsResponse,
+    pb.GetTrendingItemsResponse,
     pb.GetPersonalizedRankingResponse,
 )
 
@@ -80,13 +81,21 @@ class ResponseEncoder:
         self._records: dict[str, bytes] = {}
 
     def encode(
-        self, item_ids: Sequence[str], scores: Sequence[float], recommendation_id: str
+        self,
+        item_ids: Sequence[str],
+        scores: Sequence[float],
+        recommendation_id: str,
+        reasons: Mapping[int, tuple[str, ...]] | None = None,
     ) -> bytes:
-        """One response's bytes: the items in order, each with its score, then the id."""
+        """One response's bytes: the items in order, each with its score (and the reasons
+        of those at the positions `reasons` names), then the id."""
         records = self._records
         pack = _SCORE.pack
         parts: list[bytes] = []
-        for item_id, score in zip(item_ids, scores, strict=True):
+        for position, (item_id, score) in enumerate(zip(item_ids, scores, strict=True)):
+            if reasons and position in reasons:
+                parts.append(self._explained(item_id, score, reasons[position]))
+                continue
             record = records.get(item_id)
             if record is None:
                 record = self._record(item_id)
@@ -103,6 +112,19 @@ class ResponseEncoder:
         for item in items:
             self._catalog.put(item.item_id, item.title, item.url, item.properties)
             self._records.pop(item.item_id, None)
+
+    def _explained(self, item_id: str, score: float, reason: tuple[str, ...]) -> bytes:
+        """A whole `items` record with reasons: serialized by protobuf (the rare path)."""
+        entry = self._catalog.get(item_id)
+        body = pb.RecommendedItem(
+            item_id=item_id,
+            score=score,
+            title=entry.title,
+            url=entry.url,
+            metadata=entry.metadata,
+            reason=reason,
+        ).SerializeToString()
+        return _ITEMS_TAG + _varint(len(body)) + body
 
     def _record(self, item_id: str) -> bytes:
         """`items` record of `item_id` with a score of 8 bytes to follow."""

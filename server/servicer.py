@@ -136,7 +136,9 @@ class RecommendationServicer:
         """
         if result.served_by:
             context.set_trailing_metadata((("x-recs-served-by", result.served_by),))
-        return self._encoder.encode(result.item_ids, result.scores, result.recommendation_id)
+        return self._encoder.encode(
+            result.item_ids, result.scores, result.recommendation_id, result.reasons
+        )
 
 
 def _event(message: pb.Event) -> Event:

@@ -65,7 +65,17 @@ from recs.backends.local.answers import AnswerTable, load_answers, model_fingerp
 from recs.backends.local.artifacts import META_FILE as MODEL_META_FILE
 from recs.backends.local.artifacts import LocalModel, load_model
 from recs.backends.local.event_store import EventStore
-from recs.backends.local.filter_masks import CompiledFilters
+from recs.backends.local.exploration import (
+    DEFAULT_AGE_CUTOFF_DAYS,
+    EXPLORATION_REASON,
+    NewItems,
+    explore,
+    find_new_items,
+)
+from recs.backends.local.exploration import (
+    DEFAULT_WEIGHT as DEFAULT_EXPLORATION_WEIGHT,
+)
+from recs.backends.local.filter_masks import CompiledFilters, Window
 from recs.backends.local.ids import RecommendationIds
 from recs.backends.local.kernels import GEMM_FROM_ROWS, GEMM_FROM_ROWS_UNCACHED, readonly
 from recs.backends.local.live import LiveState, LiveSubject
@@ -134,6 +144,11 @@ class LocalBackendConfig(BaseModel):
     # GetTrendingItems: the trend interval, one of Personalize's trend discovery frequencies
     # (backends.local.trending).
     trend_interval: Literal["30m", "1h", "3h", "1d"] = DEFAULT_TREND_INTERVAL
+    # Item exploration (backends.local.exploration), as a Personalize campaign's
+    # itemExplorationConfig: how much of a user's recommendations new videos get (0: none),
+    # and how recent (days before the latest interaction) a video must be to count as new.
+    exploration_weight: float = Field(DEFAULT_EXPLORATION_WEIGHT, ge=0.0, le=1.0)
+    exploration_item_age_cutoff: float = Field(DEFAULT_AGE_CUTOFF_DAYS, gt=0)
 
 
 def _domain_errors(method: Callable[..., T]) -> Callable[..., T]:
@@ -230,6 +245,7 @@ class LocalBackend(Backend):
         self._trending = Trending(
             self.config.trend_interval, model.trend_items, model.trend_times, self._popular_order
         )
+        self._refresh_new_items(model)
         self._all_items = readonly(np.ones((1, model.num_items), dtype=np.bool_))
         self._every_item = readonly(np.arange(model.num_items, dtype=np.int64))
         # The item factors as (factors, items), C-contiguous: the batch product against it
@@ -418,6 +434,7 @@ class LocalBackend(Backend):
             self._compiled = CompiledFilters(
                 self.filters, self.model, self._catalog_table, list(self._added_items.values())
             )
+            self._refresh_new_items(self.model)
             for observer in list(self._item_observers):
                 observer([row.item for row in rows])
 
@@ -524,6 +541,8 @@ class LocalBackend(Backend):
         answers = self._answers
         details["precomputed_answers"] = f"top {answers.top}" if answers is not None else "off"
         details["trend_interval"] = self.config.trend_interval
+        details["exploration_weight"] = _detail(self.config.exploration_weight)
+        details["exploration_item_age_cutoff"] = _detail(self.config.exploration_item_age_cutoff)
         for key in sorted(counts.keys() - main):
             details[f"counts.{key}"] = _detail(counts[key])
         for key, value in sorted((meta.get("params") or {}).items()):
@@ -554,7 +573,18 @@ class LocalBackend(Backend):
             return None
         items = table.items[user, : max(num_results, 0)]
         items = items[items >= 0]
-        return self._answer(items, table.scores[user, : len(items)])
+        answer = self._answer(items, table.scores[user, : len(items)])
+        if not len(self._new_items.items):
+            return answer
+        return self._explored(
+            answer,
+            self.model.user_factors[user],
+            call,
+            None,
+            num_results,
+            None if self._normalizers is None else float(self._normalizers[user]),
+            live=False,
+        )
 
     @_domain_errors
     def recommend_many(
@@ -629,6 +659,21 @@ class LocalBackend(Backend):
             )
             for k, (items, scores) in zip(live_rows, scored, strict=True):
                 answers[k] = self._answer(items, scores)
+        if len(self._new_items.items):
+            normalizers = self._normalizers
+            for k, answer in enumerate(answers):
+                live, user = lives[k], users[k]
+                if answer is None or (live is None and user is None):
+                    continue
+                answers[k] = self._explored(
+                    answer,
+                    live.vector if live is not None else model.user_factors[user],
+                    calls[k],
+                    live.window if live is not None else self._compiled.model_window(user),
+                    requests[k][1],
+                    None if live is not None or normalizers is None else float(normalizers[user]),
+                    live=live is not None,
+                )
         return [
             answer
             if answer is not None
@@ -766,6 +811,57 @@ class LocalBackend(Backend):
             order = order[allowed[order]]
         items = order[: max(num_results, 0)]
         return self._answer(items, self._popular_share[items])
+
+    def _refresh_new_items(self, model: LocalModel) -> None:
+        """The videos exploration may recommend, for the current catalog and latest
+        interaction (at start and whenever PutItems add videos)."""
+        latest = self._trending.latest_time()
+        if self.config.exploration_weight <= 0 or latest is None:
+            self._new_items = NewItems.none(model.item_factors.shape[1])
+            return
+        self._new_items = find_new_items(
+            model.item_factors,
+            self._compiled.index,
+            self._catalog_table,
+            list(self._added_items.values()),
+            latest,
+            self.config.exploration_item_age_cutoff,
+        )
+
+    def _explored(
+        self,
+        answer: Recommendations,
+        vector: np.ndarray,
+        call: FilterCall | None,
+        window: Window | None,
+        num_results: int,
+        log_normalizer: float | None,
+        live: bool,
+    ) -> Recommendations:
+        """`answer` with the user's best new videos mixed in (backends.local.exploration)."""
+        new = self._new_items
+        if not len(new.items):
+            return answer
+        # A model user's training history holds no new video: the history exclusion lets
+        # every one through without evaluating a mask.
+        allowed = None
+        if call is not None and (live or not _history_only(call)):
+            allowed = self._compiled.allowed(call, window)
+        items, scores, marked = explore(
+            answer.item_ids,
+            answer.scores,
+            vector,
+            new,
+            self._universe_ids,
+            allowed,
+            self.config.exploration_weight,
+            num_results,
+            log_normalizer,
+        )
+        if not marked:
+            return answer
+        reasons = {position: (EXPLORATION_REASON,) for position in marked}
+        return Recommendations(items, scores, answer.recommendation_id, reasons=reasons)
 
     @_domain_errors
     def trending_items(

@@ -85,6 +85,13 @@ class Trending:
             self._pending_items.extend(items)
             self._pending_times.extend(times)
 
+    def latest_time(self) -> float | None:
+        """The newest interaction time known (None without any)."""
+        with self._lock:
+            times = [int(self._times.max())] if len(self._times) else []
+            times += [max(self._pending_times)] if self._pending_times else []
+        return float(max(times)) if times else None
+
     def ranking(self) -> tuple[np.ndarray, np.ndarray]:
         """(universe indices best first, scores), as the module describes."""
         ranked = self._ranked

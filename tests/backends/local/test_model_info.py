@@ -14,7 +14,14 @@ from recs.backends.local.artifacts import LocalModel, save_model
 from recs.backends.local.backend import LocalBackend, LocalBackendConfig
 
 # Every key without a group prefix; then the groups (counts.users, params.factors, ...).
-KEYS = {"model_version", "trained_at", "precomputed_answers", "trend_interval"}
+KEYS = {
+    "model_version",
+    "trained_at",
+    "precomputed_answers",
+    "trend_interval",
+    "exploration_weight",
+    "exploration_item_age_cutoff",
+}
 GROUPS = {"counts", "params"}
 
 

@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RecommendedItem(_message.Message):
-    __slots__ = ("item_id", "score", "title", "url", "metadata")
+    __slots__ = ("item_id", "score", "title", "url", "metadata", "reason")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -23,12 +23,14 @@ class RecommendedItem(_message.Message):
     TITLE_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     item_id: str
     score: float
     title: str
     url: str
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, item_id: _Optional[str] = ..., score: _Optional[float] = ..., title: _Optional[str] = ..., url: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    reason: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, item_id: _Optional[str] = ..., score: _Optional[float] = ..., title: _Optional[str] = ..., url: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., reason: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetRecommendationsRequest(_message.Message):
     __slots__ = ("user_id", "num_results", "filter_name", "filter_values")
