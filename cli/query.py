@@ -1,4 +1,4 @@
-"""The query commands of `recs`: recommend, similar, popular, rerank, model-info."""
+"""The query commands of `recs`: recommend, similar, popular, trending, rerank, model-info."""
 
 from __future__ import annotations
 
@@ -70,6 +70,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--user", default="", help="optional user id (Personalize filters)")
     parser.set_defaults(
         handler=_handler(lambda c, a, f: c.popular(a.num_results, a.user, **f), parser)
+    )
+
+    parser = add(
+        "trending", "the videos trending now (interactions rising fastest)", filtered_example=""
+    )
+    parser.add_argument("--user", default="", help="optional user id (Personalize filters)")
+    parser.set_defaults(
+        handler=_handler(lambda c, a, f: c.trending(a.num_results, a.user, **f), parser)
     )
 
     parser = add(

@@ -310,6 +310,24 @@ def _popular_page(settings: UiSettings, request: logic.PageRequest, _: History |
         _player(result.items, "play-popular")
 
 
+def _trending_page(settings: UiSettings, request: logic.PageRequest, _: History | None) -> None:
+    st.header("Trending now")
+    st.caption(
+        "The videos whose interactions rose most in the service's latest trend interval "
+        "against the one before (Personalize's Trending-Now)."
+    )
+    filters = logic.filter_arguments(request)
+    result = _ask(
+        settings,
+        settings.target,
+        lambda client: client.trending(request.num_results, **filters),
+        "trending",
+    )
+    _results(result, "trending")
+    if result is not None:
+        _player(result.items, "play-trending")
+
+
 def _rerank_page(settings: UiSettings, request: logic.PageRequest, _: History | None) -> None:
     st.header(f"Re-rank for user {request.user_id}" if request.user_id else "Re-rank")
     if not _need(request.user_id, "user"):
@@ -444,6 +462,7 @@ VIEW_PAGES: dict[str, Callable[[UiSettings, logic.PageRequest, History | None], 
     "user": _user_page,
     "similar": _similar_page,
     "popular": _popular_page,
+    "trending": _trending_page,
     "rerank": _rerank_page,
     "compare": _compare_page,
     "about": _about_page,

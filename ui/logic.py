@@ -28,6 +28,7 @@ VIEWS: dict[str, str] = {
     "user": "For a user",
     "similar": "Similar videos",
     "popular": "Popular now",
+    "trending": "Trending now",
     "rerank": "Re-rank",
     "compare": "Compare two services",
     "about": "About the model",
@@ -35,8 +36,8 @@ VIEWS: dict[str, str] = {
 DEFAULT_VIEW = "user"
 DEFAULT_NUM_RESULTS = 10
 MAX_NUM_RESULTS = 500  # the service's limit (Personalize's)
-# The views whose calls take a filter (the four recommendation calls).
-FILTERED_VIEWS = frozenset({"user", "similar", "popular", "rerank", "compare"})
+# The views whose calls take a filter (the five recommendation calls).
+FILTERED_VIEWS = frozenset({"user", "similar", "popular", "trending", "rerank", "compare"})
 FILTER_VALUES_HINT = "Write KEY=v1,v2 for each $KEY of the filter, separated by ';'."
 
 
@@ -131,7 +132,8 @@ class FilterInputError(ValueError):
 
 
 class FilterArguments(TypedDict):
-    """The filter keyword arguments of the client's recommend, similar, popular and rerank."""
+    """The filter keyword arguments of the client's recommend, similar, popular, trending and
+    rerank."""
 
     filter_name: str
     filter_values: dict[str, str]

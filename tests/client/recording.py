@@ -49,6 +49,9 @@ class RecordingServicer(pb_grpc.RecommendationServiceServicer):
     def GetPopularItems(self, request, context):
         return self._answer(request, pb.GetPopularItemsResponse, context)
 
+    def GetTrendingItems(self, request, context):
+        return self._answer(request, pb.GetTrendingItemsResponse, context)
+
     def GetPersonalizedRanking(self, request, context):
         return self._answer(request, pb.GetPersonalizedRankingResponse, context)
 

@@ -7,6 +7,7 @@ import asyncio
 import grpc
 import pytest
 
+from recs.backends.base import Backend
 from recs.backends.errors import BackendUnavailableError, InvalidRequestError
 from recs.client import AsyncRecsClient, RecsClient, RecsError
 from tests.server.fakes import FakeBackend
@@ -26,6 +27,19 @@ class FailingFirst(FakeBackend):
         if self.attempts <= self.failures:
             raise self.failure
         return super().popular_items(num_results, user_id)
+
+    def trending_items(self, num_results, user_id=None, filter=None):
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            raise self.failure
+        return super().trending_items(num_results, user_id)
+
+
+class WithoutTrending(FakeBackend):
+    """A backend without a trending recipe: the base class's FAILED_PRECONDITION."""
+
+    def trending_items(self, num_results, user_id=None, filter=None):
+        return Backend.trending_items(self, num_results, user_id, filter)
 
 
 async def test_sync_client_returns_plain_results(target: str) -> None:
@@ -89,3 +103,86 @@ async def test_an_unknown_filter_is_invalid_argument_naming_the_field(
         await query()
     assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.message.startswith("filter_name")
+
+
+# --- trending ---------------------------------------------------------------------------------
+
+
+async def test_both_clients_ask_for_trending_videos(target: str, fake_backend: FakeBackend) -> None:
+    def query():
+        with RecsClient(target) as client:
+            return client.trending(2), client.trending(user_id="u7")
+
+    first, everything = await asyncio.to_thread(query)
+    async with AsyncRecsClient(target) as client:
+        asynchronous = await client.trending(3, "u8")
+
+    assert first.item_ids == ["v4", "v3"]  # the fake's trending order: its list reversed
+    assert first.recommendation_id == "rid-1"
+    assert everything.item_ids == ["v4", "v3", "v2", "v1"]
+    assert asynchronous.item_ids == ["v4", "v3", "v2"]
+    assert fake_backend.calls == [
+        ("trending", 2, None),  # no user id: None, as for popular
+        ("trending", 25, "u7"),  # 0 = the server default, 25
+        ("trending", 3, "u8"),
+    ]
+
+
+async def test_trending_unavailable_is_retried(running, target: str) -> None:
+    backend = FailingFirst(2, BackendUnavailableError("warming up"))
+    await running.mark_ready(backend)
+
+    def query():
+        with RecsClient(target) as client:
+            return client.trending(2)
+
+    result = await asyncio.to_thread(query)
+    assert result.item_ids == ["v4", "v3"]
+    assert backend.attempts == 3
+
+
+@pytest.mark.parametrize("client_class", [RecsClient, AsyncRecsClient])
+async def test_a_backend_without_trending_is_failed_precondition(
+    running, target: str, client_class
+) -> None:
+    backend = WithoutTrending()
+    await running.mark_ready(backend)
+
+    async def query():
+        if client_class is AsyncRecsClient:
+            async with AsyncRecsClient(target) as client:
+                return await client.trending(2)
+
+        def blocking():
+            with RecsClient(target) as client:
+                return client.trending(2)
+
+        return await asyncio.to_thread(blocking)
+
+    with pytest.raises(RecsError) as caught:
+        await query()
+    assert caught.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "no trending recipe" in caught.value.message
+    assert backend.calls == []  # the base class refuses before answering anything
+
+
+@pytest.mark.parametrize("client_class", [RecsClient, AsyncRecsClient])
+async def test_trending_with_an_unknown_filter_is_invalid_argument(
+    target: str, fake_backend: FakeBackend, client_class
+) -> None:
+    async def query():
+        if client_class is AsyncRecsClient:
+            async with AsyncRecsClient(target) as client:
+                return await client.trending(2, filter_name="no_such_filter")
+
+        def blocking():
+            with RecsClient(target) as client:
+                return client.trending(2, filter_name="no_such_filter")
+
+        return await asyncio.to_thread(blocking)
+
+    with pytest.raises(RecsError) as caught:
+        await query()
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.message.startswith("filter_name")
+    assert fake_backend.calls == []

@@ -189,6 +189,7 @@ target = sys.argv[1]
 with RecsClient(target, timeout=5) as client:
     popular = client.popular(3)
     similar = client.similar("v1", 2)
+    trending = client.trending(2)
     info = client.model_info()
     try:
         client.recommend("", 5)
@@ -207,6 +208,7 @@ print(json.dumps({
     "popular": popular.item_ids,
     "first": [popular.items[0].title, popular.items[0].url],
     "similar": similar.item_ids,
+    "trending": trending.item_ids,
     "info": [info.backend, info.details],
     "failure": failure,
     "ranked": ranked.item_ids,
@@ -225,6 +227,7 @@ async def test_fresh_venv_calls_a_running_server(
     assert answer["popular"] == ["v1", "v2", "v3"]
     assert answer["first"] == ["First video", "https://b.s3.amazonaws.com/shortVideos/v1.mp4"]
     assert answer["similar"] == ["v2", "v3"]
+    assert answer["trending"] == ["v4", "v3"]
     backend, details = answer["info"]
     assert backend == "fake" and details["trained_at"] == "never"
     assert details["default_filter"] == "exclude_interacted"
@@ -232,7 +235,7 @@ async def test_fresh_venv_calls_a_running_server(
     assert answer["ranked"] == ["v4", "v3"]
     assert answer["recommendation_id"] == "rid-1"
     # The answers came from this server's backend, not from anywhere else.
-    assert [call[0] for call in fake_backend.calls] == ["popular", "similar", "rerank"]
+    assert [call[0] for call in fake_backend.calls] == ["popular", "similar", "trending", "rerank"]
 
 
 def lowest_allowed(requirement: Requirement) -> str:

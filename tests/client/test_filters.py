@@ -16,6 +16,7 @@ CALLS = {
     "recommend": (("u1", 5), {"user_id": "u1", "num_results": 5}),
     "similar": (("v7", 3), {"item_id": "v7", "num_results": 3}),
     "popular": ((4, "u2"), {"num_results": 4, "user_id": "u2"}),
+    "trending": ((6, "u3"), {"num_results": 6, "user_id": "u3"}),
     "rerank": (("u1", ["v1", "v2"]), {"user_id": "u1", "item_ids": ["v1", "v2"]}),
 }
 

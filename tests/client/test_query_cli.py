@@ -1,9 +1,12 @@
-"""`recs recommend|similar|popular|rerank --filter NAME --filter-value KEY=VALUE`."""
+"""`recs recommend|similar|popular|trending|rerank --filter NAME --filter-value KEY=VALUE`, and
+`recs trending` against a real server."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
+import grpc
 import pytest
 
 from recs.cli.main import build_parser, main
@@ -14,6 +17,7 @@ COMMANDS = {
     "recommend": ["--user", "u1"],
     "similar": ["--item", "v7"],
     "popular": [],
+    "trending": [],
     "rerank": ["--user", "u1", "--items", "v1,v2"],
 }
 
@@ -111,3 +115,56 @@ def test_model_info_takes_no_filter(capsys) -> None:
         build_parser().parse_args(["model-info", "--filter", "f"])
 
     assert exited.value.code == 2
+
+
+# --- recs trending ----------------------------------------------------------------------------
+
+
+def test_trending_sends_count_and_user(recording: RecordingServicer, capsys) -> None:
+    status = main(["trending", "-n", "7", "--user", "u9", "--target", recording.target, "--json"])
+
+    assert status == 0
+    assert json.loads(capsys.readouterr().out)["items"][0]["item_id"] == "v1"
+    (request,) = recording.requests
+    assert type(request).__name__ == "GetTrendingItemsRequest"
+    assert (request.num_results, request.user_id) == (7, "u9")
+    assert request.filter_name == "" and dict(request.filter_values) == {}
+
+
+def test_trending_defaults_to_the_servers_count_and_no_user(
+    recording: RecordingServicer, capsys
+) -> None:
+    assert main(["trending", "--target", recording.target, "--json"]) == 0
+
+    (request,) = recording.requests
+    assert (request.num_results, request.user_id) == (0, "")  # 0 = the server's 25
+
+
+async def test_trending_prints_the_servers_answer(target: str, capsys) -> None:
+    # In a thread: the server answers on this test's event loop while the command runs.
+    status = await asyncio.to_thread(main, ["trending", "-n", "3", "--target", target, "--json"])
+
+    assert status == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert [item["item_id"] for item in answer["items"]] == ["v4", "v3", "v2"]
+    assert answer["recommendation_id"] == "rid-1"
+
+    status = await asyncio.to_thread(main, ["trending", "-n", "2", "--target", target])
+
+    assert status == 0
+    table = capsys.readouterr().out
+    assert "rid-1" in table and "v4" in table and "v3" in table and "v2" not in table
+
+
+def test_a_trending_error_is_said_with_its_status(recording: RecordingServicer, capsys) -> None:
+    recording.failures[1] = (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "the local backend has no trending recipe",
+    )
+
+    status = main(["trending", "--target", recording.target])
+
+    assert status == 1
+    assert capsys.readouterr().err.strip() == (
+        "recs trending: FAILED_PRECONDITION: the local backend has no trending recipe"
+    )

@@ -75,6 +75,12 @@ class FakeBackend(Backend):
         key = ("popular", num_results, user_id, *_filtered(filter))
         return self._answer(key, CATALOG_ITEMS[:num_results])
 
+    def trending_items(
+        self, num_results: int, user_id: str | None = None, filter: FilterCall | None = None
+    ) -> Recommendations:
+        key = ("trending", num_results, user_id, *_filtered(filter))
+        return self._answer(key, CATALOG_ITEMS[::-1][:num_results])
+
     def rerank(
         self, user_id: str, item_ids: Sequence[str], filter: FilterCall | None = None
     ) -> Recommendations:

@@ -78,7 +78,8 @@ class ServiceThread:
 
 
 class FixedBackend(Backend):
-    """Answers every question with the same ids (a second service to compare with)."""
+    """Answers every question with the same ids (a second service to compare with); trending
+    with them reversed, so a view asking the wrong call shows."""
 
     name = "fixed"
     config_model = BaseModel
@@ -106,6 +107,23 @@ class FixedBackend(Backend):
 
     def rerank(self, user_id: str, item_ids: Sequence[str], filter=None) -> Recommendations:
         return Recommendations.of([ScoredItem(i, 0.0) for i in dict.fromkeys(item_ids)], "fixed")
+
+    def trending_items(
+        self, num_results: int, user_id: str | None = None, filter=None
+    ) -> Recommendations:
+        ids = self.item_ids[::-1][:num_results]
+        return Recommendations(ids, [1.0 / (k + 1) for k in range(len(ids))], "fixed-trending")
+
+
+class UntrendingBackend(FixedBackend):
+    """A FixedBackend without a trending recipe: Backend's own FAILED_PRECONDITION."""
+
+    name = "untrending"
+
+    def trending_items(
+        self, num_results: int, user_id: str | None = None, filter=None
+    ) -> Recommendations:
+        return Backend.trending_items(self, num_results, user_id, filter)
 
 
 def free_port() -> int:

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from recs.client import RecsClient
 from recs.ui import logic
 from recs.ui.settings import ENV_COMPARE_TARGET, ENV_DATA_DIR, ENV_EVAL_JSON, ENV_TARGET
-from tests.ui.conftest import TINY_DATASET, ServiceThread, free_port
+from tests.ui.conftest import TINY_DATASET, ServiceThread, UntrendingBackend, free_port
 
 APP = Path(__file__).resolve().parents[2] / "ui" / "app.py"
 
@@ -72,6 +72,56 @@ def test_popular_view_shows_the_clients_popular_videos(open_page, service):
     with RecsClient(service.target) as client:
         expected = client.popular(3)
     assert markdown_in(page, "popular") == logic.results_markdown(expected.items)
+
+
+def test_trending_view_shows_the_clients_trending_videos(open_page, fixed_service):
+    page = open_page(fixed_service.target, view="trending", n="3")
+
+    assert page.radio(key="view").value == "trending"
+    assert page.header[0].value == "Trending now"
+    with RecsClient(fixed_service.target) as client:
+        expected = client.trending(3)
+        popular = client.popular(3)
+    assert expected.item_ids == ["zz", "cold1", "a1"]  # FixedBackend's trending order
+    assert expected.item_ids != popular.item_ids  # so the view asked for trending, not popular
+    assert markdown_in(page, "trending") == logic.results_markdown(expected.items)
+    assert page.query_params == {"view": "trending", "n": "3"}
+
+
+def test_trending_view_shows_the_local_engines_trending_videos(open_page, service):
+    page = open_page(service.target, view="trending", n="3")
+
+    with RecsClient(service.target) as client:
+        expected = client.trending(3)
+    assert expected.items
+    assert markdown_in(page, "trending") == logic.results_markdown(expected.items)
+
+
+def test_trending_is_listed_beside_popular_and_chosen_in_the_sidebar(open_page, fixed_service):
+    page = open_page(fixed_service.target, view="popular", n="2")
+    views = page.radio(key="view").options
+    assert views.index("Trending now") == views.index("Popular now") + 1
+
+    page.radio(key="view").set_value("trending").run()
+
+    assert page.query_params["view"] == "trending"
+    with RecsClient(fixed_service.target) as client:
+        expected = client.trending(2)
+    assert markdown_in(page, "trending") == logic.results_markdown(expected.items)
+
+
+def test_a_service_without_trending_is_said_in_words(open_page, tiny_catalog):
+    service = ServiceThread(UntrendingBackend(["b1", "a1"]), tiny_catalog).start()
+    try:
+        page = open_page(service.target, view="trending")
+    finally:
+        service.stop()
+
+    assert len(page.error) == 1
+    message = page.error[0].value
+    assert f"The service at {service.target} is misconfigured" in message
+    assert "Status FAILED_PRECONDITION: the untrending backend has no trending recipe" in message
+    assert page.button(key="retry-trending").label == "Try again"
 
 
 def test_service_down_is_said_in_words(open_page):
@@ -213,6 +263,7 @@ SENT_VALUES = {"CATEGORIES": '"comedy","gaming"', "N": '"3"'}
         ("user", {"user": "u01"}, {"user_id": "u01"}),
         ("similar", {"item": "a1"}, {"item_id": "a1"}),
         ("popular", {"n": "3"}, {"num_results": 3}),
+        ("trending", {"n": "3"}, {"num_results": 3}),
         ("compare", {"user": "u01"}, {"user_id": "u01"}),
     ],
 )

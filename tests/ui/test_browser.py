@@ -194,3 +194,18 @@ def test_compare_view_marks_shared_videos(browser, page_url, service, fixed_serv
     assert marked.count() == len(shared)
     screenshot(page, "ui-compare.png")
     page.close()
+
+
+def test_trending_view_is_picked_in_the_sidebar(browser, fixed_service):
+    with RecsClient(fixed_service.target) as client:
+        expected = titles(client.trending(10))
+
+    with recs_ui(fixed_service.target) as url:
+        page = open_page(browser, f"{url}/?view=popular")
+        page.get_by_role("heading", name="Popular now").wait_for()
+        page.get_by_text("Trending now", exact=True).click()
+        page.get_by_role("heading", name="Trending now").wait_for()
+        assert shown_titles(page, "trending") == expected
+        assert "view=trending" in page.url
+        screenshot(page, "ui-trending.png")
+        page.close()

@@ -19,6 +19,7 @@ from recs.ui.logic import PageRequest
         ({"item": "v7"}, PageRequest("similar", item_id="v7")),
         ({"user": "u42", "item": "v7"}, PageRequest("user", "u42", "v7")),
         ({"item": "v7", "view": "popular"}, PageRequest("popular", item_id="v7")),
+        ({"view": "trending", "n": "5"}, PageRequest("trending", num_results=5)),
         ({"user": " u42 ", "n": "25"}, PageRequest("user", "u42", num_results=25)),
         ({"user": ["u1", "u2"]}, PageRequest("user", "u2")),  # the last one wins
     ],

@@ -32,10 +32,10 @@ from recs.v1 import recommendation_service_pb2_grpc as pb_grpc
 class RecsClient:
     """Talks to one recommendation service; use as a context manager or call close().
 
-    `recommend`, `similar`, `popular` and `rerank` take keyword-only `filter_name`, a filter
-    of the server's `[filters]` config by name (Personalize's filterArn), and
-    `filter_values`, the values of its `$PARAMETER`s in Personalize's format: several values
-    of one parameter as one string of quoted, comma-separated values, which
+    `recommend`, `similar`, `popular`, `trending` and `rerank` take keyword-only
+    `filter_name`, a filter of the server's `[filters]` config by name (Personalize's
+    filterArn), and `filter_values`, the values of its `$PARAMETER`s in Personalize's format:
+    several values of one parameter as one string of quoted, comma-separated values, which
     `recs.client.filter_value("comedy", "gaming")` writes. An unknown filter or a missing
     INCLUDE parameter is INVALID_ARGUMENT naming the field.
     """
@@ -99,6 +99,22 @@ class RecsClient:
             num_results=num_results, user_id=user_id, **filter_fields(filter_name, filter_values)
         )
         return result_from_proto(self._invoke(self._stub.GetPopularItems, request))
+
+    def trending(
+        self,
+        num_results: int = 0,
+        user_id: str = "",
+        *,
+        filter_name: str = "",
+        filter_values: Mapping[str, str] | None = None,
+    ) -> Result:
+        """The videos rising fastest now (Personalize's Trending-Now): the largest increase
+        in interactions in the latest trend interval against the one before (`user_id` is
+        optional; filters may use it)."""
+        request = pb.GetTrendingItemsRequest(
+            num_results=num_results, user_id=user_id, **filter_fields(filter_name, filter_values)
+        )
+        return result_from_proto(self._invoke(self._stub.GetTrendingItems, request))
 
     def rerank(
         self,

@@ -98,7 +98,7 @@ class ModelInfo:
 
 
 def result_from_proto(response: Any) -> Result:
-    """Any of the four recommendation responses as a Result."""
+    """Any of the five recommendation responses as a Result."""
     return Result(
         items=[Item(i.item_id, i.score, i.title, i.url, dict(i.metadata)) for i in response.items],
         recommendation_id=response.recommendation_id,
