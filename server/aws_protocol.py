@@ -19,6 +19,8 @@ personalize-runtime and personalize-events and ../shared/reference/personalize.m
 - **Filters**: `filterArn` names a filter of `[filters]` and its `filterValues` are checked and
   applied by the engine, as gRPC's `filter_name`. Without `filterArn` nothing is filtered,
   not even the gRPC default filter: a Personalize request without a filter is unfiltered.
+- **Reasons**: an item the engine mixed in by exploration carries `reason: ["Exploration"]`,
+  Personalize's value.
 - **Promotions** (at most one): `percentPromotedItems` percent of the answer (rounded up)
   come from the promotion's filter, marked with `promotionName`, spread evenly through the
   answer; the rest is the request's answer without them.
@@ -275,6 +277,8 @@ class PersonalizeApi:
         answer = await self._ask(kind, user_id, item_id, num_results, call)
         scored = kind == USER_PERSONALIZATION
         items = [self._item(i, s if scored else None, columns) for i, s in _pairs(answer)]
+        for position, reason in (answer.reasons or {}).items():  # e.g. "Exploration"
+            items[position]["reason"] = list(reason)
         if promotion is not None and promoted is not None:
             items = _with_promoted(
                 items,

@@ -37,7 +37,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.parsers import create_parser
 
-from recs.backends.base import Backend
+from recs.backends.base import Backend, Recommendations
 from recs.backends.filtering import DEFAULT_FILTER_NAME, UNFILTERED
 from recs.backends.local.backend import LocalBackend
 from recs.backends.local.params import TrainParams
@@ -48,6 +48,7 @@ from recs.server.aws_protocol import STAND_IN_ACCOUNT, AwsResources, stand_in_ar
 from recs.server.catalog import Catalog
 from tests.aws_endpoint import EndpointThread
 from tests.backends.contract import CO_WATCHED, HISTORY, POPULAR_ORDER, TINY_DATASET
+from tests.server.fakes import FakeBackend
 
 ACCOUNT = "arn:aws:personalize:us-east-1:123456789012"
 UP = f"{ACCOUNT}:campaign/videos-user-personalization"
@@ -887,3 +888,28 @@ def test_fifty_concurrent_requests_are_all_answered(
             assert items == backend.recommend(users[k % len(users)], 5, UNFILTERED).item_ids
         elif k % 5 == 2:
             assert items == POPULAR_ORDER[:3]
+
+
+def test_an_exploration_pick_carries_its_reason() -> None:
+    """A backend answer with reasons (the local engine's exploration) reaches botocore as
+    PredictedItem.reason."""
+
+    class Explaining(FakeBackend):
+        def recommend(self, user_id, num_results, filter=None):  # type: ignore[override]
+            return Recommendations(
+                ["a", "new", "b"], [0.5, 0.2, 0.1], "rid", reasons={1: ("Exploration",)}
+            )
+
+    with EndpointThread(Explaining()) as endpoint:
+        config = endpoint.personalize_config()
+        runtime = boto3.client(
+            "personalize-runtime",
+            endpoint_url=endpoint.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="y",
+        )
+        answer = runtime.get_recommendations(
+            campaignArn=config["user_personalization_campaign_arn"], userId="u1", numResults=3
+        )
+    assert [item.get("reason") for item in answer["itemList"]] == [None, ["Exploration"], None]
