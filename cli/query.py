@@ -138,7 +138,10 @@ def _print_human(result: Any) -> None:
             table.add_row(key, value)
         console.print(table)
         return
-    table = Table("rank", "item_id", "score", "title", "url", title=result.recommendation_id)
+    explained = any(item.reason for item in result.items)
+    columns = ["rank", "item_id", "score", "title", "url"] + (["reason"] if explained else [])
+    table = Table(*columns, title=result.recommendation_id)
     for rank, item in enumerate(result.items, start=1):
-        table.add_row(str(rank), item.item_id, f"{item.score:.6f}", item.title, item.url)
+        row = [str(rank), item.item_id, f"{item.score:.6f}", item.title, item.url]
+        table.add_row(*row, *([", ".join(item.reason)] if explained else []))
     console.print(table)

@@ -74,6 +74,8 @@ class Item:
     title: str = ""
     url: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    # Why it is there, where the recipe says: ["Exploration"] for a new video mixed in.
+    reason: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +102,10 @@ class ModelInfo:
 def result_from_proto(response: Any) -> Result:
     """Any of the five recommendation responses as a Result."""
     return Result(
-        items=[Item(i.item_id, i.score, i.title, i.url, dict(i.metadata)) for i in response.items],
+        items=[
+            Item(i.item_id, i.score, i.title, i.url, dict(i.metadata), tuple(i.reason))
+            for i in response.items
+        ],
         recommendation_id=response.recommendation_id,
     )
 
