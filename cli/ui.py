@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `ui` subcommand."""
     description = (
         "Open a page on the service: a user's history beside their recommendations, "
-        "similar, popular and trending videos, re-ranking, two services side by side, and the model. "
+        "similar, popular and trending videos, re-ranking, two services side by side, and the "
+        "model. "
         "Runs `streamlit run` on 127.0.0.1 only."
     )
     parser = subparsers.add_parser(
