@@ -78,13 +78,15 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def _register_provision(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "provision",
-        help="upload a prepared dataset and build campaigns for the four recipes",
+        help="upload a prepared dataset and build campaigns for the five recipes",
         description="Upload DIR to S3, create (or reuse, by name) the dataset group, "
         "schemas, datasets, one filter NAME-<filter> per [filters] expression of the serve "
         "config (and its default filter, exclude_interacted unless [server] default_filter "
         "says otherwise), the event tracker NAME-events, import jobs, solutions, solution "
-        "versions and campaigns for aws-user-personalization, aws-sims, aws-popularity-count "
-        "and aws-personalized-ranking, wait for each to be ACTIVE, then write the serve config "
+        "versions and campaigns for aws-user-personalization, aws-sims, aws-popularity-count, "
+        "aws-trending-now (its trend discovery frequency from the serve config's [local] "
+        "trend_interval, 3h by default) and aws-personalized-ranking, wait for each to be "
+        "ACTIVE, then write the serve config "
         "with their ARNs, the tracker's tracking id and the Items dataset's ARN. Re-running is "
         "safe: existing resources are reused; new data is imported and trained on again.",
     )
@@ -137,7 +139,7 @@ def _register_metrics(commands: argparse._SubParsersAction) -> None:
         "metrics",
         help="print each solution's offline metrics",
         description="Print the offline metrics (coverage, precision, NDCG, MRR) of the "
-        "newest ACTIVE solution version of each of the four solutions.",
+        "newest ACTIVE solution version of each of the five solutions.",
     )
     add_json_flag(parser)
     _add_common(parser)
@@ -245,7 +247,11 @@ def run_provision(args: argparse.Namespace) -> int:
     from recs.ops.provisioning import Provisioner, ProvisionRequest
     from recs.ops.resources import ProvisioningError
     from recs.ops.s3 import S3Location
-    from recs.ops.serve_config import filters_to_provision, write_serve_config
+    from recs.ops.serve_config import (
+        filters_to_provision,
+        trend_interval_to_provision,
+        write_serve_config,
+    )
     from recs.ops.waiting import Waiter
 
     prog = f"{PROG} provision"
@@ -262,6 +268,7 @@ def run_provision(args: argparse.Namespace) -> int:
             event_type=args.event_type,
             min_provisioned_tps=args.min_tps,
             filters=filters_to_provision(args.config_out),
+            trend_interval=trend_interval_to_provision(args.config_out),
         )
         waiter = Waiter(
             personalize, poll_interval=args.poll_interval, timeout=args.timeout, console=console

@@ -1,5 +1,5 @@
-"""`recs personalize provision`: from a prepared dataset directory to four ACTIVE campaigns
-and an event tracker.
+"""`recs personalize provision`: from a prepared dataset directory to ACTIVE campaigns (one
+per recipe of `plan.RECIPES`) and an event tracker.
 
 The sequence (each step finds its resource by name first and reuses it, so a re-run
 resumes where a previous run stopped and changes nothing that is already right):
@@ -10,7 +10,8 @@ resumes where a previous run stopped and changes nothing that is already right):
 4. one filter per `[filters]` expression (`NAME-<filter>`) -> wait ACTIVE;
 5. the event tracker `NAME-events` -> wait ACTIVE (its trackingId is PutEvents');
 6. one import job per file content -> wait ACTIVE (new data gets a new job);
-7. one solution per recipe -> wait ACTIVE;
+7. one solution per recipe -> wait ACTIVE (Trending-Now's with the trend discovery
+   frequency of `trend_interval`);
 8. solution versions (trained again only when data was imported or none is usable)
    -> wait ACTIVE;
 9. campaigns (created, or moved to the chosen solution version) -> wait ACTIVE.
@@ -22,6 +23,12 @@ PutEvents and PutItems need.
 Every filter expression is parsed before the first call, so a bad one stops the run naming
 the filter and the position. A filter cannot be changed: one that exists with another
 expression is reused and its step says so (delete it with `teardown --all`, or rename it).
+
+The Trending-Now solution is created with `trend_discovery_frequency` from the request's
+`trend_interval` ("30m", "1h", "3h", "1d": the local engine's spelling, mapped by
+`plan.trend_discovery_frequency`), checked before the first call. A solution cannot be
+changed: one that exists with another frequency is reused and its step says so, as for
+filters.
 
 With `dry_run` only read calls are made (list/describe, S3 head) and the steps say what
 would happen. Clients are injected, so the exact call sequence is testable with Stubber.
@@ -41,8 +48,11 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 
 from recs.ops import resources as res
 from recs.ops.plan import (
+    DEFAULT_TREND_INTERVAL,
     ITEMS,
     RECIPES,
+    TREND_DISCOVERY_FREQUENCY_KEY,
+    TRENDING_NOW,
     DatasetSpec,
     FilterSpec,
     Names,
@@ -50,6 +60,7 @@ from recs.ops.plan import (
     check_base_name,
     dataset_specs,
     filter_specs,
+    trend_discovery_frequency,
 )
 from recs.ops.resources import ProvisioningError
 from recs.ops.s3 import S3Location, Upload, upload_if_changed
@@ -67,7 +78,9 @@ class ProvisionRequest:
     """Everything `provision` needs to know, as given on the command line.
 
     `filters` maps filter name -> expression: the serve config's `[filters]` and its default
-    filter (`serve_config.filters_to_provision`).
+    filter (`serve_config.filters_to_provision`). `trend_interval` is the Trending-Now
+    solution's trend discovery frequency in the local engine's spelling ("30m", "1h", "3h",
+    "1d"; `serve_config.trend_interval_to_provision` reads `[local] trend_interval`).
     """
 
     data_dir: Path
@@ -77,6 +90,7 @@ class ProvisionRequest:
     event_type: str | None = None
     min_provisioned_tps: int = 1
     filters: Mapping[str, str] = field(default_factory=dict)
+    trend_interval: str = DEFAULT_TREND_INTERVAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +203,7 @@ class Provisioner:
         names = Names(check_base_name(request.name))
         datasets = dataset_specs(request.data_dir)
         filters = filter_specs(names, request.filters)
+        trend_discovery_frequency(request.trend_interval)  # a bad one stops before any call
         schemas = {
             spec: read_schema(request.data_dir / spec.schema_file, spec) for spec in datasets
         }
@@ -428,7 +443,11 @@ class Provisioner:
     def _solution(
         self, name: str, recipe: Recipe, group_arn: str | None, request: ProvisionRequest
     ) -> tuple[str | None, bool]:
-        """The solution for `recipe`; True when it is new (so: needs a first version)."""
+        """The solution for `recipe`; True when it is new (so: needs a first version).
+
+        Trending-Now's carries the trend discovery frequency; an existing one with another
+        is reused as it is (a solution cannot be updated) and its step says so.
+        """
         params: dict[str, Any] = {
             "name": name,
             "datasetGroupArn": group_arn,
@@ -438,11 +457,43 @@ class Provisioner:
         }
         if request.event_type:
             params["eventType"] = request.event_type
-        return self._find_or_create(
+        frequency = None
+        if recipe == TRENDING_NOW:
+            frequency = trend_discovery_frequency(request.trend_interval)
+            params["solutionConfig"] = {
+                "featureTransformationParameters": {TREND_DISCOVERY_FREQUENCY_KEY: frequency}
+            }
+            logger.info("solution %s: trend discovery frequency %s", name, frequency)
+        arn, created = res.find_or_create(
+            self._personalize,
             res.SOLUTION,
             name,
             lambda: self._personalize.create_solution(**params),
+            dry_run=self._dry_run,
             datasetGroupArn=group_arn,
+        )
+        note = ""
+        if frequency is not None and not created:
+            note = self._frequency_difference(arn, frequency, request.trend_interval)
+        self._record(res.SOLUTION.label, name, "create" if created else "reuse", arn, note)
+        return arn, created
+
+    def _frequency_difference(self, arn: str, wanted: str, interval: str) -> str:
+        """Empty when the existing Trending-Now solution `arn` discovers trends every
+        `wanted`, else what differs and what to do about it."""
+        description = res.describe(self._personalize, res.SOLUTION, arn) or {}
+        parameters = (description.get("solutionConfig") or {}).get(
+            "featureTransformationParameters"
+        ) or {}
+        existing = parameters.get(TREND_DISCOVERY_FREQUENCY_KEY)
+        if existing == wanted:
+            return ""
+        has = repr(existing) if existing else "Personalize's default"
+        return (
+            f"exists with trend discovery frequency {has} (the trend interval {interval!r}"
+            f" asks {wanted!r}) and a solution cannot be updated: delete it and its campaign"
+            " (recs personalize teardown --all) to recreate it; until then Personalize keeps"
+            " the old frequency"
         )
 
     def _solution_version(self, name: str, solution_arn: str | None, train: bool) -> str | None:

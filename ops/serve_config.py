@@ -3,7 +3,9 @@
 An existing file is updated, not replaced: its `[server]` table, `[filters]`, other backends'
 sections and extra `[personalize]` keys (timeouts, filter ARNs of other filters) are kept.
 The same file says which filters to provision (`filters_to_provision`), so the filters the
-server accepts and the ones Personalize holds come from one place.
+server accepts and the ones Personalize holds come from one place; likewise its `[local]
+trend_interval` is the Trending-Now solution's trend discovery frequency
+(`trend_interval_to_provision`), so both engines find trends over the same interval.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ import tomli_w
 from recs.backends.filtering import FilterSet
 from recs.backends.personalize.config import FILTER_ARNS_KEY, PersonalizeBackendConfig
 from recs.config import ConfigError, load_config
+from recs.ops.plan import DEFAULT_TREND_INTERVAL, trend_discovery_frequency
+
+TREND_INTERVAL_KEY = "trend_interval"  # of [local], the local engine's section
 
 
 def filters_to_provision(path: Path) -> dict[str, str]:
@@ -39,6 +44,33 @@ def filters_to_provision(path: Path) -> dict[str, str]:
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
     return {name: found.expression for name, found in filters.filters.items()}
+
+
+def trend_interval_to_provision(path: Path) -> str:
+    """The serve config's `[local] trend_interval` ("30m", "1h", "3h" or "1d"), or the
+    default "3h" without the file or the key.
+
+    Read from the TOML itself, not through the `[local]` model, so that only this key
+    matters here. Raises ValueError naming the file and the key for a value Personalize has
+    no trend discovery frequency for, or a file that is not TOML.
+    """
+    if not path.exists():
+        return DEFAULT_TREND_INTERVAL
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML ({exc}); fix or remove it") from exc
+    local = document.get("local")
+    value = local.get(TREND_INTERVAL_KEY) if isinstance(local, dict) else None
+    if value is None:
+        return DEFAULT_TREND_INTERVAL
+    if not isinstance(value, str):
+        raise ValueError(f'{path}: [local] {TREND_INTERVAL_KEY} must be a string like "3h"')
+    try:
+        trend_discovery_frequency(value)
+    except ValueError as exc:
+        raise ValueError(f"{path}: [local] {TREND_INTERVAL_KEY}: {exc}") from None
+    return value
 
 
 def write_serve_config(

@@ -26,7 +26,7 @@ class SolutionMetrics:
 
 
 def collect_metrics(personalize: Any, name: str) -> list[SolutionMetrics]:
-    """Metrics of the four solutions provisioned under `name`, in recipe order."""
+    """Metrics of the solutions provisioned under `name` (one per recipe), in recipe order."""
     names = Names(check_base_name(name))
     group = res.find_by_name(personalize, res.DATASET_GROUP, names.dataset_group)
     if group is None:

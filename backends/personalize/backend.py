@@ -1,10 +1,11 @@
-"""`PersonalizeBackend`: the four recommendation questions answered by Personalize campaigns.
+"""`PersonalizeBackend`: the recommendation questions answered by Personalize campaigns.
 
 | Backend method  | Personalize call                                        |
 |-----------------|---------------------------------------------------------|
 | recommend       | GetRecommendations(user-personalization campaign, userId) |
 | similar_items   | GetRecommendations(SIMS campaign, itemId)                 |
 | popular_items   | GetRecommendations(popularity-count campaign, userId)     |
+| trending_items  | GetRecommendations(trending-now campaign, userId if given) |
 | rerank          | GetPersonalizedRanking(personalized-ranking campaign)     |
 | put_events      | personalize-events PutEvents(event tracker's trackingId)  |
 | put_items       | personalize-events PutItems(Items dataset)                |
@@ -81,7 +82,7 @@ logger = logging.getLogger(__name__)
 
 
 class PersonalizeBackend(Backend):
-    """Serves recommendations from four Amazon Personalize campaigns."""
+    """Serves recommendations from Amazon Personalize campaigns, one per question."""
 
     name: ClassVar[str] = "personalize"
     config_model: ClassVar[type[PersonalizeBackendConfig]] = PersonalizeBackendConfig
@@ -320,6 +321,40 @@ class PersonalizeBackend(Backend):
             filter=filter,
             userId=user_id or self._config.anonymous_user_id,
             numResults=num_results,
+        )
+        return _recommendations(response, "itemList")
+
+    def trending_items(
+        self, num_results: int, user_id: str | None = None, filter: FilterCall | None = None
+    ) -> Recommendations:
+        """GetRecommendations on the trending-now campaign (aws-trending-now), through
+        `filter` if given (no default filter, as `popular_items`).
+
+        Trending-Now answers without scores, the same list for everyone; "you pass a userId
+        in your request only if you apply a filter that requires it"
+        (https://docs.aws.amazon.com/personalize/latest/dg/native-recipe-trending-now.html),
+        so `userId` is sent only when the caller gives one (no `anonymous_user_id`).
+        """
+        if user_id is not None:
+            check_id("user_id", user_id)
+        check_num_results(num_results)
+        return self._or_fallback(
+            lambda: self._trending_items(num_results, user_id, filter),
+            lambda fallback: fallback.trending_items(num_results, user_id, filter),
+        )
+
+    def _trending_items(
+        self, num_results: int, user_id: str | None, filter: FilterCall | None
+    ) -> Recommendations:
+        params: dict[str, Any] = {"numResults": num_results}
+        if user_id is not None:
+            params["userId"] = user_id
+        response = self._call(
+            "get_recommendations",
+            "trending_now",
+            input_field="user_id",
+            filter=filter,
+            **params,
         )
         return _recommendations(response, "itemList")
 

@@ -25,12 +25,13 @@ CAMPAIGN_KEYS = (
     "user_personalization_campaign_arn",
     "similar_items_campaign_arn",
     "popularity_campaign_arn",
+    "trending_now_campaign_arn",
     "personalized_ranking_campaign_arn",
 )
 
 
 class PersonalizeBackendConfig(BaseModel):
-    """Where the four campaigns, the filters, the event tracker and the Items dataset live,
+    """Where the campaigns (one per RPC), the filters, the event tracker and the Items dataset live,
     and how the runtime and events clients talk to them.
 
     Unknown keys are rejected (a typo in a campaign key would otherwise silently leave
@@ -54,6 +55,9 @@ class PersonalizeBackendConfig(BaseModel):
     )
     popularity_campaign_arn: Arn | None = Field(
         None, description="aws-popularity-count campaign answering GetPopularItems"
+    )
+    trending_now_campaign_arn: Arn | None = Field(
+        None, description="aws-trending-now campaign answering GetTrendingItems"
     )
     personalized_ranking_campaign_arn: Arn | None = Field(
         None, description="aws-personalized-ranking campaign answering GetPersonalizedRanking"

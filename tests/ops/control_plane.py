@@ -28,8 +28,12 @@ RECIPES = {
     "user-personalization": "user_personalization_campaign_arn",
     "sims": "similar_items_campaign_arn",
     "popularity-count": "popularity_campaign_arn",
+    "trending-now": "trending_now_campaign_arn",
     "personalized-ranking": "personalized_ranking_campaign_arn",
 }
+TRENDING = "trending-now"
+# CreateSolution's solutionConfig for Trending-Now: the default trend interval "3h".
+TREND_FREQUENCY = "3 hours"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 # What a serve config without [filters] provisions: the built-in default filter.
 DEFAULT_FILTERS = {DEFAULT_FILTER_NAME: DEFAULT_FILTER_EXPRESSION}
@@ -313,13 +317,45 @@ def expect_import_jobs(
     )
 
 
-def expect_solutions(stubber: Stubber, *, exists: bool, event_type: str | None = None) -> None:
+def trending_solution_config(frequency: str = TREND_FREQUENCY) -> dict:
+    """CreateSolution's (and DescribeSolution's) solutionConfig of the Trending-Now solution."""
+    return {"featureTransformationParameters": {"trend_discovery_frequency": frequency}}
+
+
+def expect_trending_description(stubber: Stubber, frequency: str | None = TREND_FREQUENCY) -> None:
+    """DescribeSolution of the existing Trending-Now solution, discovering trends every
+    `frequency` (None: created without one)."""
+    solution = {
+        "name": f"{NAME}-{TRENDING}",
+        "solutionArn": solution_arn(TRENDING),
+        "recipeArn": "arn:aws:personalize:::recipe/aws-trending-now",
+        "status": "ACTIVE",
+    }
+    if frequency is not None:
+        solution["solutionConfig"] = trending_solution_config(frequency)
+    stubber.add_response(
+        "describe_solution", {"solution": solution}, {"solutionArn": solution_arn(TRENDING)}
+    )
+
+
+def expect_solutions(
+    stubber: Stubber,
+    *,
+    exists: bool,
+    event_type: str | None = None,
+    frequency: str = TREND_FREQUENCY,
+    existing_frequency: str | None = TREND_FREQUENCY,
+) -> None:
+    """Solutions found (Trending-Now's described for its frequency, `existing_frequency`)
+    or created (Trending-Now's with `frequency`), then waited for."""
     for recipe in RECIPES:
         name = f"{NAME}-{recipe}"
         listed = [{"name": name, "solutionArn": solution_arn(recipe)}] if exists else []
         stubber.add_response(
             "list_solutions", {"solutions": listed}, {"datasetGroupArn": group_arn()}
         )
+        if exists and recipe == TRENDING:
+            expect_trending_description(stubber, existing_frequency)
         if not exists:
             params = {
                 "name": name,
@@ -329,6 +365,8 @@ def expect_solutions(stubber: Stubber, *, exists: bool, event_type: str | None =
             }
             if event_type:
                 params["eventType"] = event_type
+            if recipe == TRENDING:
+                params["solutionConfig"] = trending_solution_config(frequency)
             stubber.add_response("create_solution", {"solutionArn": solution_arn(recipe)}, params)
     expect_wait(
         stubber,
@@ -436,9 +474,14 @@ def expect_campaigns(
 
 
 def expect_fresh_provisioning(
-    stubber: Stubber, *, event_type: str | None = None, filters: Mapping[str, str] | None = None
+    stubber: Stubber,
+    *,
+    event_type: str | None = None,
+    filters: Mapping[str, str] | None = None,
+    frequency: str = TREND_FREQUENCY,
 ) -> None:
-    """Every call of a first run, when nothing exists yet."""
+    """Every call of a first run, when nothing exists yet (Trending-Now's solution
+    discovering trends every `frequency`)."""
     expect_dataset_group(stubber, exists=False, polls=["CREATE PENDING", "ACTIVE"])
     expect_schemas(stubber, exists=False)
     expect_datasets(stubber, exists=False)
@@ -446,7 +489,7 @@ def expect_fresh_provisioning(
         expect_filters(stubber, filters)
     expect_event_tracker(stubber, exists=False)
     expect_import_jobs(stubber, existing=())
-    expect_solutions(stubber, exists=False, event_type=event_type)
+    expect_solutions(stubber, exists=False, event_type=event_type, frequency=frequency)
     expect_versions(stubber, train=True)
     expect_campaigns(stubber, exists=False)
 
@@ -456,10 +499,12 @@ def expect_idempotent_rerun(
     *,
     filters: Mapping[str, str] | None = None,
     existing_filters: Mapping[str, str] | None = None,
+    existing_frequency: str | None = TREND_FREQUENCY,
 ) -> None:
     """Every call of a run after a complete one with the same data: reads only.
 
-    The filters exist with the configured expressions unless `existing_filters` says which.
+    The filters exist with the configured expressions unless `existing_filters` says which;
+    the Trending-Now solution discovers trends every `existing_frequency`.
     """
     expect_dataset_group(stubber, exists=True)
     expect_schemas(stubber, exists=True)
@@ -468,6 +513,6 @@ def expect_idempotent_rerun(
         expect_filters(stubber, filters, existing=existing_filters or filters)
     expect_event_tracker(stubber, exists=True)
     expect_import_jobs(stubber, existing=DATASETS)
-    expect_solutions(stubber, exists=True)
+    expect_solutions(stubber, exists=True, existing_frequency=existing_frequency)
     expect_versions(stubber, train=False)
     expect_campaigns(stubber, exists=True, serving="v1", version="v1")

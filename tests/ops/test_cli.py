@@ -56,7 +56,7 @@ def test_provision_writes_a_serve_config_the_server_accepts(stubbed, tmp_path, c
     config_path = tmp_path / "serve.toml"
     config_path.write_text("[server]\nport = 6000\n[personalize]\nread_timeout = 2.5\n")
     assert main(provision_args(config_path)) == 0
-    assert "provisioned videos: 4 campaigns and 1 filters ACTIVE" in capsys.readouterr().out
+    assert "provisioned videos: 5 campaigns and 1 filters ACTIVE" in capsys.readouterr().out
     config = load_config(config_path)
     assert config.backend == "personalize"
     assert config.server.port == 6000  # the rest of the file is kept
@@ -151,7 +151,7 @@ def test_provision_dry_run_prints_the_plan_and_writes_nothing(stubbed, tmp_path,
     assert main(provision_args(config_path, "--dry-run")) == 0
     out = capsys.readouterr().out
     assert "plan (dry run)" in out
-    assert "dry run of videos: 21 create, 2 upload" in out
+    assert "dry run of videos: 24 create, 2 upload" in out
     assert not config_path.exists()
 
 
@@ -178,7 +178,7 @@ def test_metrics_json(stubbed, capsys):
         )
     assert main(["personalize", "metrics", "--name", cp.NAME, "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert [entry["status"] for entry in printed] == ["missing"] * 4
+    assert [entry["status"] for entry in printed] == ["missing"] * 5
 
 
 def test_teardown_needs_confirmation_when_not_interactive(stubbed, monkeypatch, capsys):
@@ -215,3 +215,12 @@ def test_serve_config_refuses_keys_the_backend_would_reject(tmp_path):
     with pytest.raises(ValueError, match="campaign"):
         write_serve_config(path, {"region": "eu-west-1"})
     assert path.read_text() == "[personalize]\ncampaign = 1\n"
+
+
+def test_provision_takes_the_trend_interval_of_the_serve_config(stubbed, tmp_path):
+    """`[local] trend_interval` becomes Trending-Now's trend discovery frequency."""
+    config_path = tmp_path / "serve.toml"
+    config_path.write_text('[server]\ndefault_filter = ""\n[local]\ntrend_interval = "1d"\n')
+    cp.expect_fresh_provisioning(stubbed, frequency="1 day")
+    assert main(provision_args(config_path)) == 0
+    stubbed.assert_no_pending_responses()

@@ -64,9 +64,9 @@ def test_first_run_creates_everything_waits_and_returns_the_campaigns(personaliz
         "dataset": ["create", "create"],
         "event tracker": ["create"],
         "import job": ["create", "create"],
-        "solution": ["create"] * 4,
-        "solution version": ["create"] * 4,
-        "campaign": ["create"] * 4,
+        "solution": ["create"] * 5,
+        "solution version": ["create"] * 5,
+        "campaign": ["create"] * 5,
     }
     # group pending once, import jobs once, solution versions twice: one sleep per round
     assert sleeps == [7, 7, 7, 7]
@@ -107,8 +107,8 @@ def test_new_data_is_imported_trained_on_and_campaigns_move_to_it(personalize, s
     result, _sleeps = provision(client, s3, data_dir=data_dir)
     stubber.assert_no_pending_responses()
     assert actions(result)["import job"] == ["create", "reuse"]
-    assert actions(result)["solution version"] == ["create"] * 4
-    assert actions(result)["campaign"] == ["update"] * 4
+    assert actions(result)["solution version"] == ["create"] * 5
+    assert actions(result)["campaign"] == ["update"] * 5
 
 
 def test_dry_run_from_nothing_only_reads_and_plans_every_creation(personalize, s3):
@@ -119,7 +119,7 @@ def test_dry_run_from_nothing_only_reads_and_plans_every_creation(personalize, s
     result, sleeps = provision(client, s3, dry_run=True)
     stubber.assert_no_pending_responses()
     assert {step.action for step in result.steps} == {"create", "upload"}
-    assert len(result.steps) == 2 + 1 + 2 + 2 + 1 + 2 + 4 + 4 + 4
+    assert len(result.steps) == 2 + 1 + 2 + 2 + 1 + 2 + 5 + 5 + 5
     assert actions(result)["event tracker"] == ["create"]
     assert result.campaign_arns == {}
     assert (result.event_tracking_id, result.items_dataset_arn) == (None, None)
@@ -177,6 +177,8 @@ def test_dry_run_after_new_data_plans_the_import_retrain_and_campaign_moves(
             },
             {"datasetGroupArn": cp.group_arn()},
         )
+        if recipe == cp.TRENDING:
+            cp.expect_trending_description(stubber)
     for recipe in cp.RECIPES:
         stubber.add_response(
             "list_campaigns",
@@ -201,8 +203,8 @@ def test_dry_run_after_new_data_plans_the_import_retrain_and_campaign_moves(
     stubber.assert_no_pending_responses()
     assert actions(result)["S3 object"] == ["upload", "upload"]  # nothing in the bucket yet
     assert actions(result)["import job"] == ["reuse", "create"]
-    assert actions(result)["solution version"] == ["create"] * 4
-    assert actions(result)["campaign"] == ["update"] * 4
+    assert actions(result)["solution version"] == ["create"] * 5
+    assert actions(result)["campaign"] == ["update"] * 5
     assert actions(result)["event tracker"] == ["reuse"]
 
 

@@ -33,7 +33,8 @@ def teardown(client, *, everything=False, dry_run=False):
 
 
 def expect_inventory(stubber: Stubber, *, campaign_status: str = "ACTIVE") -> None:
-    """The group, its four solutions and one campaign each."""
+    """The group, its solutions (one per recipe, Trending-Now's included) and one campaign
+    each."""
     stubber.add_response(
         "list_dataset_groups",
         {"datasetGroups": [{"name": cp.NAME, "datasetGroupArn": cp.group_arn()}]},
@@ -102,7 +103,8 @@ def test_default_teardown_deletes_only_the_campaigns_and_waits_for_them(personal
         polls_before_gone=1,
     )
     steps = teardown(client)
-    assert [(step.kind, step.action) for step in steps] == [("campaign", "delete")] * 4
+    assert [(step.kind, step.action) for step in steps] == [("campaign", "delete")] * 5
+    assert cp.campaign_arn(cp.TRENDING) in [step.arn for step in steps]
 
 
 def test_campaigns_already_being_deleted_are_only_waited_for(personalize):
@@ -199,8 +201,8 @@ def test_teardown_all_deletes_children_before_parents_then_schemas(personalize):
         stubber.add_response("delete_schema", {}, {"schemaArn": cp.schema_arn(slug)})
     steps = teardown(client, everything=True)
     assert [step.kind for step in steps] == (
-        ["campaign"] * 4
-        + ["solution"] * 4
+        ["campaign"] * 5
+        + ["solution"] * 5
         + ["filter"] * 2
         + ["event tracker"]
         + ["dataset"] * 2
@@ -247,7 +249,7 @@ def test_teardown_dry_run_lists_what_would_go_without_deleting(personalize):
     stubber.add_response("list_schemas", {"schemas": []}, {})
     steps = teardown(client, everything=True, dry_run=True)  # Stubber refuses delete_* calls
     assert [step.kind for step in steps] == (
-        ["campaign"] * 4 + ["solution"] * 4 + ["filter", "event tracker"] + ["dataset group"]
+        ["campaign"] * 5 + ["solution"] * 5 + ["filter", "event tracker"] + ["dataset group"]
     )
 
 
@@ -345,6 +347,7 @@ def test_metrics_of_the_newest_active_version_of_each_solution(personalize):
         ("user-personalization", "ACTIVE"),
         ("sims", "missing"),
         ("popularity-count", "ACTIVE"),
+        ("trending-now", "ACTIVE"),
         ("personalized-ranking", "no ACTIVE version"),
     ]
     assert results[0].metrics == {"coverage": 0.1, "precision_at_25": 0.01}
