@@ -292,9 +292,7 @@ class PersonalizeApi:
         kind = self._campaign(body)
         if kind != PERSONALIZED_RANKING:
             raise invalid_input("GetPersonalizedRanking needs a PERSONALIZED_RANKING campaign")
-        user_id = _optional_id(body, "userId")
-        if user_id is None:
-            raise invalid_input("userId: is required")
+        user_id = _required_id(body, "userId")
         columns = _metadata_columns(body)
         limit = MAX_RESULTS_WITH_METADATA if columns else MAX_RERANK_ITEMS
         input_list = body.get("inputList")
@@ -326,9 +324,7 @@ class PersonalizeApi:
         if tracking_id not in self.resources.tracking_ids:
             raise not_found(f"Event tracker {tracking_id} not found")
         user_id = _optional_id(body, "userId")
-        session_id = _optional_id(body, "sessionId")
-        if session_id is None:
-            raise invalid_input("sessionId: is required")
+        session_id = _required_id(body, "sessionId")
         entries = body.get("eventList")
         if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_EVENTS:
             raise invalid_input(f"eventList: must hold 1 to {MAX_EVENTS} events")
@@ -356,8 +352,7 @@ class PersonalizeApi:
             where = f"users[{position}]"
             if not isinstance(entry, dict):
                 raise invalid_input(f"{where}: must be an object")
-            if _optional_id(entry, "userId", where) is None:
-                raise invalid_input(f"{where}.userId: is required")
+            _required_id(entry, "userId", where)
             _properties(entry, where, MAX_USER_PROPERTIES_LENGTH)
         return {}
 
@@ -504,6 +499,14 @@ def _optional_id(body: Mapping[str, Any], key: str, where: str = "") -> str | No
     return value
 
 
+def _required_id(body: Mapping[str, Any], key: str, where: str = "") -> str:
+    value = _optional_id(body, key, where)
+    if value is None:
+        prefix = f"{where}." if where else ""
+        raise invalid_input(f"{prefix}{key}: is required")
+    return value
+
+
 def _metadata_columns(body: Mapping[str, Any]) -> list[str]:
     """The item columns `metadataColumns` asks for (`{"ITEMS": [...]}`), or none."""
     value = body.get("metadataColumns")
@@ -565,12 +568,8 @@ def _event(position: int, entry: Any) -> Event:
     where = f"eventList[{position}]"
     if not isinstance(entry, dict):
         raise invalid_input(f"{where}: must be an object")
-    event_type = _optional_id(entry, "eventType", where)
-    if event_type is None:
-        raise invalid_input(f"{where}.eventType: is required")
-    item_id = _optional_id(entry, "itemId", where)
-    if item_id is None:
-        raise invalid_input(f"{where}.itemId: is required")
+    event_type = _required_id(entry, "eventType", where)
+    item_id = _required_id(entry, "itemId", where)
     sent_at = entry.get("sentAt")
     if isinstance(sent_at, bool) or not isinstance(sent_at, int | float):
         raise invalid_input(f"{where}.sentAt: is required (epoch seconds)")
@@ -611,9 +610,7 @@ def _catalog_item(position: int, entry: Any) -> CatalogItem:
     where = f"items[{position}]"
     if not isinstance(entry, dict):
         raise invalid_input(f"{where}: must be an object")
-    item_id = _optional_id(entry, "itemId", where)
-    if item_id is None:
-        raise invalid_input(f"{where}.itemId: is required")
+    item_id = _required_id(entry, "itemId", where)
     properties = _properties(entry, where, MAX_ITEM_PROPERTIES_LENGTH)
     columns = {_column_name(key): str(value) for key, value in properties.items()}
     return CatalogItem(
