@@ -200,8 +200,16 @@ def _results(result: Result | None, key: str, shared: frozenset[str] | None = No
         return
     with st.container(key=key):
         st.markdown(logic.results_markdown(result.items, shared))
+    _reasons_note(result.items)
     if result.recommendation_id:
         st.caption(f"recommendation id `{result.recommendation_id}`")
+
+
+def _reasons_note(items: Sequence[Item]) -> None:
+    """Under a table with a Reason column, what the reasons mean."""
+    note = logic.reasons_note(items)
+    if note:
+        st.caption(note)
 
 
 def _player(items: Sequence[Item], key: str) -> None:
@@ -353,6 +361,7 @@ def _rerank_page(settings: UiSettings, request: logic.PageRequest, _: History | 
     st.caption("Best first; *Was* is the video's place in the list you gave.")
     with st.container(key="reranked"):
         st.markdown(logic.reranked_markdown(result.items, asked))
+    _reasons_note(result.items)
 
 
 def _compare_page(settings: UiSettings, request: logic.PageRequest, _: History | None) -> None:

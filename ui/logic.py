@@ -2,8 +2,8 @@
 
 Query parameters in and out (so a link such as `?user=u42` can be shared), the filter
 typed in the sidebar as the client's arguments, the overlap of two answers, the Markdown
-tables the page shows, the ids pasted for re-ranking, the model facts grouped for reading,
-and a failed call explained in words.
+tables the page shows (with why a video is there, where the service says), the ids pasted
+for re-ranking, the model facts grouped for reading, and a failed call explained in words.
 """
 
 from __future__ import annotations
@@ -255,14 +255,19 @@ def video_link(title: str, url: str) -> str:
 
 
 def results_markdown(items: Sequence[Item], shared: frozenset[str] | None = None) -> str:
-    """Ranked videos as a Markdown table: rank, title (linked), id, score.
+    """Ranked videos as a Markdown table: rank, title (linked), id, score, and a Reason
+    column when some video has one (see `reason_cell`).
 
     With `shared`, a last column marks the videos that the other answer has too.
     """
     if not items:
         return "*The service answered with no videos.*"
+    explained = has_reasons(items)
     header = "| # | Title | Id | Score |"
     rule = "|--:|:--|:--|--:|"
+    if explained:
+        header += " Reason |"
+        rule += ":--|"
     if shared is not None:
         header += " In both |"
         rule += ":-:|"
@@ -272,6 +277,8 @@ def results_markdown(items: Sequence[Item], shared: frozenset[str] | None = None
             f"| {rank} | {video_link(item.title, item.url)} | {escape_markdown(item.item_id)} "
             f"| {format_score(item.score)} |"
         )
+        if explained:
+            row += f" {reason_cell(item.reason)} |"
         if shared is not None:
             row += f" {BOTH_MARK if item.item_id in shared else ''} |"
         lines.append(row)
@@ -279,18 +286,52 @@ def results_markdown(items: Sequence[Item], shared: frozenset[str] | None = None
 
 
 def reranked_markdown(items: Sequence[Item], asked: Sequence[str]) -> str:
-    """A re-ranked answer as a Markdown table, with each video's place in the input."""
+    """A re-ranked answer as a Markdown table, with each video's place in the input (and a
+    Reason column when some video has one)."""
     if not items:
         return "*The service answered with no videos.*"
+    explained = has_reasons(items)
     places = {item_id: place for place, item_id in enumerate(dict.fromkeys(asked), start=1)}
-    lines = ["| # | Was | Title | Id | Score |", "|--:|--:|:--|:--|--:|"]
+    header = "| # | Was | Title | Id | Score |" + (" Reason |" if explained else "")
+    rule = "|--:|--:|:--|:--|--:|" + (":--|" if explained else "")
+    lines = [header, rule]
     for rank, item in enumerate(items, start=1):
         was = places.get(item.item_id)
-        lines.append(
+        row = (
             f"| {rank} | {was if was is not None else '–'} | {video_link(item.title, item.url)} "
             f"| {escape_markdown(item.item_id)} | {format_score(item.score)} |"
         )
+        lines.append(row + (f" {reason_cell(item.reason)} |" if explained else ""))
     return "\n".join(lines)
+
+
+# Why a video is in an answer: Personalize's `reason` values, marked where the page knows
+# them (the local engine's exploration picks are "Exploration"); others show as sent.
+EXPLORATION = "Exploration"
+REASON_MARKS: dict[str, str] = {EXPLORATION: "🆕 Exploration"}
+EXPLORATION_NOTE = (
+    "🆕 Exploration is a new video, with little or no interaction data yet, mixed in so it "
+    "gets seen"
+)
+
+
+def has_reasons(items: Iterable[Item]) -> bool:
+    """True when some video of the answer carries a reason (the tables then show them)."""
+    return any(item.reason for item in items)
+
+
+def reasons_note(items: Iterable[Item]) -> str:
+    """What the Reason column means, for under the table; '' when the answer has none."""
+    reasons = {value for item in items for value in item.reason}
+    if not reasons:
+        return ""
+    note = "*Reason* says why the service put a video there (Personalize's `reason`)"
+    return f"{note}: {EXPLORATION_NOTE}." if EXPLORATION in reasons else f"{note}."
+
+
+def reason_cell(reason: Sequence[str]) -> str:
+    """A video's reasons for a Markdown cell: known ones marked, the rest literally."""
+    return ", ".join(REASON_MARKS.get(value, escape_markdown(value)) for value in reason)
 
 
 def history_markdown(entries: Sequence[HistoryEntry]) -> str:

@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from pydantic import BaseModel
 
-from recs.backends.base import Backend, ModelInfo, Recommendations, ScoredItem
+from recs.backends.base import Backend, ModelInfo, Recommendations
 from recs.backends.local.backend import LocalBackend
 from recs.backends.local.params import TrainParams
 from recs.backends.local.train import fit_model
@@ -79,17 +79,28 @@ class ServiceThread:
 
 class FixedBackend(Backend):
     """Answers every question with the same ids (a second service to compare with); trending
-    with them reversed, so a view asking the wrong call shows."""
+    with them reversed, so a view asking the wrong call shows.
+
+    With `reasons` (by item id), recommend, similar, popular and rerank say why those items
+    are there, as the local engine does for its exploration picks.
+    """
 
     name = "fixed"
     config_model = BaseModel
 
-    def __init__(self, item_ids: Sequence[str]) -> None:
+    def __init__(
+        self, item_ids: Sequence[str], reasons: Mapping[str, tuple[str, ...]] | None = None
+    ) -> None:
         self.item_ids = list(item_ids)
+        self.reasons = dict(reasons or {})
+
+    def _explained(self, ids: list[str], scores: list[float], rid: str) -> Recommendations:
+        reasons = {k: self.reasons[i] for k, i in enumerate(ids) if i in self.reasons}
+        return Recommendations(ids, scores, rid, reasons=reasons or None)
 
     def _answer(self, num_results: int) -> Recommendations:
         ids = self.item_ids[:num_results]
-        return Recommendations(ids, [1.0 / (k + 1) for k in range(len(ids))], "fixed")
+        return self._explained(ids, [1.0 / (k + 1) for k in range(len(ids))], "fixed")
 
     def info(self) -> ModelInfo:
         return ModelInfo("fixed", {"trained_at": "never", "params.ids": str(len(self.item_ids))})
@@ -106,7 +117,8 @@ class FixedBackend(Backend):
         return self._answer(num_results)
 
     def rerank(self, user_id: str, item_ids: Sequence[str], filter=None) -> Recommendations:
-        return Recommendations.of([ScoredItem(i, 0.0) for i in dict.fromkeys(item_ids)], "fixed")
+        ids = list(dict.fromkeys(item_ids))
+        return self._explained(ids, [0.0] * len(ids), "fixed")
 
     def trending_items(
         self, num_results: int, user_id: str | None = None, filter=None
@@ -163,5 +175,18 @@ def recording() -> Iterator[RecordingServicer]:
 def fixed_service(tiny_catalog: Catalog) -> Iterator[ServiceThread]:
     """A second service whose answers share some videos with the local engine's."""
     running = ServiceThread(FixedBackend(["b1", "a1", "cold1", "zz"]), tiny_catalog).start()
+    yield running
+    running.stop()
+
+
+EXPLORED = "cold1"  # the exploring service's new video, its only item with a reason
+
+
+@pytest.fixture(scope="session")
+def exploring_service(tiny_catalog: Catalog) -> Iterator[ServiceThread]:
+    """A service that mixes a new video into its answers, marked `("Exploration",)` as the
+    local engine's exploration picks are; the other videos carry no reason."""
+    backend = FixedBackend(["b1", EXPLORED, "a1", "zz"], reasons={EXPLORED: ("Exploration",)})
+    running = ServiceThread(backend, tiny_catalog).start()
     yield running
     running.stop()

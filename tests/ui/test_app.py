@@ -11,7 +11,13 @@ from streamlit.testing.v1 import AppTest
 from recs.client import RecsClient
 from recs.ui import logic
 from recs.ui.settings import ENV_COMPARE_TARGET, ENV_DATA_DIR, ENV_EVAL_JSON, ENV_TARGET
-from tests.ui.conftest import TINY_DATASET, ServiceThread, UntrendingBackend, free_port
+from tests.ui.conftest import (
+    EXPLORED,
+    TINY_DATASET,
+    ServiceThread,
+    UntrendingBackend,
+    free_port,
+)
 
 APP = Path(__file__).resolve().parents[2] / "ui" / "app.py"
 
@@ -249,6 +255,86 @@ def test_unreadable_evaluation_file_is_named_on_the_page(open_page, service, tmp
 
     assert f"{evaluation}: not JSON (line 1, column 2" in page.warning[0].value
     assert page.get_by_key("facts-0")  # the model facts still show
+
+
+# Reasons ------------------------------------------------------------------------------------
+
+
+def table_rows(markdown: str) -> dict[str, str]:
+    """A results table's rows by the video id in them (`| rank | title | id | ...`)."""
+    rows = [line for line in markdown.splitlines()[2:] if line.startswith("|")]
+    return {row.split("|")[3].strip(): row for row in rows}
+
+
+@pytest.mark.parametrize(
+    ("view", "params", "key", "call"),
+    [
+        ("user", {"user": "u01"}, "recommendations", lambda c: c.recommend("u01", 10)),
+        ("similar", {"item": "a1"}, "similar", lambda c: c.similar("a1", 10)),
+        ("popular", {}, "popular", lambda c: c.popular(10)),
+    ],
+)
+def test_an_exploration_pick_is_marked_in_its_row_only(
+    open_page, exploring_service, view, params, key, call
+):
+    page = open_page(exploring_service.target, view=view, **params)
+
+    with RecsClient(exploring_service.target) as client:
+        expected = call(client)
+    assert [item.reason for item in expected.items] == [(), ("Exploration",), (), ()]
+    table = markdown_in(page, key)
+    assert table == logic.results_markdown(expected.items)
+    assert table.splitlines()[0] == "| # | Title | Id | Score | Reason |"
+    rows = table_rows(table)
+    assert rows[EXPLORED].endswith("| 🆕 Exploration |")
+    assert [i for i, row in rows.items() if "Exploration" in row] == [EXPLORED]
+    notes = [c.value for c in page.caption if c.value.startswith("*Reason*")]
+    assert notes == [logic.reasons_note(expected.items)]
+    assert "🆕 Exploration is a new video" in notes[0]
+
+
+def test_an_answer_without_reasons_has_no_reason_column(open_page, fixed_service):
+    page = open_page(fixed_service.target, user="u01")
+
+    with RecsClient(fixed_service.target) as client:
+        expected = client.recommend("u01", logic.DEFAULT_NUM_RESULTS)
+    assert expected.items and not any(item.reason for item in expected.items)
+    table = markdown_in(page, "recommendations")
+    assert table == logic.results_markdown(expected.items)
+    assert table.splitlines()[0] == "| # | Title | Id | Score |"
+    assert "Reason" not in table and "Exploration" not in table
+    assert not [c.value for c in page.caption if "Reason" in c.value]
+
+
+def test_rerank_marks_the_exploration_pick(open_page, exploring_service):
+    page = open_page(exploring_service.target, view="rerank", user="u01")
+    page.text_area(key="rerank_ids").input(f"a1 {EXPLORED} b1").run()
+
+    table = markdown_in(page, "reranked")
+    assert table.splitlines()[0] == "| # | Was | Title | Id | Score | Reason |"
+    rows = {row.split("|")[4].strip(): row for row in table.splitlines()[2:]}
+    assert rows[EXPLORED].endswith("| 🆕 Exploration |")
+    assert [i for i, row in rows.items() if "Exploration" in row] == [EXPLORED]
+
+
+def test_compare_shows_reasons_on_the_side_that_has_them(
+    open_page, fixed_service, exploring_service, monkeypatch
+):
+    monkeypatch.setenv(ENV_COMPARE_TARGET, exploring_service.target)
+    page = open_page(fixed_service.target, view="compare", user="u01")
+
+    with RecsClient(fixed_service.target) as left, RecsClient(exploring_service.target) as right:
+        a = left.recommend("u01", logic.DEFAULT_NUM_RESULTS)
+        b = right.recommend("u01", logic.DEFAULT_NUM_RESULTS)
+    shared = logic.overlap(a.item_ids, b.item_ids).shared
+    a_table, b_table = markdown_in(page, "compare-a"), markdown_in(page, "compare-b")
+    assert a_table == logic.results_markdown(a.items, shared)
+    assert b_table == logic.results_markdown(b.items, shared)
+    assert a_table.splitlines()[0] == "| # | Title | Id | Score | In both |"
+    assert b_table.splitlines()[0] == "| # | Title | Id | Score | Reason | In both |"
+    rows = table_rows(b_table)
+    assert rows[EXPLORED].endswith(f"| {EXPLORED} | 0.5 | 🆕 Exploration | {logic.BOTH_MARK} |")
+    assert [i for i, row in rows.items() if "Exploration" in row] == [EXPLORED]
 
 
 # Filters ------------------------------------------------------------------------------------

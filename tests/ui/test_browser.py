@@ -21,7 +21,14 @@ import pytest
 
 from recs.client import RecsClient, Result
 from recs.ui import logic
-from tests.ui.conftest import ARTIFACTS, ROOT, TINY_DATASET, ServiceThread, free_port
+from tests.ui.conftest import (
+    ARTIFACTS,
+    EXPLORED,
+    ROOT,
+    TINY_DATASET,
+    ServiceThread,
+    free_port,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -208,4 +215,26 @@ def test_trending_view_is_picked_in_the_sidebar(browser, fixed_service):
         assert shown_titles(page, "trending") == expected
         assert "view=trending" in page.url
         screenshot(page, "ui-trending.png")
+        page.close()
+
+
+def test_an_exploration_pick_shows_its_reason(browser, exploring_service):
+    with RecsClient(exploring_service.target) as client:
+        result = client.recommend("u01", 10)
+
+    with recs_ui(exploring_service.target) as url:
+        page = open_page(browser, f"{url}/?user=u01")
+        assert shown_titles(page, "recommendations") == titles(result)
+        table = page.locator(".st-key-recommendations table")
+        headers = table.locator("thead th").all_inner_texts()
+        assert [h.strip() for h in headers] == ["#", "Title", "Id", "Score", "Reason"]
+        reasons = table.locator("tbody tr td:nth-child(5)").all_inner_texts()
+        ids = table.locator("tbody tr td:nth-child(3)").all_inner_texts()
+        shown = {i.strip(): r.strip() for i, r in zip(ids, reasons, strict=True)}
+        assert shown == {
+            item.item_id: "🆕 Exploration" if item.reason else "" for item in result.items
+        }
+        assert shown[EXPLORED] == "🆕 Exploration"
+        page.get_by_text("🆕 Exploration is a new video").wait_for()
+        screenshot(page, "ui-exploration.png")
         page.close()

@@ -1,4 +1,5 @@
-"""The page's decisions without Streamlit: URL parameters, overlap, tables, errors in words."""
+"""The page's decisions without Streamlit: URL parameters, overlap, tables (with reasons),
+errors in words."""
 
 from __future__ import annotations
 
@@ -99,6 +100,47 @@ def test_reranked_table_shows_where_each_video_was():
     lines = logic.reranked_markdown(items, ["v1", "v3", "v1"]).splitlines()
 
     assert [line.split("|")[2].strip() for line in lines[2:]] == ["2", "1", "–"]
+
+
+def test_a_reason_column_shows_only_when_some_video_has_a_reason():
+    items = [Item("v1", 0.5), Item("new", 0.25, reason=("Exploration",)), Item("v2", 0.1)]
+
+    lines = logic.results_markdown(items, frozenset({"v2"})).splitlines()
+
+    assert lines[0] == "| # | Title | Id | Score | Reason | In both |"
+    assert lines[1] == "|--:|:--|:--|--:|:--|:-:|"
+    assert lines[2] == "| 1 | *(no title)* | v1 | 0.5 |  |  |"
+    assert lines[3] == "| 2 | *(no title)* | new | 0.25 | 🆕 Exploration |  |"
+    assert lines[4] == f"| 3 | *(no title)* | v2 | 0.1 |  | {logic.BOTH_MARK} |"
+    plain = [Item("v1", 0.5), Item("v2", 0.1)]
+    assert "Reason" not in logic.results_markdown(plain)
+    assert "Reason" not in logic.results_markdown(plain, frozenset({"v2"}))
+
+
+def test_reasons_the_page_does_not_know_show_literally():
+    assert logic.reason_cell(("Exploration",)) == "🆕 Exploration"
+    assert logic.reason_cell(("Promoted item", "a|b")) == "Promoted item, a\\|b"
+    assert logic.reason_cell(()) == ""
+
+
+def test_reranked_table_shows_reasons_when_some_video_has_one():
+    items = [Item("new", 0.7, reason=("Exploration",)), Item("v1", 0.3)]
+
+    lines = logic.reranked_markdown(items, ["v1", "new"]).splitlines()
+
+    assert lines[0] == "| # | Was | Title | Id | Score | Reason |"
+    assert lines[2] == "| 1 | 2 | *(no title)* | new | 0.7 | 🆕 Exploration |"
+    assert lines[3] == "| 2 | 1 | *(no title)* | v1 | 0.3 |  |"
+    assert "Reason" not in logic.reranked_markdown([Item("v1", 0.3)], ["v1"])
+
+
+def test_the_note_under_a_table_explains_its_reasons():
+    assert logic.reasons_note([Item("v1", 0.5)]) == ""
+    explored = logic.reasons_note([Item("v1", 0.5), Item("n", 0.2, reason=("Exploration",))])
+    assert explored.startswith("*Reason* says why the service put a video there")
+    assert "🆕 Exploration is a new video" in explored
+    promoted = logic.reasons_note([Item("v1", 0.5, reason=("Promoted item",))])
+    assert "*Reason*" in promoted and "Exploration" not in promoted
 
 
 def test_model_details_are_grouped_in_sections():
