@@ -83,12 +83,15 @@ def _register_provision(commands: argparse._SubParsersAction) -> None:
         "schemas, datasets, one filter NAME-<filter> per [filters] expression of the serve "
         "config (and its default filter, exclude_interacted unless [server] default_filter "
         "says otherwise), the event tracker NAME-events, import jobs, solutions, solution "
-        "versions and campaigns for aws-user-personalization, aws-sims, aws-popularity-count, "
+        "versions and campaigns for aws-user-personalization (its campaign's item exploration "
+        "from the serve config's [local] exploration_weight, 0.3 by default, and "
+        "exploration_item_age_cutoff, 30 days by default), aws-sims, aws-popularity-count, "
         "aws-trending-now (its trend discovery frequency from the serve config's [local] "
         "trend_interval, 3h by default) and aws-personalized-ranking, wait for each to be "
         "ACTIVE, then write the serve config "
         "with their ARNs, the tracker's tracking id and the Items dataset's ARN. Re-running is "
-        "safe: existing resources are reused; new data is imported and trained on again.",
+        "safe: existing resources are reused; new data is imported and trained on again; a "
+        "campaign whose exploration differs is updated.",
     )
     add_dataset_dir(parser)
     parser.add_argument("--bucket", required=True, help="S3 bucket Personalize imports from")
@@ -222,8 +225,9 @@ def _aws_failure(prog: str, exc: Exception) -> int:
     return fail(prog, message)
 
 
-def _print_steps(title: str, steps: list[Any]) -> None:
-    """The steps as a table, then each step's note (what the operator must act on)."""
+def _print_steps(title: str, steps: list[Any], *, dry_run: bool = False) -> None:
+    """The steps as a table, then what each update changes and each step's note (what the
+    operator must act on)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -234,6 +238,10 @@ def _print_steps(title: str, steps: list[Any]) -> None:
         table.add_row(step.kind, step.name, step.action, step.arn or "-")
     console = Console()
     console.print(table)
+    for step in steps:
+        if step.change:  # what an update changes (plain text, like notes)
+            verb = f"would {step.action}" if dry_run else step.action
+            console.print(f"{step.kind} {step.name}: {verb} {step.change}", markup=False)
     for step in steps:
         if step.note:  # plain text: a note quotes [filters] and expressions
             console.print(f"warning: {step.kind} {step.name} {step.note}", markup=False)
@@ -248,6 +256,7 @@ def run_provision(args: argparse.Namespace) -> int:
     from recs.ops.resources import ProvisioningError
     from recs.ops.s3 import S3Location
     from recs.ops.serve_config import (
+        exploration_to_provision,
         filters_to_provision,
         trend_interval_to_provision,
         write_serve_config,
@@ -260,6 +269,7 @@ def run_provision(args: argparse.Namespace) -> int:
     try:
         personalize = make_client("personalize", args.region)
         s3 = make_client("s3", args.region)
+        weight, cutoff_days = exploration_to_provision(args.config_out)
         request = ProvisionRequest(
             data_dir=args.data,
             s3_prefix=S3Location(args.bucket, args.prefix),
@@ -269,6 +279,8 @@ def run_provision(args: argparse.Namespace) -> int:
             min_provisioned_tps=args.min_tps,
             filters=filters_to_provision(args.config_out),
             trend_interval=trend_interval_to_provision(args.config_out),
+            exploration_weight=weight,
+            exploration_item_age_cutoff=cutoff_days,
         )
         waiter = Waiter(
             personalize, poll_interval=args.poll_interval, timeout=args.timeout, console=console
@@ -279,7 +291,9 @@ def run_provision(args: argparse.Namespace) -> int:
         return fail(prog, exc)
     except (BotoCoreError, ClientError) as exc:
         return _aws_failure(prog, exc)
-    _print_steps("plan (dry run)" if args.dry_run else "provisioned", result.steps)
+    _print_steps(
+        "plan (dry run)" if args.dry_run else "provisioned", result.steps, dry_run=args.dry_run
+    )
     counts = ", ".join(
         f"{result.count(action)} {action}"
         for action in ("create", "update", "reuse", "upload", "unchanged")

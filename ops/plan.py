@@ -1,5 +1,6 @@
 """What provisioning builds: resource names derived from one base name, the recipes, filters,
-and the Trending-Now solution's trend discovery frequency.
+the Trending-Now solution's trend discovery frequency and the User-Personalization campaign's
+item exploration.
 
 All names derive from `--name`, so a re-run (or `teardown`, or `metrics`) finds the same
 resources. Personalize names are 1-63 characters of `[a-zA-Z0-9-_]`, starting with a
@@ -9,6 +10,7 @@ A filter is named `NAME-<filter name>`, so its name must fit in what is left.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -64,6 +66,7 @@ RECIPES = (
 )
 
 TRENDING_NOW = next(recipe for recipe in RECIPES if recipe.short_name == "trending-now")
+USER_PERSONALIZATION = next(r for r in RECIPES if r.short_name == "user-personalization")
 
 # The Trending-Now solution's "Trend discovery frequency": a feature transformation
 # parameter of CreateSolution, `solutionConfig={"featureTransformationParameters":
@@ -98,6 +101,64 @@ def trend_discovery_frequency(interval: str) -> str:
             f" {', '.join(TREND_DISCOVERY_FREQUENCIES)} (Personalize's trend discovery"
             " frequencies 30 minutes, 1 hour, 3 hours, 1 day)"
         ) from None
+
+
+# The User-Personalization campaign's item exploration: CreateCampaign's (and UpdateCampaign's)
+# `campaignConfig={"itemExplorationConfig": {"explorationWeight": "0.3",
+# "explorationItemAgeCutOff": "30"}}`, a string-to-string map
+# (https://docs.aws.amazon.com/personalize/latest/dg/API_CampaignConfig.html). The weight is a
+# decimal from 0 (no exploration) to 1, default 0.3; the cutoff the maximum item age in days
+# since the latest interaction, default 30, minimum 1 day
+# (create-recommender-configure-exploration.html). Personalize accepts it only for
+# User-Personalization campaigns. Given as the local engine's `[local] exploration_weight` and
+# `exploration_item_age_cutoff`, so one setting means the same on both engines.
+ITEM_EXPLORATION_CONFIG_KEY = "itemExplorationConfig"
+EXPLORATION_WEIGHT_KEY = "explorationWeight"
+EXPLORATION_AGE_CUTOFF_KEY = "explorationItemAgeCutOff"
+DEFAULT_EXPLORATION_WEIGHT = 0.3
+DEFAULT_EXPLORATION_AGE_CUTOFF = 30.0
+MIN_EXPLORATION_AGE_CUTOFF = 1.0  # days: Personalize refuses less
+
+
+def decimal_text(value: float) -> str:
+    """A number as Personalize's string maps take it, without float noise: 30.0 -> "30",
+    0.3 -> "0.3", 1 -> "1"."""
+    number = float(value)
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def check_exploration_weight(weight: float) -> float:
+    """`weight` if it is a number from 0 to 1; ValueError naming the range otherwise."""
+    if not _is_number(weight) or not 0.0 <= weight <= 1.0:
+        raise ValueError(
+            f"exploration weight {weight!r}: use a number from 0 (no exploration) to 1"
+            f" (Personalize's {EXPLORATION_WEIGHT_KEY})"
+        )
+    return weight
+
+
+def check_exploration_age_cutoff(days: float) -> float:
+    """`days` if it is a number of days Personalize takes (at least 1); ValueError otherwise."""
+    if not _is_number(days) or not MIN_EXPLORATION_AGE_CUTOFF <= days < math.inf:
+        raise ValueError(
+            f"exploration item age cutoff {days!r}: use a number of days of at least"
+            f" {decimal_text(MIN_EXPLORATION_AGE_CUTOFF)} (Personalize's"
+            f" {EXPLORATION_AGE_CUTOFF_KEY} has that minimum)"
+        )
+    return days
+
+
+def item_exploration_config(weight: float, cutoff_days: float) -> dict[str, str]:
+    """The User-Personalization campaign's `itemExplorationConfig` ({"explorationWeight":
+    "0.3", "explorationItemAgeCutOff": "30"}), each value checked (ValueError)."""
+    return {
+        EXPLORATION_WEIGHT_KEY: decimal_text(check_exploration_weight(weight)),
+        EXPLORATION_AGE_CUTOFF_KEY: decimal_text(check_exploration_age_cutoff(cutoff_days)),
+    }
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
 
 
 @dataclass(frozen=True, slots=True)

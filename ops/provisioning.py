@@ -14,7 +14,8 @@ resumes where a previous run stopped and changes nothing that is already right):
    frequency of `trend_interval`);
 8. solution versions (trained again only when data was imported or none is usable)
    -> wait ACTIVE;
-9. campaigns (created, or moved to the chosen solution version) -> wait ACTIVE.
+9. campaigns (created, or updated to the chosen solution version and exploration)
+   -> wait ACTIVE.
 
 A dataset group holds one event tracker: one of another name (made by hand) is reused, and
 its step says so. The result carries its trackingId and the Items dataset's ARN, the keys
@@ -29,6 +30,13 @@ The Trending-Now solution is created with `trend_discovery_frequency` from the r
 `plan.trend_discovery_frequency`), checked before the first call. A solution cannot be
 changed: one that exists with another frequency is reused and its step says so, as for
 filters.
+
+The User-Personalization campaign is created with the request's item exploration,
+`campaignConfig={"itemExplorationConfig": {"explorationWeight": "0.3",
+"explorationItemAgeCutOff": "30"}}` (`plan.item_exploration_config`, checked before the first
+call); the other campaigns get none (Personalize refuses it for their recipes). A campaign
+can be updated: one that exists with another exploration (or none) is updated to it, its step
+saying what changes, and waited for like any update.
 
 With `dry_run` only read calls are made (list/describe, S3 head) and the steps say what
 would happen. Clients are injected, so the exact call sequence is testable with Stubber.
@@ -48,11 +56,17 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 
 from recs.ops import resources as res
 from recs.ops.plan import (
+    DEFAULT_EXPLORATION_AGE_CUTOFF,
+    DEFAULT_EXPLORATION_WEIGHT,
     DEFAULT_TREND_INTERVAL,
+    EXPLORATION_AGE_CUTOFF_KEY,
+    EXPLORATION_WEIGHT_KEY,
+    ITEM_EXPLORATION_CONFIG_KEY,
     ITEMS,
     RECIPES,
     TREND_DISCOVERY_FREQUENCY_KEY,
     TRENDING_NOW,
+    USER_PERSONALIZATION,
     DatasetSpec,
     FilterSpec,
     Names,
@@ -60,6 +74,7 @@ from recs.ops.plan import (
     check_base_name,
     dataset_specs,
     filter_specs,
+    item_exploration_config,
     trend_discovery_frequency,
 )
 from recs.ops.resources import ProvisioningError
@@ -81,6 +96,9 @@ class ProvisionRequest:
     filter (`serve_config.filters_to_provision`). `trend_interval` is the Trending-Now
     solution's trend discovery frequency in the local engine's spelling ("30m", "1h", "3h",
     "1d"; `serve_config.trend_interval_to_provision` reads `[local] trend_interval`).
+    `exploration_weight` (0 to 1) and `exploration_item_age_cutoff` (days, at least 1) are
+    the User-Personalization campaign's item exploration (`serve_config.exploration_to_provision`
+    reads `[local] exploration_weight` and `exploration_item_age_cutoff`).
     """
 
     data_dir: Path
@@ -91,6 +109,8 @@ class ProvisionRequest:
     min_provisioned_tps: int = 1
     filters: Mapping[str, str] = field(default_factory=dict)
     trend_interval: str = DEFAULT_TREND_INTERVAL
+    exploration_weight: float = DEFAULT_EXPLORATION_WEIGHT
+    exploration_item_age_cutoff: float = DEFAULT_EXPLORATION_AGE_CUTOFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +122,7 @@ class Step:
     action: str  # create, reuse, update, upload, unchanged
     arn: str = ""  # ARN or S3 URI; empty while it does not exist (dry run)
     note: str = ""  # what the operator must know about it (a filter that differs)
+    change: str = ""  # what an update changes (a campaign's solution version, exploration)
 
 
 @dataclass
@@ -204,6 +225,9 @@ class Provisioner:
         datasets = dataset_specs(request.data_dir)
         filters = filter_specs(names, request.filters)
         trend_discovery_frequency(request.trend_interval)  # a bad one stops before any call
+        exploration = item_exploration_config(
+            request.exploration_weight, request.exploration_item_age_cutoff
+        )  # likewise
         schemas = {
             spec: read_schema(request.data_dir / spec.schema_file, spec) for spec in datasets
         }
@@ -253,6 +277,7 @@ class Provisioner:
                 solutions[recipe][0],
                 versions[recipe],
                 request.min_provisioned_tps,
+                exploration if recipe == USER_PERSONALIZATION else None,
             )
             for recipe in RECIPES
         }
@@ -267,11 +292,19 @@ class Provisioner:
         self._result.items_dataset_arn = dataset_arns.get(ITEMS)
         return self._result
 
-    def _record(self, kind: str, name: str, action: str, arn: str | None, note: str = "") -> None:
-        step = Step(kind, name, action, arn or "", note)
+    def _record(
+        self,
+        kind: str,
+        name: str,
+        action: str,
+        arn: str | None,
+        note: str = "",
+        change: str = "",
+    ) -> None:
+        step = Step(kind, name, action, arn or "", note, change)
         self._result.steps.append(step)
         verb = f"would {action}" if self._dry_run and action in ("create", "update") else action
-        logger.info("%s %s: %s %s", kind, name, verb, arn or "")
+        logger.info("%s %s: %s %s%s", kind, name, verb, arn or "", f" ({change})" if change else "")
         if note:
             logger.warning("%s %s: %s", kind, name, note)
 
@@ -531,38 +564,82 @@ class Provisioner:
         solution_arn: str | None,
         version_arn: str | None,
         min_tps: int,
+        exploration: Mapping[str, str] | None = None,
     ) -> str | None:
-        """The campaign serving `version_arn`: created, or an existing one moved to it."""
+        """The campaign serving `version_arn`: created, or an existing one updated to it.
+
+        `exploration` is the User-Personalization campaign's `itemExplorationConfig` (None
+        for the other recipes, which take none).
+        """
+        params: dict[str, Any] = {
+            "name": name,
+            "solutionVersionArn": version_arn,
+            "minProvisionedTPS": min_tps,
+        }
+        if exploration is not None:
+            params["campaignConfig"] = {ITEM_EXPLORATION_CONFIG_KEY: dict(exploration)}
+            logger.info(
+                "campaign %s: item exploration weight %s, item age cutoff %s days",
+                name,
+                exploration[EXPLORATION_WEIGHT_KEY],
+                exploration[EXPLORATION_AGE_CUTOFF_KEY],
+            )
         arn, created = res.find_or_create(
             self._personalize,
             res.CAMPAIGN,
             name,
-            lambda: self._personalize.create_campaign(
-                name=name, solutionVersionArn=version_arn, minProvisionedTPS=min_tps
-            ),
+            lambda: self._personalize.create_campaign(**params),
             dry_run=self._dry_run,
             solutionArn=solution_arn,
         )
         if not created:
-            return self._move_campaign(name, arn, version_arn)
+            return self._update_campaign(name, arn, version_arn, exploration)
         self._record(res.CAMPAIGN.label, name, "create", arn)
         return arn
 
-    def _move_campaign(self, name: str, campaign_arn: str, version_arn: str | None) -> str:
-        """Reuse a campaign, pointing it at `version_arn` if it serves another version.
+    def _update_campaign(
+        self,
+        name: str,
+        campaign_arn: str,
+        version_arn: str | None,
+        exploration: Mapping[str, str] | None,
+    ) -> str:
+        """Reuse a campaign, updating it if it serves another version than `version_arn` or,
+        given `exploration`, explores otherwise.
 
-        `version_arn` is None only in a dry run, for a version still to be trained.
+        One UpdateCampaign does both. An update of a campaign with `exploration` always
+        restates it, with the rest of its campaignConfig as it is. `version_arn` is None
+        only in a dry run, for a version still to be trained.
         """
         description = res.describe(self._personalize, res.CAMPAIGN, campaign_arn) or {}
+        params: dict[str, Any] = {"campaignArn": campaign_arn}
+        changes = []
         serving = _serving_version(description)
-        if serving == version_arn:
+        if serving != version_arn:
+            params["solutionVersionArn"] = version_arn
+            changes.append(
+                f"solution version {_version_label(serving, 'none')} ->"
+                f" {_version_label(version_arn, 'the new one')}"
+            )
+        if exploration is not None:
+            config = _campaign_config(description)
+            existing = config.get(ITEM_EXPLORATION_CONFIG_KEY)
+            if not _same_exploration(existing, exploration):
+                changes.append(
+                    f"{ITEM_EXPLORATION_CONFIG_KEY} {_exploration_label(existing)} ->"
+                    f" {_exploration_label(exploration)}"
+                )
+            if changes:
+                params["campaignConfig"] = {
+                    **config,
+                    ITEM_EXPLORATION_CONFIG_KEY: dict(exploration),
+                }
+        if not changes:
             self._record(res.CAMPAIGN.label, name, "reuse", campaign_arn)
             return campaign_arn
         if not self._dry_run:
-            self._personalize.update_campaign(
-                campaignArn=campaign_arn, solutionVersionArn=version_arn
-            )
-        self._record(res.CAMPAIGN.label, name, "update", campaign_arn)
+            self._personalize.update_campaign(**params)
+        self._record(res.CAMPAIGN.label, name, "update", campaign_arn, change="; ".join(changes))
         return campaign_arn
 
 
@@ -578,3 +655,42 @@ def _serving_version(campaign: Mapping[str, Any]) -> str | None:
     """The solution version a campaign serves, or is being moved to."""
     update = campaign.get("latestCampaignUpdate") or {}
     return update.get("solutionVersionArn") or campaign.get("solutionVersionArn")
+
+
+def _campaign_config(campaign: Mapping[str, Any]) -> dict[str, Any]:
+    """The campaignConfig a campaign has, or is being updated to."""
+    update = campaign.get("latestCampaignUpdate") or {}
+    return dict(update.get("campaignConfig") or campaign.get("campaignConfig") or {})
+
+
+def _same_exploration(existing: Mapping[str, str] | None, wanted: Mapping[str, str]) -> bool:
+    """Whether an itemExplorationConfig says what `wanted` says (values compared as
+    numbers, so "30" and "30.0" are the same); none at all is not."""
+    if not existing:
+        return False
+    return all(_same_number(existing.get(key), value) for key, value in wanted.items())
+
+
+def _same_number(found: str | None, wanted: str) -> bool:
+    if found is None:
+        return False
+    try:
+        return float(found) == float(wanted)
+    except ValueError:
+        return found == wanted
+
+
+def _version_label(arn: str | None, missing: str) -> str:
+    """A solution version as a change names it: the end of its ARN, or `missing`."""
+    return arn.rsplit("/", 1)[-1] if arn else missing
+
+
+def _exploration_label(config: Mapping[str, str] | None) -> str:
+    """An itemExplorationConfig as a change names it."""
+    if not config:
+        return "none (Personalize's defaults)"
+    return ", ".join(
+        f"{key} {config[key]}"
+        for key in (EXPLORATION_WEIGHT_KEY, EXPLORATION_AGE_CUTOFF_KEY)
+        if key in config
+    ) or repr(dict(config))

@@ -5,7 +5,10 @@ sections and extra `[personalize]` keys (timeouts, filter ARNs of other filters)
 The same file says which filters to provision (`filters_to_provision`), so the filters the
 server accepts and the ones Personalize holds come from one place; likewise its `[local]
 trend_interval` is the Trending-Now solution's trend discovery frequency
-(`trend_interval_to_provision`), so both engines find trends over the same interval.
+(`trend_interval_to_provision`), so both engines find trends over the same interval, and its
+`[local] exploration_weight` and `exploration_item_age_cutoff` are the User-Personalization
+campaign's item exploration (`exploration_to_provision`), so both engines explore new videos
+alike.
 """
 
 from __future__ import annotations
@@ -22,9 +25,19 @@ import tomli_w
 from recs.backends.filtering import FilterSet
 from recs.backends.personalize.config import FILTER_ARNS_KEY, PersonalizeBackendConfig
 from recs.config import ConfigError, load_config
-from recs.ops.plan import DEFAULT_TREND_INTERVAL, trend_discovery_frequency
+from recs.ops.plan import (
+    DEFAULT_EXPLORATION_AGE_CUTOFF,
+    DEFAULT_EXPLORATION_WEIGHT,
+    DEFAULT_TREND_INTERVAL,
+    check_exploration_age_cutoff,
+    check_exploration_weight,
+    trend_discovery_frequency,
+)
 
-TREND_INTERVAL_KEY = "trend_interval"  # of [local], the local engine's section
+# Keys of [local], the local engine's section, that provisioning reads.
+TREND_INTERVAL_KEY = "trend_interval"
+EXPLORATION_WEIGHT_KEY = "exploration_weight"
+EXPLORATION_AGE_CUTOFF_KEY = "exploration_item_age_cutoff"
 
 
 def filters_to_provision(path: Path) -> dict[str, str]:
@@ -46,22 +59,28 @@ def filters_to_provision(path: Path) -> dict[str, str]:
     return {name: found.expression for name, found in filters.filters.items()}
 
 
-def trend_interval_to_provision(path: Path) -> str:
-    """The serve config's `[local] trend_interval` ("30m", "1h", "3h" or "1d"), or the
-    default "3h" without the file or the key.
-
-    Read from the TOML itself, not through the `[local]` model, so that only this key
-    matters here. Raises ValueError naming the file and the key for a value Personalize has
-    no trend discovery frequency for, or a file that is not TOML.
-    """
+def _local_section(path: Path) -> dict[str, Any]:
+    """The serve config's `[local]` table, read from the TOML itself (not through the
+    `[local]` model, so that only the keys asked for matter); empty without the file or the
+    table. Raises ValueError naming the file if it is not TOML."""
     if not path.exists():
-        return DEFAULT_TREND_INTERVAL
+        return {}
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path}: not valid TOML ({exc}); fix or remove it") from exc
     local = document.get("local")
-    value = local.get(TREND_INTERVAL_KEY) if isinstance(local, dict) else None
+    return local if isinstance(local, dict) else {}
+
+
+def trend_interval_to_provision(path: Path) -> str:
+    """The serve config's `[local] trend_interval` ("30m", "1h", "3h" or "1d"), or the
+    default "3h" without the file or the key.
+
+    Raises ValueError naming the file and the key for a value Personalize has no trend
+    discovery frequency for, or a file that is not TOML.
+    """
+    value = _local_section(path).get(TREND_INTERVAL_KEY)
     if value is None:
         return DEFAULT_TREND_INTERVAL
     if not isinstance(value, str):
@@ -71,6 +90,29 @@ def trend_interval_to_provision(path: Path) -> str:
     except ValueError as exc:
         raise ValueError(f"{path}: [local] {TREND_INTERVAL_KEY}: {exc}") from None
     return value
+
+
+def exploration_to_provision(path: Path) -> tuple[float, float]:
+    """(weight, cutoff_days): the serve config's `[local] exploration_weight` (0 to 1,
+    default 0.3) and `exploration_item_age_cutoff` (days, at least 1, default 30), each
+    defaulted without the file or the key.
+
+    Raises ValueError naming the file and the key for a value out of range or not a number
+    (Personalize's minimum cutoff is 1 day, stricter than the local engine's), or a file that
+    is not TOML.
+    """
+    local = _local_section(path)
+    weight = local.get(EXPLORATION_WEIGHT_KEY, DEFAULT_EXPLORATION_WEIGHT)
+    cutoff = local.get(EXPLORATION_AGE_CUTOFF_KEY, DEFAULT_EXPLORATION_AGE_CUTOFF)
+    for key, value, check in (
+        (EXPLORATION_WEIGHT_KEY, weight, check_exploration_weight),
+        (EXPLORATION_AGE_CUTOFF_KEY, cutoff, check_exploration_age_cutoff),
+    ):
+        try:
+            check(value)
+        except ValueError as exc:
+            raise ValueError(f"{path}: [local] {key}: {exc}") from None
+    return float(weight), float(cutoff)
 
 
 def write_serve_config(

@@ -2,7 +2,8 @@
 
 Each `expect_*` adds the calls of one step to a Stubber, in order, with the exact
 parameters; Stubber checks both the requests and these canned answers against the
-real service model. Waiting is scripted round by round, the way `Waiter` polls.
+real service model. Waiting is scripted round by round, the way `Waiter` polls; with
+`dry_run` a helper scripts only the reads a dry run makes (no waits).
 """
 
 from __future__ import annotations
@@ -32,8 +33,12 @@ RECIPES = {
     "personalized-ranking": "personalized_ranking_campaign_arn",
 }
 TRENDING = "trending-now"
+USER_PERSONALIZATION = "user-personalization"
 # CreateSolution's solutionConfig for Trending-Now: the default trend interval "3h".
 TREND_FREQUENCY = "3 hours"
+# The User-Personalization campaign's itemExplorationConfig: the defaults of [local]
+# exploration_weight (0.3) and exploration_item_age_cutoff (30 days).
+EXPLORATION = {"explorationWeight": "0.3", "explorationItemAgeCutOff": "30"}
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 # What a serve config without [filters] provisions: the built-in default filter.
 DEFAULT_FILTERS = {DEFAULT_FILTER_NAME: DEFAULT_FILTER_EXPRESSION}
@@ -104,13 +109,17 @@ def expect_wait(
                 del pending[arn]
 
 
-def expect_dataset_group(stubber: Stubber, *, exists: bool, polls: list[str] | None = None):
+def expect_dataset_group(
+    stubber: Stubber, *, exists: bool, polls: list[str] | None = None, dry_run: bool = False
+):
     groups = [{"name": NAME, "datasetGroupArn": group_arn(), "status": "ACTIVE"}] if exists else []
     stubber.add_response("list_dataset_groups", {"datasetGroups": groups}, {})
     if not exists:
         stubber.add_response(
             "create_dataset_group", {"datasetGroupArn": group_arn()}, {"name": NAME}
         )
+    if dry_run:
+        return
     expect_wait(
         stubber,
         "describe_dataset_group",
@@ -145,7 +154,7 @@ def expect_schemas(stubber: Stubber, *, exists: bool) -> None:
             )
 
 
-def expect_datasets(stubber: Stubber, *, exists: bool) -> None:
+def expect_datasets(stubber: Stubber, *, exists: bool, dry_run: bool = False) -> None:
     for slug in DATASETS:
         name = f"{NAME}-{slug}"
         listed = (
@@ -165,6 +174,8 @@ def expect_datasets(stubber: Stubber, *, exists: bool) -> None:
                     "datasetType": slug.capitalize(),
                 },
             )
+    if dry_run:
+        return
     expect_wait(
         stubber,
         "describe_dataset",
@@ -180,6 +191,7 @@ def expect_filters(
     *,
     existing: Mapping[str, str] | None = None,
     polls: list[str] | None = None,
+    dry_run: bool = False,
 ) -> None:
     """Filters `filters` (name -> expression) found or created, then waited for.
 
@@ -216,6 +228,8 @@ def expect_filters(
                     "filterExpression": expression,
                 },
             )
+    if dry_run:
+        return
     expect_wait(
         stubber,
         "describe_filter",
@@ -236,6 +250,7 @@ def expect_event_tracker(
     exists: bool,
     name: str = TRACKER_NAME,
     polls: list[str] | None = None,
+    dry_run: bool = False,
 ) -> None:
     """The group's event tracker found (`name`, described for its trackingId) or created
     (`NAME-events`), then waited for through `polls` (default: ACTIVE at once)."""
@@ -266,6 +281,8 @@ def expect_event_tracker(
             {"eventTrackerArn": arn, "trackingId": TRACKING_ID},
             {"name": TRACKER_NAME, "datasetGroupArn": group_arn()},
         )
+    if dry_run:
+        return
     expect_wait(
         stubber,
         "describe_event_tracker",
@@ -276,7 +293,11 @@ def expect_event_tracker(
 
 
 def expect_import_jobs(
-    stubber: Stubber, *, existing: tuple[str, ...], data_dir: Path = FIXTURE_DATASET
+    stubber: Stubber,
+    *,
+    existing: tuple[str, ...],
+    data_dir: Path = FIXTURE_DATASET,
+    dry_run: bool = False,
 ) -> None:
     """Jobs for the current file contents; those of `existing` datasets already ran."""
     for slug in DATASETS:
@@ -303,6 +324,8 @@ def expect_import_jobs(
                     "importMode": "FULL",
                 },
             )
+    if dry_run:
+        return
     expect_wait(
         stubber,
         "describe_dataset_import_job",
@@ -345,6 +368,7 @@ def expect_solutions(
     event_type: str | None = None,
     frequency: str = TREND_FREQUENCY,
     existing_frequency: str | None = TREND_FREQUENCY,
+    dry_run: bool = False,
 ) -> None:
     """Solutions found (Trending-Now's described for its frequency, `existing_frequency`)
     or created (Trending-Now's with `frequency`), then waited for."""
@@ -368,6 +392,8 @@ def expect_solutions(
             if recipe == TRENDING:
                 params["solutionConfig"] = trending_solution_config(frequency)
             stubber.add_response("create_solution", {"solutionArn": solution_arn(recipe)}, params)
+    if dry_run:
+        return
     expect_wait(
         stubber,
         "describe_solution",
@@ -377,7 +403,9 @@ def expect_solutions(
     )
 
 
-def expect_versions(stubber: Stubber, *, train: bool, version: str = "v1") -> None:
+def expect_versions(
+    stubber: Stubber, *, train: bool, version: str = "v1", dry_run: bool = False
+) -> None:
     """New versions (`train`) or the reuse of each solution's newest usable one."""
     for recipe in RECIPES:
         if train:
@@ -409,6 +437,8 @@ def expect_versions(stubber: Stubber, *, train: bool, version: str = "v1") -> No
                 {"solutionVersions": listed},
                 {"solutionArn": solution_arn(recipe)},
             )
+    if dry_run:
+        return
     expect_wait(
         stubber,
         "describe_solution_version",
@@ -423,54 +453,98 @@ def expect_versions(stubber: Stubber, *, train: bool, version: str = "v1") -> No
     )
 
 
+def campaign_config(exploration: Mapping[str, str] | None = EXPLORATION) -> dict:
+    """CreateCampaign's (and DescribeCampaign's) campaignConfig holding `exploration`."""
+    return {} if exploration is None else {"itemExplorationConfig": dict(exploration)}
+
+
+def same_exploration(existing: Mapping[str, str] | None, wanted: Mapping[str, str]) -> bool:
+    """Whether a campaign exploring with `existing` needs no update to `wanted`: the same
+    numbers ("30" is "30.0"); none at all differs."""
+    return existing is not None and all(
+        key in existing and float(existing[key]) == float(value) for key, value in wanted.items()
+    )
+
+
 def expect_campaigns(
-    stubber: Stubber, *, exists: bool, serving: str = "v1", version: str = "v1"
+    stubber: Stubber,
+    *,
+    exists: bool,
+    serving: str = "v1",
+    version: str = "v1",
+    exploration: Mapping[str, str] = EXPLORATION,
+    existing_exploration: Mapping[str, str] | None = EXPLORATION,
+    update_polls: list[str] | None = None,
+    dry_run: bool = False,
 ) -> None:
-    """Campaigns created, reused (serving `version`) or moved from `serving` to `version`."""
+    """Campaigns created, reused (serving `version`) or updated: moved from `serving` to
+    `version`, and the User-Personalization one from `existing_exploration` (None: created
+    without) to `exploration`, its campaignConfig restated with every update.
+
+    Only the User-Personalization campaign has an itemExplorationConfig. An updated campaign
+    is polled through `update_polls`, the statuses of its latestCampaignUpdate (default:
+    ACTIVE at once); with `dry_run` nothing is updated nor waited for.
+    """
+    updated = []
     for recipe in RECIPES:
         name = f"{NAME}-{recipe}"
+        explores = recipe == USER_PERSONALIZATION
         listed = [{"name": name, "campaignArn": campaign_arn(recipe)}] if exists else []
         stubber.add_response(
             "list_campaigns", {"campaigns": listed}, {"solutionArn": solution_arn(recipe)}
         )
         if not exists:
-            stubber.add_response(
-                "create_campaign",
-                {"campaignArn": campaign_arn(recipe)},
-                {
-                    "name": name,
-                    "solutionVersionArn": version_arn(recipe, version),
-                    "minProvisionedTPS": 1,
-                },
-            )
+            params = {
+                "name": name,
+                "solutionVersionArn": version_arn(recipe, version),
+                "minProvisionedTPS": 1,
+            }
+            if explores:
+                params["campaignConfig"] = campaign_config(exploration)
+            stubber.add_response("create_campaign", {"campaignArn": campaign_arn(recipe)}, params)
             continue
+        described = {
+            "campaignArn": campaign_arn(recipe),
+            "status": "ACTIVE",
+            "solutionVersionArn": version_arn(recipe, serving),
+        }
+        if explores and existing_exploration is not None:
+            described["campaignConfig"] = campaign_config(existing_exploration)
         stubber.add_response(
-            "describe_campaign",
-            {
-                "campaign": {
-                    "campaignArn": campaign_arn(recipe),
-                    "status": "ACTIVE",
-                    "solutionVersionArn": version_arn(recipe, serving),
-                }
-            },
-            {"campaignArn": campaign_arn(recipe)},
+            "describe_campaign", {"campaign": described}, {"campaignArn": campaign_arn(recipe)}
         )
+        params = {"campaignArn": campaign_arn(recipe)}
         if serving != version:
+            params["solutionVersionArn"] = version_arn(recipe, version)
+        if explores and (
+            serving != version or not same_exploration(existing_exploration, exploration)
+        ):
+            params["campaignConfig"] = campaign_config(exploration)
+        if len(params) > 1:
+            updated.append(recipe)
+            if not dry_run:
+                stubber.add_response(
+                    "update_campaign", {"campaignArn": campaign_arn(recipe)}, params
+                )
+    if dry_run:
+        return
+    pending = {
+        recipe: list(update_polls or ["ACTIVE"]) if recipe in updated else ["ACTIVE"]
+        for recipe in RECIPES
+    }
+    while pending:
+        for recipe in list(pending):
+            status = pending[recipe].pop(0)
+            campaign = {"campaignArn": campaign_arn(recipe), "status": "ACTIVE"}
+            if recipe in updated:
+                campaign["latestCampaignUpdate"] = {"status": status}
+            else:
+                campaign["status"] = status
             stubber.add_response(
-                "update_campaign",
-                {"campaignArn": campaign_arn(recipe)},
-                {
-                    "campaignArn": campaign_arn(recipe),
-                    "solutionVersionArn": version_arn(recipe, version),
-                },
+                "describe_campaign", {"campaign": campaign}, {"campaignArn": campaign_arn(recipe)}
             )
-    expect_wait(
-        stubber,
-        "describe_campaign",
-        "campaign",
-        "campaignArn",
-        {campaign_arn(recipe): ["ACTIVE"] for recipe in RECIPES},
-    )
+            if status == "ACTIVE" or "FAILED" in status:
+                del pending[recipe]
 
 
 def expect_fresh_provisioning(
@@ -479,9 +553,11 @@ def expect_fresh_provisioning(
     event_type: str | None = None,
     filters: Mapping[str, str] | None = None,
     frequency: str = TREND_FREQUENCY,
+    exploration: Mapping[str, str] = EXPLORATION,
 ) -> None:
     """Every call of a first run, when nothing exists yet (Trending-Now's solution
-    discovering trends every `frequency`)."""
+    discovering trends every `frequency`, the User-Personalization campaign exploring with
+    `exploration`)."""
     expect_dataset_group(stubber, exists=False, polls=["CREATE PENDING", "ACTIVE"])
     expect_schemas(stubber, exists=False)
     expect_datasets(stubber, exists=False)
@@ -491,7 +567,7 @@ def expect_fresh_provisioning(
     expect_import_jobs(stubber, existing=())
     expect_solutions(stubber, exists=False, event_type=event_type, frequency=frequency)
     expect_versions(stubber, train=True)
-    expect_campaigns(stubber, exists=False)
+    expect_campaigns(stubber, exists=False, exploration=exploration)
 
 
 def expect_idempotent_rerun(
@@ -500,19 +576,33 @@ def expect_idempotent_rerun(
     filters: Mapping[str, str] | None = None,
     existing_filters: Mapping[str, str] | None = None,
     existing_frequency: str | None = TREND_FREQUENCY,
+    exploration: Mapping[str, str] = EXPLORATION,
+    existing_exploration: Mapping[str, str] | None = EXPLORATION,
+    dry_run: bool = False,
 ) -> None:
-    """Every call of a run after a complete one with the same data: reads only.
+    """Every call of a run after a complete one with the same data: reads only, unless the
+    User-Personalization campaign explores with `existing_exploration` rather than
+    `exploration` (then it is updated and waited for).
 
     The filters exist with the configured expressions unless `existing_filters` says which;
-    the Trending-Now solution discovers trends every `existing_frequency`.
+    the Trending-Now solution discovers trends every `existing_frequency`. `dry_run`: the
+    reads of a dry run (no waits).
     """
-    expect_dataset_group(stubber, exists=True)
+    expect_dataset_group(stubber, exists=True, dry_run=dry_run)
     expect_schemas(stubber, exists=True)
-    expect_datasets(stubber, exists=True)
+    expect_datasets(stubber, exists=True, dry_run=dry_run)
     if filters:
-        expect_filters(stubber, filters, existing=existing_filters or filters)
-    expect_event_tracker(stubber, exists=True)
-    expect_import_jobs(stubber, existing=DATASETS)
-    expect_solutions(stubber, exists=True, existing_frequency=existing_frequency)
-    expect_versions(stubber, train=False)
-    expect_campaigns(stubber, exists=True, serving="v1", version="v1")
+        expect_filters(stubber, filters, existing=existing_filters or filters, dry_run=dry_run)
+    expect_event_tracker(stubber, exists=True, dry_run=dry_run)
+    expect_import_jobs(stubber, existing=DATASETS, dry_run=dry_run)
+    expect_solutions(stubber, exists=True, existing_frequency=existing_frequency, dry_run=dry_run)
+    expect_versions(stubber, train=False, dry_run=dry_run)
+    expect_campaigns(
+        stubber,
+        exists=True,
+        serving="v1",
+        version="v1",
+        exploration=exploration,
+        existing_exploration=existing_exploration,
+        dry_run=dry_run,
+    )

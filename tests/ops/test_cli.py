@@ -224,3 +224,60 @@ def test_provision_takes_the_trend_interval_of_the_serve_config(stubbed, tmp_pat
     cp.expect_fresh_provisioning(stubbed, frequency="1 day")
     assert main(provision_args(config_path)) == 0
     stubbed.assert_no_pending_responses()
+
+
+def test_provision_takes_the_exploration_of_the_serve_config(stubbed, tmp_path):
+    """`[local] exploration_weight` and `exploration_item_age_cutoff` become the
+    User-Personalization campaign's itemExplorationConfig."""
+    config_path = tmp_path / "serve.toml"
+    config_path.write_text(
+        '[server]\ndefault_filter = ""\n'
+        "[local]\nexploration_weight = 0.5\nexploration_item_age_cutoff = 14\n"
+    )
+    cp.expect_fresh_provisioning(
+        stubbed, exploration={"explorationWeight": "0.5", "explorationItemAgeCutOff": "14"}
+    )
+    assert main(provision_args(config_path)) == 0
+    stubbed.assert_no_pending_responses()
+
+
+def test_provision_refuses_a_bad_exploration_value_before_any_call(stubbed, tmp_path, capsys):
+    config_path = tmp_path / "serve.toml"
+    config_path.write_text("[local]\nexploration_weight = 3\n")
+    assert main(provision_args(config_path)) == 1  # Stubber: no call was made
+    err = capsys.readouterr().err
+    assert "[local] exploration_weight: exploration weight 3: use a number from 0" in err
+    assert "[personalize]" not in config_path.read_text()
+
+
+def test_provision_updates_the_campaign_when_the_exploration_changed_and_says_so(
+    stubbed, tmp_path, capsys
+):
+    config_path = tmp_path / "serve.toml"
+    config_path.write_text('[server]\ndefault_filter = ""\n[local]\nexploration_weight = 0.1\n')
+    cp.expect_idempotent_rerun(
+        stubbed, exploration={"explorationWeight": "0.1", "explorationItemAgeCutOff": "30"}
+    )  # the campaign explores with the defaults: update_campaign, then a wait
+    assert main(provision_args(config_path)) == 0
+    out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    assert (
+        "campaign videos-user-personalization: update itemExplorationConfig explorationWeight"
+        " 0.3, explorationItemAgeCutOff 30 -> explorationWeight 0.1, explorationItemAgeCutOff 30"
+    ) in out
+    assert "(1 update, 22 reuse, 2 upload)" in out
+
+
+def test_provision_dry_run_says_it_would_update_the_exploration(stubbed, tmp_path, capsys):
+    config_path = tmp_path / "serve.toml"
+    config_path.write_text(
+        '[server]\ndefault_filter = ""\n[local]\nexploration_item_age_cutoff = 60\n'
+    )
+    cp.expect_idempotent_rerun(
+        stubbed,
+        exploration={"explorationWeight": "0.3", "explorationItemAgeCutOff": "60"},
+        dry_run=True,
+    )  # reads only: Stubber refuses update_campaign
+    assert main(provision_args(config_path, "--dry-run")) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "campaign videos-user-personalization: would update itemExplorationConfig" in out
+    assert "dry run of videos: 1 update, 22 reuse, 2 upload" in out
