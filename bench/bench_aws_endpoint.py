@@ -254,8 +254,12 @@ def bench(h2load: str, args: argparse.Namespace, model_dir: Path, catalog: Path)
                     (GRPC, "baseline", grpc_base_port, grpc_body, base_sizes[GRPC], {}),
                 ]
                 for case in templates:
+                    # Scored per call (no filterArn), an answer's scores can differ in their
+                    # last bits with the batch it was scored in, so its JSON length varies:
+                    # its status and the request log check it.
+                    sizes = [None] * len(users) if case == AWS else aws_sizes[case]
                     runs += [
-                        (case, "service", aws_port, aws_bodies[case], aws_sizes[case], HTTP1),
+                        (case, "service", aws_port, aws_bodies[case], sizes, HTTP1),
                         (case, "baseline", aws_base_port, aws_bodies[case], base_sizes[case],
                          HTTP1),
                     ]  # fmt: skip
