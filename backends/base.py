@@ -199,11 +199,18 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def similar_items(
-        self, item_id: str, num_results: int, filter: FilterCall | None = None
+        self,
+        item_id: str,
+        num_results: int,
+        filter: FilterCall | None = None,
+        user_id: str | None = None,
     ) -> Recommendations:
         """Items like `item_id`, never the item itself; unknown items get popular items.
 
         `filter` (none by default) may compare with the item's own fields (`CurrentItem`).
+        `user_id`, when given, leaves out what that user watched (Personalize's
+        video-on-demand "Because you watched X" and "More like X") and feeds filters on
+        interactions.
         """
 
     @abc.abstractmethod

@@ -62,8 +62,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     parser = add("similar", "videos like a given video", filtered_example="--item v7")
     parser.add_argument("--item", required=True, help="video id")
+    parser.add_argument(
+        "--user", default="", help="optional user id: what they watched is left out"
+    )
     parser.set_defaults(
-        handler=_handler(lambda c, a, f: c.similar(a.item, a.num_results, **f), parser)
+        handler=_handler(lambda c, a, f: c.similar(a.item, a.num_results, a.user, **f), parser)
     )
 
     parser = add("popular", "the most popular videos", filtered_example="")

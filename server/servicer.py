@@ -59,8 +59,11 @@ class RecommendationServicer:
     ) -> bytes:
         item_id = validation.required_id("item_id", request.item_id)
         n = validation.num_results(request.num_results)
+        user_id = validation.optional_id("user_id", request.user_id)
         call = self._filter(request, current_item=True)
-        result = await self.dispatcher.call(context, lambda b: b.similar_items(item_id, n, call))
+        result = await self.dispatcher.call(
+            context, lambda b: b.similar_items(item_id, n, call, user_id)
+        )
         return self._encode(result, context)
 
     async def GetPopularItems(

@@ -764,15 +764,31 @@ class LocalBackend(Backend):
 
     @_domain_errors
     def similar_items(
-        self, item_id: str, num_results: int, filter: FilterCall | None = None
+        self,
+        item_id: str,
+        num_results: int,
+        filter: FilterCall | None = None,
+        user_id: str | None = None,
     ) -> Recommendations:
+        """Co-occurrence neighbours (SIMS); with `user_id`, without what that user watched
+        (the items of their `watch` / `watched` interactions, as the video-on-demand
+        recommenders leave out the videos a user watched) and with their history for
+        filters on interactions."""
         model = self.model
         item = self._item_index.get(item_id)
         allowed = None
+        window = self._subject_window(user_id) if user_id is not None else None
         if filter is not None:
             compiled = self._compiled
             current = compiled.index.get(item_id)
-            allowed = compiled.allowed(filter, None, current)[: model.num_items]
+            allowed = compiled.allowed(filter, window, current)[: model.num_items]
+        if window is not None:
+            watched = _watched_items(window, model.num_items)
+            if len(watched):
+                allowed = (
+                    np.ones(model.num_items, dtype=np.bool_) if allowed is None else allowed.copy()
+                )
+                allowed[watched] = False
         if item is None:
             return self._popular(num_results, allowed)
         neighbours = model.similar_indices[item]
@@ -886,6 +902,14 @@ class LocalBackend(Backend):
             self._universe_ids(order[:count]), scores[:count].tolist(), self._ids.next()
         )
 
+    def _subject_window(self, subject: str) -> Window | None:
+        """The interactions filters see for a user or session (events since training
+        included); None for a subject without any."""
+        live = self._live_subject(subject)
+        if live is not None:
+            return live.window
+        return self._compiled.model_window(self._user_index.get(subject))
+
     def _universe_ids(self, items: np.ndarray) -> list[str]:
         """Ids of universe items: the model's, then those only the catalog or PutItems know."""
         model_ids, extra = self.model.item_ids, self._compiled.extra_ids
@@ -940,6 +964,17 @@ class LocalBackend(Backend):
         return Recommendations(
             self.model.item_ids[items].tolist(), scores.tolist(), self._ids.next()
         )
+
+
+WATCH_EVENT_TYPES = frozenset({"watch", "watched"})  # VOD's Watch; this project's label
+
+
+def _watched_items(window: Window, num_items: int) -> np.ndarray:
+    """The model items of a window's watch events."""
+    names = np.asarray(window.names, dtype=str)  # lower-cased already
+    watch_codes = np.flatnonzero(np.isin(names, list(WATCH_EVENT_TYPES)))
+    items = window.items[np.isin(window.types, watch_codes)]
+    return items[items < num_items]
 
 
 def _has_vector(live: LiveSubject) -> bool:

@@ -274,19 +274,33 @@ class PersonalizeBackend(Backend):
         return _recommendations(response, "itemList")
 
     def similar_items(
-        self, item_id: str, num_results: int, filter: FilterCall | None = None
+        self,
+        item_id: str,
+        num_results: int,
+        filter: FilterCall | None = None,
+        user_id: str | None = None,
     ) -> Recommendations:
-        """GetRecommendations on the SIMS campaign; the query item itself is never returned."""
+        """GetRecommendations on the SIMS campaign; the query item itself is never returned.
+
+        With `user_id` the request carries `userId` (filters on interactions read it) and,
+        when it names no filter, the default filter: a SIMS campaign does not leave out what
+        the user watched by itself (the video-on-demand recommenders do), the default filter
+        (`exclude_interacted` unless configured otherwise) does."""
         check_id("item_id", item_id)
         check_num_results(num_results)
+        if user_id is not None:
+            check_id("user_id", user_id)
         return self._or_fallback(
-            lambda: self._similar_items(item_id, num_results, filter),
-            lambda fallback: fallback.similar_items(item_id, num_results, filter),
+            lambda: self._similar_items(item_id, num_results, filter, user_id),
+            lambda fallback: fallback.similar_items(item_id, num_results, filter, user_id),
         )
 
     def _similar_items(
-        self, item_id: str, num_results: int, filter: FilterCall | None
+        self, item_id: str, num_results: int, filter: FilterCall | None, user_id: str | None
     ) -> Recommendations:
+        user = {"userId": user_id} if user_id is not None else {}
+        if user_id is not None and filter is None:
+            filter = self.filters.default
         response = self._call(
             "get_recommendations",
             "similar_items",
@@ -294,6 +308,7 @@ class PersonalizeBackend(Backend):
             filter=filter,
             itemId=item_id,
             numResults=num_results,
+            **user,
         )
         result = _recommendations(response, "itemList")
         items = [item for item in result.items if item.item_id != item_id]

@@ -53,6 +53,19 @@ async def test_sync_client_returns_plain_results(target: str) -> None:
     assert ranked.item_ids == ["v4", "v3"]
 
 
+async def test_similar_sends_the_user_when_given(fake_backend, target: str) -> None:
+    def query():
+        with RecsClient(target) as client:
+            client.similar("v1", 2, "u7")
+            client.similar("v1", 2)
+
+    await asyncio.to_thread(query)
+    async with AsyncRecsClient(target) as client:
+        await client.similar("v1", 2, "u8")
+    similar = [call for call in fake_backend.calls if call[0] == "similar"]
+    assert similar == [("similar", "v1", 2, "u7"), ("similar", "v1", 2), ("similar", "v1", 2, "u8")]
+
+
 async def test_unavailable_is_retried(running, target: str) -> None:
     backend = FailingFirst(2, BackendUnavailableError("warming up"))
     await running.mark_ready(backend)

@@ -63,10 +63,14 @@ class FakeBackend(Backend):
         return self._answer(key, CATALOG_ITEMS[:num_results])
 
     def similar_items(
-        self, item_id: str, num_results: int, filter: FilterCall | None = None
+        self,
+        item_id: str,
+        num_results: int,
+        filter: FilterCall | None = None,
+        user_id: str | None = None,
     ) -> Recommendations:
         others = [i for i in CATALOG_ITEMS if i != item_id]
-        key = ("similar", item_id, num_results, *_filtered(filter))
+        key = ("similar", item_id, num_results, *_filtered(filter), *([user_id] if user_id else []))
         return self._answer(key, others[:num_results])
 
     def popular_items(

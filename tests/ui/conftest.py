@@ -108,7 +108,9 @@ class FixedBackend(Backend):
     def recommend(self, user_id: str, num_results: int, filter=None) -> Recommendations:
         return self._answer(num_results)
 
-    def similar_items(self, item_id: str, num_results: int, filter=None) -> Recommendations:
+    def similar_items(
+        self, item_id: str, num_results: int, filter=None, user_id=None
+    ) -> Recommendations:
         return self._answer(num_results)
 
     def popular_items(

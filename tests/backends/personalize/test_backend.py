@@ -145,6 +145,36 @@ def test_similar_items_sends_the_filter_only_when_given():
         assert backend.similar_items("v1", 3, SAME_GENRE).item_ids == ["v3"]
 
 
+def test_similar_items_for_a_user_sends_the_user_and_the_default_filter():
+    """A SIMS campaign does not leave out what the user watched; the default filter does."""
+    with serving() as (backend, stubber):
+        stubber.add_response(
+            "get_recommendations",
+            {"itemList": [{"itemId": "v2"}]},
+            {
+                "campaignArn": SIMS,
+                "itemId": "v1",
+                "numResults": 3,
+                "userId": "u4",
+                "filterArn": DEFAULT_ARN,
+            },
+        )
+        stubber.add_response(
+            "get_recommendations",
+            {"itemList": [{"itemId": "v3"}]},
+            {
+                "campaignArn": SIMS,
+                "itemId": "v1",
+                "numResults": 3,
+                "userId": "u4",
+                "filterArn": SAME_GENRE_ARN,
+            },
+        )
+        assert backend.similar_items("v1", 3, user_id="u4").item_ids == ["v2"]
+        assert backend.similar_items("v1", 3, SAME_GENRE, "u4").item_ids == ["v3"]
+        stubber.assert_no_pending_responses()
+
+
 def test_popular_items_sends_the_filter_and_its_values_only_when_given():
     with serving() as (backend, stubber):
         stubber.add_response(
@@ -251,7 +281,7 @@ def test_the_fallback_gets_the_same_filter():
             calls.append(("recommend", filter))
             return Recommendations([], [])
 
-        def similar_items(self, item_id, num_results, filter=None):
+        def similar_items(self, item_id, num_results, filter=None, user_id=None):
             calls.append(("similar_items", filter))
             return Recommendations([], [])
 

@@ -60,7 +60,11 @@ class ScriptedBackend(Backend):
         return Recommendations.of(items[:num_results], "rid-up")
 
     def similar_items(
-        self, item_id: str, num_results: int, filter: FilterCall | None = None
+        self,
+        item_id: str,
+        num_results: int,
+        filter: FilterCall | None = None,
+        user_id: str | None = None,
     ) -> Recommendations:
         return Recommendations.of([ScoredItem("v3", 0.9), ScoredItem("v1", 0.1)][:num_results], "")
 

@@ -76,13 +76,18 @@ class RecsClient:
         self,
         item_id: str,
         num_results: int = 0,
+        user_id: str = "",
         *,
         filter_name: str = "",
         filter_values: Mapping[str, str] | None = None,
     ) -> Result:
-        """Videos like `item_id`; a filter may compare with its fields (`CurrentItem.<field>`)."""
+        """Videos like `item_id`; a filter may compare with its fields (`CurrentItem.<field>`).
+        With `user_id`, what that user watched is left out."""
         request = pb.GetSimilarItemsRequest(
-            item_id=item_id, num_results=num_results, **filter_fields(filter_name, filter_values)
+            item_id=item_id,
+            num_results=num_results,
+            user_id=user_id,
+            **filter_fields(filter_name, filter_values),
         )
         return result_from_proto(self._invoke(self._stub.GetSimilarItems, request))
 

@@ -60,7 +60,7 @@ class GetRecommendationsResponse(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[RecommendedItem, _Mapping]]] = ..., recommendation_id: _Optional[str] = ...) -> None: ...
 
 class GetSimilarItemsRequest(_message.Message):
-    __slots__ = ("item_id", "num_results", "filter_name", "filter_values")
+    __slots__ = ("item_id", "num_results", "filter_name", "filter_values", "user_id")
     class FilterValuesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -72,11 +72,13 @@ class GetSimilarItemsRequest(_message.Message):
     NUM_RESULTS_FIELD_NUMBER: _ClassVar[int]
     FILTER_NAME_FIELD_NUMBER: _ClassVar[int]
     FILTER_VALUES_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
     item_id: str
     num_results: int
     filter_name: str
     filter_values: _containers.ScalarMap[str, str]
-    def __init__(self, item_id: _Optional[str] = ..., num_results: _Optional[int] = ..., filter_name: _Optional[str] = ..., filter_values: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    user_id: str
+    def __init__(self, item_id: _Optional[str] = ..., num_results: _Optional[int] = ..., filter_name: _Optional[str] = ..., filter_values: _Optional[_Mapping[str, str]] = ..., user_id: _Optional[str] = ...) -> None: ...
 
 class GetSimilarItemsResponse(_message.Message):
     __slots__ = ("items", "recommendation_id")
