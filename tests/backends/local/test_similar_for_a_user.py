@@ -3,6 +3,7 @@ recommenders' "Because you watched X" and "More like X"), events since training 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -54,8 +55,10 @@ def test_what_the_user_watched_is_left_out_what_they_only_clicked_is_not(tmp_pat
         assert set(backend.similar_items("a", 3, user_id="u2").item_ids) == {"b", "c"}
         assert set(backend.similar_items("a", 3, user_id="stranger").item_ids) == everyone
         backend.put_events("u2", "s", [Event("watched", "c", float(NOW + 1))])
+        deadline = time.monotonic() + 5
         while backend.events_applied("u2") < 1:
-            pass
+            assert time.monotonic() < deadline, "the event was not applied"
+            time.sleep(0.01)
         assert backend.similar_items("a", 3, user_id="u2").item_ids == ["b"]
     finally:
         backend.close()
