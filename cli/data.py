@@ -20,6 +20,9 @@ from recs.cli.options import (
 
 log = logging.getLogger(__name__)
 
+# `--domain` values and the Personalize domain each stands for (pipeline.dataset).
+DOMAINS = {"video-on-demand": "VIDEO_ON_DEMAND"}
+
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows an option's default only when there is a meaningful one."""
@@ -46,7 +49,10 @@ def _register_prepare(subparsers: argparse._SubParsersAction) -> None:
             "DIR/items.csv and its schema. A row is 'watched' when watch/video duration "
             "is above the threshold (strictly), else 'clicked'. Bad rows are rejected "
             "and counted by reason, exact duplicates collapsed; the run ends with "
-            "read = written + rejected + duplicates."
+            "read = written + rejected + duplicates. With --domain video-on-demand the "
+            "files are for Personalize's VIDEO_ON_DEMAND domain instead: event types "
+            "'Watch'/'Click', the categories as items' GENRES, the domain's schemas, and "
+            "DIR/dataset.json naming the domain."
         ),
         formatter_class=_HelpFormatter,
     )
@@ -76,6 +82,14 @@ def _register_prepare(subparsers: argparse._SubParsersAction) -> None:
         type=positive_float,
         default=5.0,
         help="cap on EVENT_VALUE for re-watches (ratio above 1.0)",
+    )
+    parser.add_argument(
+        "--domain",
+        choices=sorted(DOMAINS),
+        help="write for this Personalize domain dataset group (default: a custom one): "
+        "video-on-demand labels views 'Watch'/'Click', writes the categories as GENRES "
+        "(a catalog row without categories is rejected) and records the domain in "
+        "DIR/dataset.json",
     )
     parser.add_argument(
         "--rejects",
@@ -211,6 +225,7 @@ def run_prepare(args: argparse.Namespace) -> int:
         catalog_format=CatalogFormat(duration_unit=args.item_duration_unit, url_base=args.url_base),
         rejects_file=args.rejects,
         item_rejects_file=args.item_rejects,
+        domain=DOMAINS[args.domain] if args.domain else None,
     )
     try:
         with byte_progress("preparing", enabled=not args.no_progress) as advance:

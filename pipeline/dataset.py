@@ -7,11 +7,19 @@ prepared dataset directory holds:
 - `interactions.schema.json`  its Avro schema, as CreateSchema accepts it
 - `items.csv` (optional)  ITEM_ID,TITLE,URL,CATEGORIES,DURATION,CREATION_TIMESTAMP
 - `items.schema.json` (optional)
+- `dataset.json` (only for a domain dataset group, `recs prepare --domain`):
+  `{"domain": "VIDEO_ON_DEMAND"}`, the domain the files and schemas are for. Without it
+  the files are for a custom dataset group.
+
+In the VIDEO_ON_DEMAND domain (`--domain video-on-demand`) the event types are `Watch` and
+`Click` and items.csv has GENRES where the custom files have CATEGORIES
+(`ITEM_ID,TITLE,URL,GENRES,DURATION,CREATION_TIMESTAMP`).
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +32,16 @@ INTERACTIONS_SCHEMA_FILE = "interactions.schema.json"
 ITEMS_FILE = "items.csv"
 ITEMS_SCHEMA_FILE = "items.schema.json"
 
+DATASET_META_FILE = "dataset.json"
+
 EVENT_WATCHED = "watched"
 EVENT_CLICKED = "clicked"
+
+# Personalize's VIDEO_ON_DEMAND domain: its name as CreateDatasetGroup and CreateSchema take
+# it, and its event types (a view above the threshold is `Watch`, any other `Click`).
+DOMAIN_VIDEO_ON_DEMAND = "VIDEO_ON_DEMAND"
+VOD_EVENT_WATCH = "Watch"
+VOD_EVENT_CLICK = "Click"
 
 INTERACTION_TYPES: dict[str, pa.DataType] = {
     "USER_ID": pa.string(),
@@ -45,6 +61,13 @@ ITEM_TYPES: dict[str, pa.DataType] = {
     "CREATION_TIMESTAMP": pa.int64(),
 }
 ITEM_COLUMNS = list(ITEM_TYPES)
+
+# VIDEO_ON_DEMAND items: the same columns, with the categories under the required GENRES.
+VOD_ITEM_TYPES: dict[str, pa.DataType] = {
+    ("GENRES" if name == "CATEGORIES" else name): kind for name, kind in ITEM_TYPES.items()
+}
+VOD_ITEM_COLUMNS = list(VOD_ITEM_TYPES)
+_READ_ITEM_TYPES = {**ITEM_TYPES, **VOD_ITEM_TYPES}
 
 
 class DatasetError(ValueError):
@@ -67,7 +90,23 @@ def read_items(data_dir_or_file: str | Path) -> pa.Table | None:
         path = path / ITEMS_FILE
         if not path.exists():
             return None
-    return _read_typed_csv(path, ITEM_TYPES, required=["ITEM_ID"])
+    return _read_typed_csv(path, _READ_ITEM_TYPES, required=["ITEM_ID"])
+
+
+def read_domain(data_dir: str | Path) -> str | None:
+    """The Personalize domain a prepared dataset is for (`DOMAIN_VIDEO_ON_DEMAND`), from its
+    `dataset.json`; None for a custom dataset group (no such file, or no domain in it)."""
+    path = Path(data_dir) / DATASET_META_FILE
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.__class__.__name__})") from exc
+    domain = meta.get("domain") if isinstance(meta, dict) else None
+    if domain is not None and not isinstance(domain, str):
+        raise DatasetError(f"{path}: domain must be a string, not {domain!r}")
+    return domain
 
 
 def encode_ids(table: pa.Table, column: str) -> tuple[np.ndarray, np.ndarray]:

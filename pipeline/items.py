@@ -13,6 +13,9 @@ Input columns (header required, other columns ignored):
   (values with `://` are kept as they are).
 - `creation_time` required: epoch seconds or ISO-8601 (as in the watch log).
 
+With `require_categories` (the VIDEO_ON_DEMAND domain, whose items need GENRES) a row
+without categories is rejected too.
+
 The catalog is small next to the watch log (one row per video), so it is read whole.
 Rejected rows go to a `RejectLog`, like the watch log's.
 """
@@ -43,6 +46,7 @@ from recs.pipeline.watchlog import (
 CATALOG_COLUMNS = ["item_id", "title", "duration", "categories", "url", "creation_time"]
 REQUIRED_CATALOG_COLUMNS = ["item_id", "creation_time"]
 MAX_CATEGORICAL_LENGTH = 1000  # Personalize fails an import with a longer categorical value
+MISSING_GENRES = "missing categories (VIDEO_ON_DEMAND items require GENRES)"
 
 
 class CatalogError(WatchLogError):
@@ -67,9 +71,13 @@ class CatalogResult:
 
 
 def read_catalog(
-    path: str | Path, fmt: CatalogFormat, rejects_file: str | Path | None = None
+    path: str | Path,
+    fmt: CatalogFormat,
+    rejects_file: str | Path | None = None,
+    *,
+    require_categories: bool = False,
 ) -> CatalogResult:
-    """Read and validate a raw catalog into the `items.csv` table."""
+    """Read and validate a raw catalog into the `items.csv` table (in ITEM_COLUMNS form)."""
     path = Path(path)
     header = read_header(path)
     missing = [name for name in REQUIRED_CATALOG_COLUMNS if name not in header]
@@ -81,13 +89,17 @@ def read_catalog(
     present = [name for name in CATALOG_COLUMNS if name in header]
     rejects = RejectLog(present, rejects_file)
     try:
-        return _read_catalog(path, fmt, present, rejects)
+        return _read_catalog(path, fmt, present, rejects, require_categories)
     finally:
         rejects.close()
 
 
 def _read_catalog(
-    path: Path, fmt: CatalogFormat, present: list[str], rejects: RejectLog
+    path: Path,
+    fmt: CatalogFormat,
+    present: list[str],
+    rejects: RejectLog,
+    require_categories: bool = False,
 ) -> CatalogResult:
     malformed: list[Reject] = []
     lock = threading.Lock()
@@ -144,6 +156,10 @@ def _read_catalog(
         f"categories longer than {MAX_CATEGORICAL_LENGTH} characters": category_length
         > MAX_CATEGORICAL_LENGTH,
     }
+    if require_categories:
+        checks[MISSING_GENRES] = np.asarray(
+            pc.is_null(categories).to_numpy(zero_copy_only=False), bool
+        )
     reasons = list(checks)
     code = np.zeros(n, dtype=np.int16)
     for index in range(len(reasons), 0, -1):

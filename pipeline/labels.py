@@ -10,6 +10,8 @@ ratio = watch_duration / video_duration (the unit cancels out)
   (default 5.0) so that a clip left looping cannot outweigh everything else in a
   model that uses EVENT_VALUE as a weight; `recs prepare` reports how many rows were
   re-watches and how many were capped. The label is decided on the uncapped ratio.
+- In the VIDEO_ON_DEMAND domain (`recs prepare --domain video-on-demand`) the same rule
+  names the two types `Watch` and `Click`, the domain's event types.
 - A zero or missing video duration has no ratio: such rows are rejected before
   labelling (see `pipeline.watchlog`), never given a guessed value.
 """
@@ -33,7 +35,7 @@ _EVENT_NAMES = pa.array([EVENT_CLICKED, EVENT_WATCHED], pa.string())
 class Labels:
     """Labels of a batch of rows."""
 
-    event_type: pa.Array  # "watched" / "clicked"
+    event_type: pa.Array  # "watched" / "clicked" (or the names given)
     event_value: np.ndarray  # float64 ratio, capped
     watched: int  # rows labelled watched
     rewatched: int  # rows with ratio > 1.0
@@ -44,10 +46,15 @@ def label(
     ratio: np.ndarray,
     threshold: float = DEFAULT_THRESHOLD,
     max_event_value: float = DEFAULT_MAX_EVENT_VALUE,
+    event_names: tuple[str, str] | None = None,
 ) -> Labels:
-    """Apply the rule above to an array of watch ratios."""
+    """Apply the rule above to an array of watch ratios; `event_names` (watched, clicked)
+    renames the two types (the VIDEO_ON_DEMAND domain's `Watch`, `Click`)."""
+    names = _EVENT_NAMES
+    if event_names is not None:
+        names = pa.array([event_names[1], event_names[0]], pa.string())
     watched = ratio > threshold
-    event_type = _EVENT_NAMES.take(pa.array(watched.astype(np.int8)))
+    event_type = names.take(pa.array(watched.astype(np.int8)))
     capped = ratio > max_event_value
     return Labels(
         event_type=event_type,

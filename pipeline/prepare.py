@@ -12,11 +12,21 @@ the columns `prepare` reads take part: the others never reach the dataset.
 
 Labels and re-watches: see `pipeline.labels`. Rejections: see `pipeline.watchlog`.
 The run ends with one accounting identity: read = written + rejected + duplicates.
+
+Domain: by default the files are for a custom dataset group. With
+`domain=DOMAIN_VIDEO_ON_DEMAND` they follow the VIDEO_ON_DEMAND domain's schemas
+(`pipeline.schemas`): event types `Watch`/`Click`, items' categories under GENRES (a
+catalog row without categories is rejected, GENRES being required), the domain's Avro
+schemas under the same file names, and `dataset.json` holding `{"domain":
+"VIDEO_ON_DEMAND"}` so that provisioning knows which domain the data is for. Preparing
+a custom dataset removes a `dataset.json` left in the directory by an earlier run.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +35,18 @@ import numpy as np
 import pyarrow as pa
 
 from recs.pipeline.dataset import (
+    DATASET_META_FILE,
+    DOMAIN_VIDEO_ON_DEMAND,
+    EVENT_CLICKED,
+    EVENT_WATCHED,
     INTERACTION_TYPES,
     INTERACTIONS_FILE,
     INTERACTIONS_SCHEMA_FILE,
     ITEMS_FILE,
     ITEMS_SCHEMA_FILE,
+    VOD_EVENT_CLICK,
+    VOD_EVENT_WATCH,
+    VOD_ITEM_COLUMNS,
 )
 from recs.pipeline.hashing import (
     CountedSet,
@@ -43,7 +60,13 @@ from recs.pipeline.items import CatalogFormat, read_catalog, write_items
 from recs.pipeline.labels import DEFAULT_MAX_EVENT_VALUE, DEFAULT_THRESHOLD, label
 from recs.pipeline.output import BackgroundWriter, CsvFileWriter
 from recs.pipeline.rejects import RejectLog
-from recs.pipeline.schemas import interactions_schema, items_schema, write_schema
+from recs.pipeline.schemas import (
+    interactions_schema,
+    items_schema,
+    vod_interactions_schema,
+    vod_items_schema,
+    write_schema,
+)
 from recs.pipeline.watchlog import ValidRows, WatchLogFormat, WatchLogReader
 
 log = logging.getLogger(__name__)
@@ -57,6 +80,8 @@ ROW_FILTER_BITS = 27  # duplicate pre-filter: 128 MiB, good for tens of millions
 INTERACTIONS_ARROW_SCHEMA = pa.schema(list(INTERACTION_TYPES.items()))
 
 ProgressCallback = Callable[[int, int, int], None]  # bytes done, bytes total, rows read
+
+DOMAINS = (DOMAIN_VIDEO_ON_DEMAND,)  # the domain dataset groups `prepare` writes for
 
 
 class PrepareError(Exception):
@@ -76,6 +101,14 @@ class PrepareOptions:
     catalog_format: CatalogFormat = field(default_factory=CatalogFormat)
     rejects_file: Path | None = None
     item_rejects_file: Path | None = None
+    domain: str | None = None  # None: a custom dataset group; or one of DOMAINS
+
+    @property
+    def event_names(self) -> tuple[str, str]:
+        """(watched, clicked) as this dataset names them."""
+        if self.domain == DOMAIN_VIDEO_ON_DEMAND:
+            return VOD_EVENT_WATCH, VOD_EVENT_CLICK
+        return EVENT_WATCHED, EVENT_CLICKED
 
 
 @dataclass
@@ -100,13 +133,15 @@ class PrepareResult:
     catalog_rejects: RejectLog | None = None
     warnings: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    event_names: tuple[str, str] = (EVENT_WATCHED, EVENT_CLICKED)
 
     def summary(self) -> str:
         """The one closing line."""
+        watched, clicked = self.event_names
         text = (
             f"read {self.rows_read:,} = written {self.written:,} + rejected "
             f"{self.rejected:,} + duplicates {self.duplicates:,}; "
-            f"{self.watched:,} watched, {self.written - self.watched:,} clicked; "
+            f"{self.watched:,} {watched}, {self.written - self.watched:,} {clicked}; "
             f"{self.users:,} users, {self.items:,} items"
         )
         if self.catalog_rows:
@@ -132,9 +167,13 @@ class _Tally:
 
 def prepare(options: PrepareOptions, progress: ProgressCallback | None = None) -> PrepareResult:
     """Run the whole preparation; raises PrepareError (or WatchLogError) when it cannot."""
+    if options.domain is not None and options.domain not in DOMAINS:
+        raise PrepareError(
+            f"unknown domain {options.domain!r}: expected one of {', '.join(DOMAINS)}"
+        )
     out = options.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    result = PrepareResult()
+    result = PrepareResult(event_names=options.event_names)
 
     catalog_ids: HashSet | None = None
     if options.items is not None:
@@ -143,8 +182,16 @@ def prepare(options: PrepareOptions, progress: ProgressCallback | None = None) -
     reader = WatchLogReader(options.watch_log, options.log_format, options.rejects_file)
     result.rejects = reader.rejects
     _prepare_interactions(options, reader, result, catalog_ids, progress)
-    write_schema(interactions_schema(), out / INTERACTIONS_SCHEMA_FILE)
+    vod = options.domain == DOMAIN_VIDEO_ON_DEMAND
+    schema = vod_interactions_schema() if vod else interactions_schema()
+    write_schema(schema, out / INTERACTIONS_SCHEMA_FILE)
     result.files += [out / INTERACTIONS_FILE, out / INTERACTIONS_SCHEMA_FILE]
+    meta_file = out / DATASET_META_FILE
+    if options.domain is not None:
+        _write_json({"domain": options.domain}, meta_file)
+        result.files.append(meta_file)
+    elif meta_file.is_file():  # left by a domain run: these files are custom now
+        meta_file.unlink()
     result.warnings += _minimum_data_warnings(result)
     for warning in result.warnings:
         log.warning(warning)
@@ -153,15 +200,25 @@ def prepare(options: PrepareOptions, progress: ProgressCallback | None = None) -
 
 def _prepare_catalog(options: PrepareOptions, result: PrepareResult) -> HashSet:
     assert options.items is not None
-    catalog = read_catalog(options.items, options.catalog_format, options.item_rejects_file)
+    vod = options.domain == DOMAIN_VIDEO_ON_DEMAND
+    catalog = read_catalog(
+        options.items,
+        options.catalog_format,
+        options.item_rejects_file,
+        require_categories=vod,
+    )
     result.catalog_rejects = catalog.rejects
     result.catalog_rows = catalog.rows_read
     result.catalog_rejected = catalog.rejects.total
     result.catalog_items = catalog.items.num_rows
     if catalog.items.num_rows == 0:
         raise PrepareError(f"{options.items}: no valid catalog row")
-    write_items(catalog.items, options.out_dir / ITEMS_FILE)
-    write_schema(items_schema(), options.out_dir / ITEMS_SCHEMA_FILE)
+    if vod:
+        write_items(catalog.items.rename_columns(VOD_ITEM_COLUMNS), options.out_dir / ITEMS_FILE)
+        write_schema(vod_items_schema(), options.out_dir / ITEMS_SCHEMA_FILE)
+    else:
+        write_items(catalog.items, options.out_dir / ITEMS_FILE)
+        write_schema(items_schema(), options.out_dir / ITEMS_SCHEMA_FILE)
     result.files += [options.out_dir / ITEMS_FILE, options.out_dir / ITEMS_SCHEMA_FILE]
     ids = HashSet()
     ids.add_sorted_unique(
@@ -232,7 +289,12 @@ def _write_block(
         if not len(rows):
             return
 
-    labels = label(rows.watch / rows.duration, options.threshold, options.max_event_value)
+    labels = label(
+        rows.watch / rows.duration,
+        options.threshold,
+        options.max_event_value,
+        options.event_names if options.domain is not None else None,
+    )
     writer.write(
         pa.record_batch(
             [
@@ -252,6 +314,12 @@ def _write_block(
     tally.add(user_hash, item_hash)
     if catalog_ids is not None:
         result.unknown_item_rows += int(np.count_nonzero(~catalog_ids.contains(item_hash)))
+
+
+def _write_json(data: dict[str, object], path: Path) -> None:
+    temporary = path.with_name(f".{path.name}.partial")
+    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def _minimum_data_warnings(result: PrepareResult) -> list[str]:

@@ -22,6 +22,18 @@ Items:
 - CREATION_TIMESTAMP long epoch seconds: reserved; drives item age and exploration.
 Metadata fields are nullable (a union with "null") so an item with no categories or no
 known duration can still be imported.
+
+VIDEO_ON_DEMAND domain (`recs prepare --domain video-on-demand`; Personalize developer
+guide, "VIDEO_ON_DEMAND datasets and schemas"): the same record names and namespace, so
+provisioning reads them the same way, and:
+- Interactions: the same fields. USER_ID, ITEM_ID, TIMESTAMP and EVENT_TYPE are required
+  (the event types being `Watch` and `Click`), EVENT_VALUE is a reserved `["float", "null"]`.
+- Items: ITEM_ID, GENRES (categorical string) and CREATION_TIMESTAMP are required. GENRES
+  takes the categories (same `|`-separated values) and, being required, is not nullable:
+  `prepare` rejects a catalog row without categories. DURATION is a reserved float
+  (nullable, as the domain allows). TITLE (textual, the one text field) and URL (plain
+  string) are free fields, kept as in the custom schema. CATEGORIES is gone: it would
+  only repeat GENRES.
 """
 
 from __future__ import annotations
@@ -31,7 +43,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from recs.pipeline.dataset import INTERACTION_COLUMNS, ITEM_COLUMNS
+from recs.pipeline.dataset import INTERACTION_COLUMNS, ITEM_COLUMNS, VOD_ITEM_COLUMNS
 
 NAMESPACE = "com.amazonaws.personalize.schema"
 
@@ -51,6 +63,23 @@ ITEMS_FIELDS: list[dict[str, Any]] = [
     {"name": "DURATION", "type": ["float", "null"]},
     {"name": "CREATION_TIMESTAMP", "type": "long"},
 ]
+
+VOD_INTERACTIONS_FIELDS: list[dict[str, Any]] = INTERACTIONS_FIELDS
+
+VOD_ITEMS_FIELDS: list[dict[str, Any]] = [
+    {"name": "ITEM_ID", "type": "string"},
+    {"name": "TITLE", "type": ["string", "null"], "textual": True},
+    {"name": "URL", "type": ["string", "null"]},
+    {"name": "GENRES", "type": "string", "categorical": True},
+    {"name": "DURATION", "type": ["float", "null"]},
+    {"name": "CREATION_TIMESTAMP", "type": "long"},
+]
+
+# Fields each VIDEO_ON_DEMAND dataset must have (the schema tests check them).
+VOD_REQUIRED_FIELDS: dict[str, list[str]] = {
+    "Interactions": ["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE"],
+    "Items": ["ITEM_ID", "GENRES", "CREATION_TIMESTAMP"],
+}
 
 
 def _record(name: str, fields: list[dict[str, Any]], columns: list[str]) -> dict[str, Any]:
@@ -74,6 +103,16 @@ def interactions_schema() -> dict[str, Any]:
 def items_schema() -> dict[str, Any]:
     """The Items schema matching `items.csv`."""
     return _record("Items", ITEMS_FIELDS, ITEM_COLUMNS)
+
+
+def vod_interactions_schema() -> dict[str, Any]:
+    """The VIDEO_ON_DEMAND Interactions schema matching `interactions.csv` (`Watch`/`Click`)."""
+    return _record("Interactions", VOD_INTERACTIONS_FIELDS, INTERACTION_COLUMNS)
+
+
+def vod_items_schema() -> dict[str, Any]:
+    """The VIDEO_ON_DEMAND Items schema matching `items.csv` written with GENRES."""
+    return _record("Items", VOD_ITEMS_FIELDS, VOD_ITEM_COLUMNS)
 
 
 def write_schema(schema: dict[str, Any], path: str | Path) -> None:

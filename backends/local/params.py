@@ -15,12 +15,20 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from recs.pipeline.dataset import EVENT_CLICKED, EVENT_WATCHED
+from recs.pipeline.dataset import EVENT_CLICKED, EVENT_WATCHED, VOD_EVENT_CLICK, VOD_EVENT_WATCH
 
 SimilarMethod = Literal["cosine", "bm25", "als"]
 
-# A completed view says more than a click: watched counts twice as much by default.
-DEFAULT_EVENT_WEIGHTS: dict[str, float] = {EVENT_WATCHED: 2.0, EVENT_CLICKED: 1.0}
+# A completed view says more than a click: watched counts twice as much by default. The
+# VIDEO_ON_DEMAND domain's names for the same two labels (`recs prepare --domain
+# video-on-demand`) weigh the same, so either dataset trains the same model.
+# `weight_of` matches event types exactly (case-sensitively), hence both spellings.
+DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
+    EVENT_WATCHED: 2.0,
+    EVENT_CLICKED: 1.0,
+    VOD_EVENT_WATCH: 2.0,
+    VOD_EVENT_CLICK: 1.0,
+}
 
 
 class ParamsError(ValueError):

@@ -32,7 +32,13 @@ def test_train_command(tiny_dataset: Path, tmp_path: Path, capsys: pytest.Captur
     assert "MiB" in out
     trained = load_model(tmp_path / "model").meta["params"]
     assert (trained["factors"], trained["iterations"], trained["alpha"]) == (4, 2, 5.0)
-    assert trained["event_weights"] == {"watched": 3.0, "clicked": 1.0, "shared": 0.25}
+    assert trained["event_weights"] == {
+        "watched": 3.0,
+        "clicked": 1.0,
+        "Watch": 2.0,
+        "Click": 1.0,
+        "shared": 0.25,
+    }
 
 
 def test_missing_dataset_exits_non_zero(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

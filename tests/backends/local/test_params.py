@@ -15,6 +15,13 @@ def test_defaults_weigh_watched_above_clicked() -> None:
     assert params.weight_of("watched") > params.weight_of("clicked")
 
 
+def test_defaults_weigh_the_video_on_demand_types_as_watched_and_clicked() -> None:
+    params = TrainParams()
+    assert params.weight_of("Watch") == params.weight_of("watched") == 2.0
+    assert params.weight_of("Click") == params.weight_of("clicked") == 1.0
+    assert params.weight_of("WATCHED") == params.default_event_weight  # matched exactly
+
+
 def test_an_unlisted_event_type_gets_the_default_weight() -> None:
     params = TrainParams(default_event_weight=0.5)
     assert params.weight_of("shared") == 0.5
