@@ -6,8 +6,9 @@ what this returns, or the `AwsError` it raises. Sources: botocore's service mode
 personalize-runtime and personalize-events and ../shared/reference/personalize.md sections
 1.2 and 1.3 (members, limits, which recipe needs which member, error codes and statuses).
 
-- **Which ARN is which** (`AwsResources`): the campaign ARNs, filter ARNs, event tracking
-  id and dataset ARNs of the serve config's `[personalize]` section, the section
+- **Which ARN is which** (`AwsResources`): the campaign ARNs, VIDEO_ON_DEMAND recommender
+  ARNs (`[personalize.recommender_arns]`), filter ARNs, event tracking id and dataset ARNs of
+  the serve config's `[personalize]` section, the section
   `recs personalize provision` writes, so one serve.toml works against AWS and against the
   laptop. A key the section lacks gets a stand-in ARN in account 000000000000 (logged at
   start). An ARN it does not know is a ResourceNotFoundException, as on AWS.
@@ -16,6 +17,15 @@ personalize-runtime and personalize-events and ../shared/reference/personalize.m
   a filter on the user's interactions), all three without scores (as AWS); a
   personalized-ranking campaign answers GetPersonalizedRanking only, items the model does
   not know appended without a score.
+- **Recommenders** (GetRecommendations with `recommenderArn`): each is answered as the
+  campaign of the same kind (`RECOMMENDER_KINDS`: Top picks for you as user-personalization,
+  Because you watched X and More like X as SIMS, Most popular as popularity-count, Trending
+  now as trending-now), except that Because you watched X and More like X leave out the videos
+  the user watched (the engine's `similar_items` with the user), as VIDEO_ON_DEMAND does, and
+  Top picks for you without `filterArn` gets the engine's default filter (which stands in for
+  its own leaving out of watched videos; with a `filterArn`, only that filter applies). Each
+  use case's required members (`RECOMMENDER_REQUIRES`: AWS's "VIDEO_ON_DEMAND use cases") are
+  enforced with InvalidInputException.
 - **Filters**: `filterArn` names a filter of `[filters]` and its `filterValues` are checked and
   applied by the engine, as gRPC's `filter_name`. Without `filterArn` nothing is filtered,
   not even the gRPC default filter: a Personalize request without a filter is unfiltered.
@@ -63,6 +73,7 @@ from recs.backends.limits import (
     MAX_RECOMMENDATION_ID_LENGTH,
 )
 from recs.backends.local.ids import RecommendationIds
+from recs.backends.personalize.config import RECOMMENDER_REQUIRES
 from recs.server import validation
 from recs.server.catalog import Catalog
 from recs.server.dispatch import BackendDispatcher
@@ -78,6 +89,13 @@ CAMPAIGN_KEYS = {  # [personalize] key -> the recipe its campaign runs
     "popularity_campaign_arn": POPULARITY,
     "trending_now_campaign_arn": TRENDING_NOW,
     "personalized_ranking_campaign_arn": PERSONALIZED_RANKING,
+}
+RECOMMENDER_KINDS = {  # [personalize.recommender_arns] key -> the kind answering it
+    "recommendations": USER_PERSONALIZATION,  # Top picks for you
+    "similar_items": SIMS,  # Because you watched X (watched videos left out)
+    "more_like_x": SIMS,  # More like X (watched videos left out)
+    "popular_items": POPULARITY,  # Most popular
+    "trending_items": TRENDING_NOW,  # Trending now
 }
 STAND_IN_ACCOUNT = "000000000000"
 DEFAULT_REGION = "us-east-1"
@@ -143,6 +161,7 @@ class AwsResources:
     """The Personalize resources the endpoint answers for, by ARN (or tracking id)."""
 
     campaigns: Mapping[str, str]  # campaign ARN -> recipe kind
+    recommenders: Mapping[str, str]  # recommender ARN -> its [personalize.recommender_arns] key
     filters: Mapping[str, str]  # filter ARN -> filter name of [filters]
     tracking_ids: frozenset[str]
     items_dataset_arns: frozenset[str]
@@ -159,6 +178,11 @@ class AwsResources:
             str(personalize.get(key) or stand_in_arn(region, "campaign", f"local-{kind}")): kind
             for key, kind in CAMPAIGN_KEYS.items()
         }
+        named = dict(personalize.get("recommender_arns") or {})
+        recommenders = {
+            str(named.get(key) or stand_in_arn(region, "recommender", f"local-{key}")): key
+            for key in RECOMMENDER_KINDS
+        }
         configured = dict(personalize.get("filter_arns") or {})
         filters = {
             str(configured.get(name) or stand_in_arn(region, "filter", f"local-{name}")): name
@@ -166,6 +190,7 @@ class AwsResources:
         }
         return cls(
             campaigns=campaigns,
+            recommenders=recommenders,
             filters=filters,
             tracking_ids=frozenset(
                 [str(personalize.get("event_tracking_id") or STAND_IN_TRACKING_ID)]
@@ -191,6 +216,7 @@ class AwsResources:
     def describe(self) -> list[str]:
         """One line per resource, for the start-up log."""
         lines = [f"campaign {kind}: {arn}" for arn, kind in self.campaigns.items()]
+        lines += [f"recommender {key}: {arn}" for arn, key in self.recommenders.items()]
         lines += [f"filter {name}: {arn}" for arn, name in self.filters.items()]
         lines += [f"event tracker: {tracking_id}" for tracking_id in sorted(self.tracking_ids)]
         lines += [f"items dataset: {arn}" for arn in sorted(self.items_dataset_arns)]
@@ -242,7 +268,7 @@ class PersonalizeApi:
     # personalize-runtime --------------------------------------------------------------
 
     async def get_recommendations(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        kind = self._campaign(body)
+        kind, recommender = self._resource(body)
         columns = _metadata_columns(body)
         limit = MAX_RESULTS_WITH_METADATA if columns else MAX_NUM_RESULTS
         num_results = body.get("numResults")
@@ -262,19 +288,44 @@ class PersonalizeApi:
                 "a PERSONALIZED_RANKING campaign answers GetPersonalizedRanking, "
                 "not GetRecommendations"
             )
-        if kind == USER_PERSONALIZATION and user_id is None:
+        if recommender is not None:
+            given = {"userId": user_id, "itemId": item_id}
+            for member in RECOMMENDER_REQUIRES[recommender]:
+                if given[member] is None:
+                    raise invalid_input(
+                        f"{member}: is required for the VIDEO_ON_DEMAND recommender"
+                        f" {body['recommenderArn']} ({recommender})"
+                    )
+        elif kind == USER_PERSONALIZATION and user_id is None:
             raise invalid_input("userId: is required for a USER_PERSONALIZATION campaign")
-        if kind == SIMS and item_id is None:
+        elif kind == SIMS and item_id is None:
             raise invalid_input("itemId: is required for a RELATED_ITEMS campaign")
         call = self._filter(body.get("filterArn"), body.get("filterValues"), "", kind)
+        if recommender is not None and call is UNFILTERED:
+            # Top picks for you leaves out what the user watched by itself: the engine's
+            # default filter (exclude_interacted unless configured otherwise) stands in.
+            call = None
         promotion = _promotion(body)
+        promotion_call: FilterCall | None = None
+        if promotion is not None:
+            _, _, arn, values = promotion
+            promotion_call = self._filter(arn, values, "promotions[0].", kind)
+        if recommender is not None and user_id is None:  # only Trending now gets here
+            # Trending now: "userId: Required only if you filter by CurrentUser or by items a
+            # user has interacted with" (VIDEO_ON_DEMAND use cases).
+            for where, used in (("filterArn", call), ("promotions[0].filterArn", promotion_call)):
+                if used is not None and _reads_interactions(used):
+                    raise invalid_input(
+                        f"userId: is required for filter {used.name!r} ({where}), which reads"
+                        " the user's interactions"
+                    )
+        # Because you watched X and More like X leave out what the user watched.
+        watcher = user_id if recommender is not None and kind == SIMS else None
         promoted: Recommendations | None = None
         if promotion is not None:
-            _, percent, arn, values = promotion
-            promotion_call = self._filter(arn, values, "promotions[0].", kind)
-            count = math.ceil(num_results * percent / 100)
-            promoted = await self._ask(kind, user_id, item_id, count, promotion_call)
-        answer = await self._ask(kind, user_id, item_id, num_results, call)
+            count = math.ceil(num_results * promotion[1] / 100)
+            promoted = await self._ask(kind, user_id, item_id, count, promotion_call, watcher)
+        answer = await self._ask(kind, user_id, item_id, num_results, call, watcher)
         scored = kind == USER_PERSONALIZATION
         items = [self._item(i, s if scored else None, columns) for i, s in _pairs(answer)]
         for position, reason in (answer.reasons or {}).items():  # e.g. "Exploration"
@@ -358,10 +409,23 @@ class PersonalizeApi:
 
     # shared ---------------------------------------------------------------------------
 
+    def _resource(self, body: Mapping[str, Any]) -> tuple[str, str | None]:
+        """(kind, recommender key) of GetRecommendations' `recommenderArn`, or (kind, None)
+        of its `campaignArn`: exactly one of the two."""
+        arn = body.get("recommenderArn")
+        if arn is None:
+            return self._campaign(body), None
+        if body.get("campaignArn") is not None:
+            raise invalid_input("give campaignArn or recommenderArn, not both")
+        if not isinstance(arn, str) or not arn:
+            raise invalid_input("recommenderArn: must be a recommender ARN")
+        key = self.resources.recommenders.get(arn)
+        if key is None:
+            raise not_found(f"Recommender {arn} not found")
+        return RECOMMENDER_KINDS[key], key
+
     def _campaign(self, body: Mapping[str, Any]) -> str:
         arn = body.get("campaignArn")
-        if arn is None and body.get("recommenderArn") is not None:
-            raise not_found(f"Recommender {body['recommenderArn']} not found")
         if not isinstance(arn, str) or not arn:
             raise invalid_input("campaignArn: is required")
         kind = self.resources.campaigns.get(arn)
@@ -406,7 +470,10 @@ class PersonalizeApi:
         item_id: str | None,
         count: int,
         call: FilterCall | None,
+        watcher: str | None = None,
     ) -> Recommendations:
+        """The engine's answer for `kind`; SIMS leaves out what `watcher` watched (a
+        VIDEO_ON_DEMAND recommender's user; a SIMS campaign passes None)."""
         dispatcher = self._dispatcher()
         if kind == USER_PERSONALIZATION:
             assert user_id is not None
@@ -414,7 +481,7 @@ class PersonalizeApi:
         if kind == SIMS:
             assert item_id is not None
             return await dispatcher.call(
-                NO_DEADLINE, lambda backend: backend.similar_items(item_id, count, call)
+                NO_DEADLINE, lambda backend: backend.similar_items(item_id, count, call, watcher)
             )
         if kind == TRENDING_NOW:
             return await dispatcher.call(
@@ -448,6 +515,15 @@ class PersonalizeApi:
             if value:
                 found[column] = value
         return found
+
+
+def _reads_interactions(call: FilterCall) -> bool:
+    """Whether the filter has a condition on the Interactions dataset (needs a user)."""
+    return any(
+        condition.dataset == "Interactions"
+        for part in call.filter.parts
+        for condition in part.conditions
+    )
 
 
 def _pairs(answer: Recommendations) -> Iterable[tuple[str, float]]:

@@ -75,14 +75,21 @@ class EndpointThread:
         assert self._endpoint is not None, "not started"
         return f"http://127.0.0.1:{self._endpoint.port}"
 
-    def personalize_config(self) -> dict[str, Any]:
+    def personalize_config(self, recommenders: bool = False) -> dict[str, Any]:
         """`[personalize]` keys for a PersonalizeBackend talking to this endpoint: the
-        campaigns, filter ARNs, tracking id and Items dataset it answers, and both
-        endpoint URLs."""
+        campaigns, recommenders, filter ARNs, tracking id and Items dataset it answers, and
+        both endpoint URLs.
+
+        With `recommenders`, `recommender_arns` names every VIDEO_ON_DEMAND recommender the
+        endpoint answers, so a backend given it calls them instead of the campaigns for the
+        RPCs they serve (GetPersonalizedRanking keeps its campaign); without, the campaigns
+        answer every RPC."""
         resources = self.resources
         by_kind = {kind: arn for arn, kind in resources.campaigns.items()}
+        by_key = {key: arn for arn, key in resources.recommenders.items()}
         return {
             **{key: by_kind[kind] for key, kind in CAMPAIGN_KEYS.items()},
+            **({"recommender_arns": by_key} if recommenders else {}),
             "filter_arns": {name: arn for arn, name in resources.filters.items()},
             "event_tracking_id": next(iter(resources.tracking_ids), STAND_IN_TRACKING_ID),
             "items_dataset_arn": next(iter(resources.items_dataset_arns)),

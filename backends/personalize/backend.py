@@ -10,6 +10,16 @@
 | put_events      | personalize-events PutEvents(event tracker's trackingId)  |
 | put_items       | personalize-events PutItems(Items dataset)                |
 
+A VIDEO_ON_DEMAND recommender named in `[personalize.recommender_arns]` answers its RPC
+instead of the campaign: GetRecommendations(`recommenderArn`) with the same members and
+filters (`_resource`). recommend -> `recommendations` (Top picks for you), similar_items ->
+`similar_items` (Because you watched X, or More like X), popular_items -> `popular_items`
+(Most popular), trending_items -> `trending_items` (Trending now); rerank has no VOD use case
+and keeps its campaign. Each use case's required members (`RECOMMENDER_REQUIRES`, from AWS's
+"VIDEO_ON_DEMAND use cases") are sent: popular_items sends `anonymous_user_id` when the caller
+gives no user, as for the campaign; similar_items without `user_id` is refused (INVALID_ARGUMENT
+naming `user_id`) before any call, as the recommender needs `userId` and `itemId`.
+
 A request's filter (`FilterCall`) is sent by name: `filterArn` is
 `[personalize.filter_arns]`'s ARN for that name and `filterValues` the values as the caller
 wrote them. GetRecommendations without a filter sends the default filter
@@ -74,6 +84,9 @@ from recs.backends.personalize.config import (
     EVENT_TRACKING_ID_KEY,
     FILTER_ARNS_KEY,
     ITEMS_DATASET_ARN_KEY,
+    RECOMMENDER_ARNS_KEY,
+    RECOMMENDER_FOR_CAMPAIGN,
+    RECOMMENDER_REQUIRES,
     PersonalizeBackendConfig,
 )
 from recs.backends.personalize.errors import CONFIG_SECTION, CallContext, translate_error
@@ -132,7 +145,11 @@ class PersonalizeBackend(Backend):
                 self._events_client = create_events_client(self._config)
         except BotoCoreError as exc:
             raise translate_error(exc, CallContext("start", "region")) from exc
-        missing = [key for key in CAMPAIGN_KEYS if getattr(self._config, key) is None]
+        missing = [
+            key
+            for key in CAMPAIGN_KEYS
+            if getattr(self._config, key) is None and self._recommender(key) is None
+        ]
         if missing:
             logger.warning(
                 "%s lacks %s: those RPCs will answer FAILED_PRECONDITION",
@@ -187,7 +204,14 @@ class PersonalizeBackend(Backend):
         """
         details = {"region": self._config.region or "(AWS default chain)"}
         for key in CAMPAIGN_KEYS:
-            details[key] = getattr(self._config, key) or "(not configured)"
+            recommender = self._recommender(key)
+            details[key] = (
+                f"(not used: {RECOMMENDER_ARNS_KEY}.{recommender[0]} answers)"
+                if recommender is not None
+                else getattr(self._config, key) or "(not configured)"
+            )
+        for name, arn in self._config.recommender_arns.items():
+            details[f"{RECOMMENDER_ARNS_KEY}.{name}"] = arn
         for name in sorted(self.filters.filters):
             arn = self._config.filter_arns.get(name)
             details[f"{FILTER_ARNS_KEY}.{name}"] = arn or "(not configured)"
@@ -285,11 +309,24 @@ class PersonalizeBackend(Backend):
         With `user_id` the request carries `userId` (filters on interactions read it) and,
         when it names no filter, the default filter: a SIMS campaign does not leave out what
         the user watched by itself (the video-on-demand recommenders do), the default filter
-        (`exclude_interacted` unless configured otherwise) does."""
+        (`exclude_interacted` unless configured otherwise) does.
+
+        On a VIDEO_ON_DEMAND recommender (`recommender_arns.similar_items`: Because you
+        watched X or More like X) `user_id` is required, as the recommender needs `userId` and
+        `itemId`, and no default filter is added: the recommender leaves out what the user
+        watched itself."""
         check_id("item_id", item_id)
         check_num_results(num_results)
+        recommender = self._recommender("similar_items_campaign_arn")
         if user_id is not None:
             check_id("user_id", user_id)
+        elif recommender is not None and "userId" in RECOMMENDER_REQUIRES[recommender[0]]:
+            raise InvalidRequestError(
+                "user_id",
+                f"is required: {RECOMMENDER_ARNS_KEY}.{recommender[0]} in {CONFIG_SECTION} is a"
+                " VIDEO_ON_DEMAND recommender (Because you watched X / More like X), which"
+                " needs userId and itemId",
+            )
         return self._or_fallback(
             lambda: self._similar_items(item_id, num_results, filter, user_id),
             lambda fallback: fallback.similar_items(item_id, num_results, filter, user_id),
@@ -299,7 +336,8 @@ class PersonalizeBackend(Backend):
         self, item_id: str, num_results: int, filter: FilterCall | None, user_id: str | None
     ) -> Recommendations:
         user = {"userId": user_id} if user_id is not None else {}
-        if user_id is not None and filter is None:
+        on_campaign = self._recommender("similar_items_campaign_arn") is None
+        if user_id is not None and filter is None and on_campaign:
             filter = self.filters.default
         response = self._call(
             "get_recommendations",
@@ -317,7 +355,8 @@ class PersonalizeBackend(Backend):
     def popular_items(
         self, num_results: int, user_id: str | None = None, filter: FilterCall | None = None
     ) -> Recommendations:
-        """GetRecommendations on the popularity-count campaign (which needs some userId)."""
+        """GetRecommendations on the popularity-count campaign or the Most popular
+        recommender (both need some userId: `anonymous_user_id` without one)."""
         if user_id is not None:
             check_id("user_id", user_id)
         check_num_results(num_results)
@@ -429,13 +468,11 @@ class PersonalizeBackend(Backend):
         filter: FilterCall | None,
         **params: Any,
     ) -> Any:
-        """Call `operation` on the campaign configured for `rpc`, through `filter`."""
-        campaign_key = f"{rpc}_campaign_arn"
-        campaign_arn = getattr(self._config, campaign_key)
-        if campaign_arn is None:
-            raise BackendMisconfiguredError(f"{campaign_key} is not configured in {CONFIG_SECTION}")
-        resources = {campaign_key: campaign_arn}
-        params["campaignArn"] = campaign_arn
+        """Call `operation` on the recommender or campaign configured for `rpc` (`_resource`),
+        through `filter`."""
+        key, member, arn = self._resource(rpc)
+        resources = {key: arn}
+        params[member] = arn
         if filter is not None:
             filter_key, params["filterArn"] = self._filter_arn(filter.name)
             resources[filter_key] = params["filterArn"]
@@ -483,6 +520,26 @@ class PersonalizeBackend(Backend):
             self._observer(context.operation, time.perf_counter() - started, "OK")
         breaker.succeeded()
         return response
+
+    def _recommender(self, campaign_key: str) -> tuple[str, str] | None:
+        """(recommender key, ARN) of the VIDEO_ON_DEMAND recommender answering the RPC of
+        `campaign_key` instead of its campaign, or None (the campaign answers)."""
+        name = RECOMMENDER_FOR_CAMPAIGN.get(campaign_key.removesuffix("_campaign_arn"))
+        arn = self._config.recommender_arns.get(name) if name else None
+        return (name, arn) if name is not None and arn is not None else None
+
+    def _resource(self, rpc: str) -> tuple[str, str, str]:
+        """(config key, request member, ARN) of what answers `rpc`: its recommender
+        (`recommenderArn`) when `[personalize.recommender_arns]` names one, else its campaign
+        (`campaignArn`); neither is our own misconfiguration."""
+        campaign_key = f"{rpc}_campaign_arn"
+        recommender = self._recommender(campaign_key)
+        if recommender is not None:
+            return f"{RECOMMENDER_ARNS_KEY}.{recommender[0]}", "recommenderArn", recommender[1]
+        campaign_arn = getattr(self._config, campaign_key)
+        if campaign_arn is None:
+            raise BackendMisconfiguredError(f"{campaign_key} is not configured in {CONFIG_SECTION}")
+        return campaign_key, "campaignArn", campaign_arn
 
     def _filter_arn(self, name: str) -> tuple[str, str]:
         """(config key, ARN) of the Personalize filter serving filter `name`.

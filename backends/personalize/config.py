@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
@@ -28,6 +28,39 @@ CAMPAIGN_KEYS = (
     "trending_now_campaign_arn",
     "personalized_ranking_campaign_arn",
 )
+
+# [personalize.recommender_arns]: Personalize's VIDEO_ON_DEMAND recommenders (domain dataset
+# group), called with GetRecommendations(recommenderArn=...) instead of a campaign.
+RECOMMENDER_ARNS_KEY = "recommender_arns"
+RecommenderKey = Literal[
+    "recommendations",  # Top picks for you (aws-vod-top-picks): GetRecommendations
+    "similar_items",  # Because you watched X (aws-vod-because-you-watched-x): GetSimilarItems
+    "more_like_x",  # More like X (aws-vod-more-like-x): recorded; copied to similar_items to serve
+    "popular_items",  # Most popular (aws-vod-most-popular): GetPopularItems
+    "trending_items",  # Trending now (aws-vod-trending-now): GetTrendingItems
+]
+RECOMMENDER_KEYS: tuple[str, ...] = get_args(RecommenderKey)
+# The recommender key answering an RPC instead of its campaign (`f"{stem}_campaign_arn"`) when
+# set; GetPersonalizedRanking has no VIDEO_ON_DEMAND use case and keeps its campaign.
+RECOMMENDER_FOR_CAMPAIGN: dict[str, RecommenderKey] = {
+    "user_personalization": "recommendations",
+    "similar_items": "similar_items",
+    "popularity": "popular_items",
+    "trending_now": "trending_items",
+}
+# The GetRecommendations members each use case requires, from "VIDEO_ON_DEMAND use cases"
+# (https://docs.aws.amazon.com/personalize/latest/dg/VIDEO_ON_DEMAND-use-cases.html):
+# Because you watched X and More like X need userId and itemId (they leave out the videos that
+# user watched); Most popular and Top picks for you need userId, itemId not used; Trending now
+# needs userId "only if you filter by CurrentUser or by items a user has interacted with",
+# itemId not used.
+RECOMMENDER_REQUIRES: dict[str, tuple[str, ...]] = {
+    "recommendations": ("userId",),
+    "similar_items": ("userId", "itemId"),
+    "more_like_x": ("userId", "itemId"),
+    "popular_items": ("userId",),
+    "trending_items": (),
+}
 
 
 class PersonalizeBackendConfig(BaseModel):
@@ -61,6 +94,13 @@ class PersonalizeBackendConfig(BaseModel):
     )
     personalized_ranking_campaign_arn: Arn | None = Field(
         None, description="aws-personalized-ranking campaign answering GetPersonalizedRanking"
+    )
+    recommender_arns: dict[RecommenderKey, Arn] = Field(
+        default_factory=dict,
+        description="VIDEO_ON_DEMAND recommenders answering RPCs instead of their campaigns: "
+        "recommendations (Top picks for you), similar_items (Because you watched X, or More "
+        "like X), popular_items (Most popular), trending_items (Trending now); more_like_x "
+        "records the More like X recommender (it answers nothing until copied to similar_items)",
     )
     filter_arns: dict[FilterName, Arn] = Field(
         default_factory=dict,
