@@ -91,7 +91,14 @@ def _register_provision(commands: argparse._SubParsersAction) -> None:
         "ACTIVE, then write the serve config "
         "with their ARNs, the tracker's tracking id and the Items dataset's ARN. Re-running is "
         "safe: existing resources are reused; new data is imported and trained on again; a "
-        "campaign whose exploration differs is updated.",
+        "campaign whose exploration differs is updated. With --domain video-on-demand the "
+        "dataset group and schemas are VIDEO_ON_DEMAND domain ones and, instead of solutions "
+        "and campaigns, five recommenders are created (aws-vod-top-picks, with the item "
+        "exploration, aws-vod-because-you-watched-x, aws-vod-more-like-x, "
+        "aws-vod-most-popular, aws-vod-trending-now) and written to "
+        "[personalize.recommender_arns] as recommendations, similar_items, more_like_x, "
+        "popular_items and trending_items; DIR must come from `recs prepare --domain "
+        "video-on-demand`.",
     )
     add_dataset_dir(parser)
     parser.add_argument("--bucket", required=True, help="S3 bucket Personalize imports from")
@@ -108,7 +115,8 @@ def _register_provision(commands: argparse._SubParsersAction) -> None:
         required=True,
         type=Path,
         metavar="FILE",
-        help="serve config (TOML) to write or update with the campaign and filter ARNs, "
+        help="serve config (TOML) to write or update with the campaign (or recommender) and "
+        "filter ARNs, "
         "event_tracking_id and items_dataset_arn; its [filters] say which filters to create",
     )
     parser.add_argument(
@@ -120,6 +128,13 @@ def _register_provision(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--event-type",
         help="train only on interactions of this EVENT_TYPE (e.g. watched; default: all)",
+    )
+    parser.add_argument(
+        "--domain",
+        choices=("video-on-demand",),
+        help="create a domain dataset group (VIDEO_ON_DEMAND) with one recommender per use "
+        "case instead of solutions and campaigns (default: a custom dataset group); "
+        "--event-type, --min-tps and [local] trend_interval then do not apply",
     )
     parser.add_argument(
         "--min-tps",
@@ -152,8 +167,10 @@ def _register_metrics(commands: argparse._SubParsersAction) -> None:
 def _register_teardown(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "teardown",
-        help="delete the campaigns (they bill while idle); --all deletes everything",
-        description="Delete the campaigns of dataset group NAME. With --all also delete "
+        help="delete the campaigns and recommenders (they bill while idle); --all deletes "
+        "everything",
+        description="Delete the campaigns and recommenders of dataset group NAME. With --all "
+        "also delete "
         "its solutions, filters, event tracker, datasets, the dataset group and the NAME-* "
         "schemas.",
     )
@@ -161,7 +178,7 @@ def _register_teardown(commands: argparse._SubParsersAction) -> None:
         "--all",
         dest="everything",
         action="store_true",
-        help="delete everything provision created, not just the campaigns",
+        help="delete everything provision created, not just the campaigns and recommenders",
     )
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     parser.add_argument("--dry-run", action="store_true", help="only print what would be deleted")
@@ -252,6 +269,7 @@ def run_provision(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
     from rich.console import Console
 
+    from recs.ops.plan import DOMAINS
     from recs.ops.provisioning import Provisioner, ProvisionRequest
     from recs.ops.resources import ProvisioningError
     from recs.ops.s3 import S3Location
@@ -281,6 +299,7 @@ def run_provision(args: argparse.Namespace) -> int:
             trend_interval=trend_interval_to_provision(args.config_out),
             exploration_weight=weight,
             exploration_item_age_cutoff=cutoff_days,
+            domain=DOMAINS[args.domain] if args.domain else None,
         )
         waiter = Waiter(
             personalize, poll_interval=args.poll_interval, timeout=args.timeout, console=console
@@ -314,8 +333,13 @@ def run_provision(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return fail(prog, exc)
     elapsed = time.monotonic() - started
+    served = (
+        f"{len(result.recommender_arns)} recommenders"
+        if result.recommender_arns
+        else f"{len(result.campaign_arns)} campaigns"
+    )
     print(
-        f"provisioned {args.name}: {len(result.campaign_arns)} campaigns and "
+        f"provisioned {args.name}: {served} and "
         f"{len(result.filter_arns)} filters ACTIVE ({counts}) in {elapsed:.0f}s; "
         f"serve config written to {args.config_out}"
     )
@@ -409,7 +433,11 @@ def run_teardown(args: argparse.Namespace) -> int:
 def _confirmed(args: argparse.Namespace) -> bool:
     if not sys.stdin.isatty():
         return False
-    scope = "EVERYTHING (data, solutions, campaigns)" if args.everything else "the campaigns"
+    scope = (
+        "EVERYTHING (data, solutions, campaigns, recommenders)"
+        if args.everything
+        else "the campaigns and recommenders"
+    )
     answer = input(f"Delete {scope} of {args.name} in Amazon Personalize? [y/N] ")
     return answer.strip().lower() in ("y", "yes")
 

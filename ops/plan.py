@@ -1,6 +1,7 @@
 """What provisioning builds: resource names derived from one base name, the recipes, filters,
 the Trending-Now solution's trend discovery frequency and the User-Personalization campaign's
-item exploration.
+item exploration; with `--domain video-on-demand`, the VIDEO_ON_DEMAND use cases (one
+recommender each) and the check that the dataset was prepared for that domain.
 
 All names derive from `--name`, so a re-run (or `teardown`, or `metrics`) finds the same
 resources. Personalize names are 1-63 characters of `[a-zA-Z0-9-_]`, starting with a
@@ -17,10 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recs.pipeline.dataset import (
+    DOMAIN_VIDEO_ON_DEMAND,
     INTERACTIONS_FILE,
     INTERACTIONS_SCHEMA_FILE,
     ITEMS_FILE,
     ITEMS_SCHEMA_FILE,
+    read_domain,
 )
 from recs.pipeline.filters import Filter, parse_filter
 
@@ -67,6 +70,73 @@ RECIPES = (
 
 TRENDING_NOW = next(recipe for recipe in RECIPES if recipe.short_name == "trending-now")
 USER_PERSONALIZATION = next(r for r in RECIPES if r.short_name == "user-personalization")
+
+# Domain dataset groups (CreateDatasetGroup's and CreateSchema's `domain`), by the spelling of
+# `--domain`. A domain dataset group serves recommenders (CreateRecommender with a use case's
+# recipe ARN) instead of solutions and campaigns.
+VIDEO_ON_DEMAND = "VIDEO_ON_DEMAND"
+DOMAINS = {"video-on-demand": VIDEO_ON_DEMAND}
+
+
+@dataclass(frozen=True, slots=True)
+class UseCase:
+    """One domain use case we provision a recommender for: the short name in its resource
+    name, its recipe ARN, its key in `[personalize.recommender_arns]`, and whether it takes
+    an `itemExplorationConfig` (only use cases recommending for a user do)."""
+
+    short_name: str
+    recipe_arn: str
+    config_key: str
+    explores: bool = False
+
+
+# The VIDEO_ON_DEMAND use cases and their recipe ARNs
+# (https://docs.aws.amazon.com/personalize/latest/dg/VIDEO_ON_DEMAND-use-cases.html). Top picks
+# for you is the one personalized use case, hence the one with item exploration
+# (RecommenderConfig.itemExplorationConfig: "only if your recommenders generate personalized
+# recommendations for a user (not popular items or similar items)", botocore's model).
+VOD_USE_CASES = (
+    UseCase("top-picks", "arn:aws:personalize:::recipe/aws-vod-top-picks", "recommendations", True),
+    UseCase(
+        "because-you-watched-x",
+        "arn:aws:personalize:::recipe/aws-vod-because-you-watched-x",
+        "similar_items",
+    ),
+    UseCase("more-like-x", "arn:aws:personalize:::recipe/aws-vod-more-like-x", "more_like_x"),
+    UseCase("most-popular", "arn:aws:personalize:::recipe/aws-vod-most-popular", "popular_items"),
+    UseCase("trending-now", "arn:aws:personalize:::recipe/aws-vod-trending-now", "trending_items"),
+)
+USE_CASES = {VIDEO_ON_DEMAND: VOD_USE_CASES}
+RECOMMENDER_ARNS_KEY = "recommender_arns"  # the serve config's [personalize.recommender_arns]
+
+# What marks a dataset prepared for VIDEO_ON_DEMAND, until `recs prepare --domain
+# video-on-demand` names its marker: the domain's event types in the interactions (the use
+# cases train on Watch and Click events) or the Items schema's required GENRES column.
+
+
+def check_domain(domain: str | None) -> str | None:
+    """`domain` if it is None (a custom dataset group) or a domain we provision; ValueError
+    otherwise."""
+    if domain is not None and domain not in USE_CASES:
+        raise ValueError(f"domain {domain!r}: use one of {', '.join(DOMAINS)}")
+    return domain
+
+
+def prepared_for_video_on_demand(data_dir: Path) -> bool:
+    """Whether `recs prepare --domain video-on-demand` prepared the directory: its
+    `dataset.json` names the VIDEO_ON_DEMAND domain (`pipeline.dataset.read_domain`)."""
+    return read_domain(data_dir) == DOMAIN_VIDEO_ON_DEMAND
+
+
+def check_prepared_for_domain(data_dir: Path, domain: str | None) -> None:
+    """Refuse (ValueError) a dataset not prepared for `domain`, before any AWS call."""
+    if domain == VIDEO_ON_DEMAND and not prepared_for_video_on_demand(data_dir):
+        raise ValueError(
+            f"{data_dir} was not prepared for the video-on-demand domain (its dataset.json"
+            " names no VIDEO_ON_DEMAND domain): run `recs prepare --domain video-on-demand`"
+            " first, or provision without --domain"
+        )
+
 
 # The Trending-Now solution's "Trend discovery frequency": a feature transformation
 # parameter of CreateSolution, `solutionConfig={"featureTransformationParameters":
@@ -219,6 +289,10 @@ class Names:
 
     def campaign(self, recipe: Recipe) -> str:
         return f"{self.base}-{recipe.short_name}"
+
+    def recommender(self, use_case: UseCase) -> str:
+        """A domain use case's recommender (the longest name: `-because-you-watched-x`)."""
+        return f"{self.base}-{use_case.short_name}"
 
     def filter(self, filter_name: str) -> str:
         """A filter's Personalize name: the base name, then the name requests use."""

@@ -38,6 +38,18 @@ call); the other campaigns get none (Personalize refuses it for their recipes). 
 can be updated: one that exists with another exploration (or none) is updated to it, its step
 saying what changes, and waited for like any update.
 
+With `domain` (`VIDEO_ON_DEMAND`, `recs personalize provision --domain video-on-demand`) the
+dataset group is a domain dataset group and the schemas are the domain's (CreateDatasetGroup's
+and CreateSchema's `domain`); filters, the event tracker and import jobs are as above, then
+instead of steps 7-9 one recommender per use case of `plan.VOD_USE_CASES` (CreateRecommender
+with the use case's recipe ARN) -> wait ACTIVE. The Top-picks one gets the request's item
+exploration as `recommenderConfig={"itemExplorationConfig": {...}}`, and an existing one
+exploring otherwise is updated (UpdateRecommender), like the campaign. A recommender that
+exists under our name with another recipe is an error naming both. The result's
+`recommender_arns` are `[personalize.recommender_arns]`. A dataset not prepared for the domain
+(`plan.check_prepared_for_domain`) is refused before the first call, and so is a dataset group
+of our name that exists with another domain (a domain cannot change).
+
 With `dry_run` only read calls are made (list/describe, S3 head) and the steps say what
 would happen. Clients are injected, so the exact call sequence is testable with Stubber.
 """
@@ -64,14 +76,19 @@ from recs.ops.plan import (
     ITEM_EXPLORATION_CONFIG_KEY,
     ITEMS,
     RECIPES,
+    RECOMMENDER_ARNS_KEY,
     TREND_DISCOVERY_FREQUENCY_KEY,
     TRENDING_NOW,
+    USE_CASES,
     USER_PERSONALIZATION,
     DatasetSpec,
     FilterSpec,
     Names,
     Recipe,
+    UseCase,
     check_base_name,
+    check_domain,
+    check_prepared_for_domain,
     dataset_specs,
     filter_specs,
     item_exploration_config,
@@ -98,7 +115,11 @@ class ProvisionRequest:
     "1d"; `serve_config.trend_interval_to_provision` reads `[local] trend_interval`).
     `exploration_weight` (0 to 1) and `exploration_item_age_cutoff` (days, at least 1) are
     the User-Personalization campaign's item exploration (`serve_config.exploration_to_provision`
-    reads `[local] exploration_weight` and `exploration_item_age_cutoff`).
+    reads `[local] exploration_weight` and `exploration_item_age_cutoff`), or with `domain`
+    the Top-picks recommender's. `domain` is None (a custom dataset group: solutions and
+    campaigns) or "VIDEO_ON_DEMAND" (a domain dataset group: recommenders); `event_type`,
+    `min_provisioned_tps` and `trend_interval` are the solutions' and campaigns', so unused
+    with a domain.
     """
 
     data_dir: Path
@@ -111,6 +132,7 @@ class ProvisionRequest:
     trend_interval: str = DEFAULT_TREND_INTERVAL
     exploration_weight: float = DEFAULT_EXPLORATION_WEIGHT
     exploration_item_age_cutoff: float = DEFAULT_EXPLORATION_AGE_CUTOFF
+    domain: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,12 +149,14 @@ class Step:
 
 @dataclass
 class ProvisionResult:
-    """The steps taken and, unless dry run, the ARNs: campaigns by config key, filters by
-    filter name (the keys of `[personalize.filter_arns]`), the event tracker's trackingId
-    and the Items dataset (None without an items.csv)."""
+    """The steps taken and, unless dry run, the ARNs: campaigns by config key (or with a
+    domain, recommenders by their key of `[personalize.recommender_arns]`), filters by filter
+    name (the keys of `[personalize.filter_arns]`), the event tracker's trackingId and the
+    Items dataset (None without an items.csv)."""
 
     steps: list[Step] = field(default_factory=list)
     campaign_arns: dict[str, str] = field(default_factory=dict)
+    recommender_arns: dict[str, str] = field(default_factory=dict)
     filter_arns: dict[str, str] = field(default_factory=dict)
     event_tracking_id: str | None = None
     items_dataset_arn: str | None = None
@@ -140,6 +164,8 @@ class ProvisionResult:
     def serve_config_keys(self) -> dict[str, Any]:
         """What provisioning made, as `[personalize]` keys (`serve_config.write_serve_config`)."""
         keys: dict[str, Any] = dict(self.campaign_arns)
+        if self.recommender_arns:
+            keys[RECOMMENDER_ARNS_KEY] = dict(self.recommender_arns)
         if self.filter_arns:
             keys["filter_arns"] = dict(self.filter_arns)
         if self.event_tracking_id is not None:
@@ -175,22 +201,38 @@ def read_schema(path: Path, dataset: DatasetSpec) -> str:
 
 
 def ensure_schema(
-    personalize: Any, name: str, schema_text: str, *, dry_run: bool = False
+    personalize: Any,
+    name: str,
+    schema_text: str,
+    *,
+    dry_run: bool = False,
+    domain: str | None = None,
 ) -> tuple[str | None, str]:
-    """(ARN, action) of the schema `name` holding `schema_text`: reused, or created.
+    """(ARN, action) of the schema `name` holding `schema_text`: reused, or created (for
+    `domain`, a domain dataset group's, when given).
 
-    Schemas cannot be changed, so one of that name with other content is an error.
+    Schemas cannot be changed, so one of that name with other content, or of another
+    domain, is an error.
     """
+    params = {"name": name, "schema": schema_text}
+    if domain is not None:
+        params["domain"] = domain
     arn, created = res.find_or_create(
         personalize,
         res.SCHEMA,
         name,
-        lambda: personalize.create_schema(name=name, schema=schema_text),
+        lambda: personalize.create_schema(**params),
         dry_run=dry_run,
     )
     if created:
         return arn, "create"
     existing = res.describe(personalize, res.SCHEMA, arn) or {}
+    if existing.get("domain") != domain:
+        raise ProvisioningError(
+            f"schema {name} already exists for {_domain_label(existing.get('domain'))}, not"
+            f" {_domain_label(domain)}, and schemas cannot change: run `recs personalize"
+            " teardown --all` or choose another --name"
+        )
     if json.loads(existing.get("schema") or "{}") != json.loads(schema_text):
         raise ProvisioningError(
             f"schema {name} already exists with other fields and schemas cannot"
@@ -222,7 +264,9 @@ class Provisioner:
         """Provision everything `request` describes; returns what was done."""
         self._result = ProvisionResult()
         names = Names(check_base_name(request.name))
+        domain = check_domain(request.domain)
         datasets = dataset_specs(request.data_dir)
+        check_prepared_for_domain(request.data_dir, domain)  # before any call
         filters = filter_specs(names, request.filters)
         trend_discovery_frequency(request.trend_interval)  # a bad one stops before any call
         exploration = item_exploration_config(
@@ -233,9 +277,11 @@ class Provisioner:
         }
         uploads = {spec: self._upload(request, spec) for spec in datasets}
 
-        group_arn = self._dataset_group(names)
+        group_arn = self._dataset_group(names, domain)
         self._wait_active([(res.DATASET_GROUP, names.dataset_group, group_arn)])
-        schema_arns = {spec: self._schema(names.schema(spec), schemas[spec]) for spec in datasets}
+        schema_arns = {
+            spec: self._schema(names.schema(spec), schemas[spec], domain) for spec in datasets
+        }
         dataset_arns = {
             spec: self._dataset(names.dataset(spec), spec, schema_arns[spec], group_arn)
             for spec in datasets
@@ -257,6 +303,31 @@ class Provisioner:
         )
         retrain = any(new for _arn, new in jobs.values())
 
+        if domain is not None:
+            self._result.recommender_arns = self._recommenders(
+                names, USE_CASES[domain], group_arn, exploration
+            )
+        else:
+            self._result.campaign_arns = self._campaigns(
+                names, group_arn, request, exploration, retrain
+            )
+        self._result.filter_arns = {
+            spec.name: arn for spec, arn in filter_arns.items() if arn is not None
+        }
+        self._result.event_tracking_id = tracking_id
+        self._result.items_dataset_arn = dataset_arns.get(ITEMS)
+        return self._result
+
+    def _campaigns(
+        self,
+        names: Names,
+        group_arn: str | None,
+        request: ProvisionRequest,
+        exploration: Mapping[str, str],
+        retrain: bool,
+    ) -> dict[str, str]:
+        """Steps 7-9 of a custom dataset group: solutions, versions and campaigns, ACTIVE;
+        returns the campaign ARNs by config key."""
         solutions = {
             recipe: self._solution(names.solution(recipe), recipe, group_arn, request)
             for recipe in RECIPES
@@ -282,15 +353,32 @@ class Provisioner:
             for recipe in RECIPES
         }
         self._wait_active([(res.CAMPAIGN, names.campaign(r), a) for r, a in campaigns.items()])
-        self._result.campaign_arns = {
-            recipe.campaign_key: arn for recipe, arn in campaigns.items() if arn is not None
+        return {recipe.campaign_key: arn for recipe, arn in campaigns.items() if arn is not None}
+
+    def _recommenders(
+        self,
+        names: Names,
+        use_cases: tuple[UseCase, ...],
+        group_arn: str | None,
+        exploration: Mapping[str, str],
+    ) -> dict[str, str]:
+        """A domain dataset group's recommenders, one per use case, ACTIVE; returns their
+        ARNs by `[personalize.recommender_arns]` key."""
+        recommenders = {
+            use_case: self._recommender(
+                names.recommender(use_case),
+                use_case,
+                group_arn,
+                exploration if use_case.explores else None,
+            )
+            for use_case in use_cases
         }
-        self._result.filter_arns = {
-            spec.name: arn for spec, arn in filter_arns.items() if arn is not None
+        self._wait_active(
+            [(res.RECOMMENDER, names.recommender(u), a) for u, a in recommenders.items()]
+        )
+        return {
+            use_case.config_key: arn for use_case, arn in recommenders.items() if arn is not None
         }
-        self._result.event_tracking_id = tracking_id
-        self._result.items_dataset_arn = dataset_arns.get(ITEMS)
-        return self._result
 
     def _record(
         self,
@@ -350,15 +438,41 @@ class Provisioner:
         )
         return upload
 
-    def _dataset_group(self, names: Names) -> str | None:
+    def _dataset_group(self, names: Names, domain: str | None = None) -> str | None:
+        """The dataset group: reused, or created (a domain dataset group with `domain`).
+
+        With `domain`, one of our name that exists with another domain (or none) is an
+        error: a dataset group's domain cannot change.
+        """
         name = names.dataset_group
-        arn, _created = self._find_or_create(
-            res.DATASET_GROUP, name, lambda: self._personalize.create_dataset_group(name=name)
-        )
+        if domain is None:
+            arn, _created = self._find_or_create(
+                res.DATASET_GROUP, name, lambda: self._personalize.create_dataset_group(name=name)
+            )
+            return arn
+        found = res.find_by_name(self._personalize, res.DATASET_GROUP, name)
+        if found is not None:
+            if found.get("domain") != domain:
+                raise ProvisioningError(
+                    f"dataset group {name} already exists as"
+                    f" {_domain_label(found.get('domain'))}, not {_domain_label(domain)}, and"
+                    " its domain cannot change: run `recs personalize teardown --all` or"
+                    " choose another --name"
+                )
+            self._record(res.DATASET_GROUP.label, name, "reuse", found["datasetGroupArn"])
+            return found["datasetGroupArn"]
+        arn = None
+        if not self._dry_run:
+            arn = self._personalize.create_dataset_group(name=name, domain=domain)[
+                "datasetGroupArn"
+            ]
+        self._record(res.DATASET_GROUP.label, name, "create", arn)
         return arn
 
-    def _schema(self, name: str, schema_text: str) -> str | None:
-        arn, action = ensure_schema(self._personalize, name, schema_text, dry_run=self._dry_run)
+    def _schema(self, name: str, schema_text: str, domain: str | None = None) -> str | None:
+        arn, action = ensure_schema(
+            self._personalize, name, schema_text, dry_run=self._dry_run, domain=domain
+        )
         self._record(res.SCHEMA.label, name, action, arn)
         return arn
 
@@ -641,6 +755,82 @@ class Provisioner:
             self._personalize.update_campaign(**params)
         self._record(res.CAMPAIGN.label, name, "update", campaign_arn, change="; ".join(changes))
         return campaign_arn
+
+    def _recommender(
+        self,
+        name: str,
+        use_case: UseCase,
+        group_arn: str | None,
+        exploration: Mapping[str, str] | None,
+    ) -> str | None:
+        """The recommender of `use_case`: created, reused, or updated to `exploration`.
+
+        `exploration` is the Top-picks recommender's `itemExplorationConfig` (None for the
+        use cases that take none). One of this name with another recipe is an error (a
+        recommender's recipe cannot change), and so is one being deleted or stopped.
+        """
+        params: dict[str, Any] = {
+            "name": name,
+            "datasetGroupArn": group_arn,
+            "recipeArn": use_case.recipe_arn,
+        }
+        if exploration is not None:
+            params["recommenderConfig"] = {ITEM_EXPLORATION_CONFIG_KEY: dict(exploration)}
+            logger.info(
+                "recommender %s: item exploration weight %s, item age cutoff %s days",
+                name,
+                exploration[EXPLORATION_WEIGHT_KEY],
+                exploration[EXPLORATION_AGE_CUTOFF_KEY],
+            )
+        found = (
+            None
+            if group_arn is None
+            else res.find_by_name(
+                self._personalize, res.RECOMMENDER, name, datasetGroupArn=group_arn
+            )
+        )
+        if found is None:
+            arn = None
+            if not self._dry_run:
+                arn = self._personalize.create_recommender(**params)["recommenderArn"]
+            self._record(res.RECOMMENDER.label, name, "create", arn)
+            return arn
+        arn = found["recommenderArn"]
+        if found.get("recipeArn") != use_case.recipe_arn:
+            raise ProvisioningError(
+                f"recommender {name} already exists with recipe {found.get('recipeArn')}, not"
+                f" {use_case.recipe_arn}, and a recommender's recipe cannot change: delete it"
+                " (recs personalize teardown) or choose another --name"
+            )
+        status = found.get("status", "")
+        if status.startswith("DELETE") or status.startswith("STOP") or status == "INACTIVE":
+            raise ProvisioningError(
+                f"recommender {name} is {status}: run provision again once it is gone, or"
+                " start it (aws personalize start-recommender) if it was stopped"
+            )
+        existing = (found.get("recommenderConfig") or {}).get(ITEM_EXPLORATION_CONFIG_KEY)
+        if exploration is None or _same_exploration(existing, exploration):
+            self._record(res.RECOMMENDER.label, name, "reuse", arn)
+            return arn
+        change = (
+            f"{ITEM_EXPLORATION_CONFIG_KEY} {_exploration_label(existing)} ->"
+            f" {_exploration_label(exploration)}"
+        )
+        if not self._dry_run:
+            self._personalize.update_recommender(
+                recommenderArn=arn,
+                recommenderConfig={
+                    **(found.get("recommenderConfig") or {}),
+                    ITEM_EXPLORATION_CONFIG_KEY: dict(exploration),
+                },
+            )
+        self._record(res.RECOMMENDER.label, name, "update", arn, change=change)
+        return arn
+
+
+def _domain_label(domain: str | None) -> str:
+    """How errors name a dataset group's or a schema's domain."""
+    return f"domain {domain}" if domain else "no domain (custom)"
 
 
 def _same_filter(spec: FilterSpec, expression: str) -> bool:

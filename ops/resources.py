@@ -88,6 +88,16 @@ CAMPAIGN = ResourceKind(
     "campaign",
     "delete_campaign",
 )
+# A domain dataset group's use case deployment (GetRecommendations' recommenderArn).
+RECOMMENDER = ResourceKind(
+    "recommender",
+    "list_recommenders",
+    "recommenders",
+    "recommenderArn",
+    "describe_recommender",
+    "recommender",
+    "delete_recommender",
+)
 # ListFilters answers under "Filters", capitalised (unlike every other list_* call).
 FILTER = ResourceKind(
     "filter", "list_filters", "Filters", "filterArn", "describe_filter", "filter", "delete_filter"
@@ -169,9 +179,12 @@ class ProvisioningError(Exception):
 
 
 def status_of(description: dict[str, Any]) -> str:
-    """A resource's effective status: an update in flight counts over the ACTIVE base."""
+    """A resource's effective status: an update in flight (a campaign's or a recommender's)
+    counts over the ACTIVE base."""
     status = description.get("status", "")
-    update = description.get("latestCampaignUpdate") or {}
+    update = (
+        description.get("latestCampaignUpdate") or description.get("latestRecommenderUpdate") or {}
+    )
     if status == ACTIVE and update.get("status") not in (None, ACTIVE):
         return update["status"]
     return status

@@ -29,10 +29,14 @@ from recs.ops.plan import (
     DEFAULT_EXPLORATION_AGE_CUTOFF,
     DEFAULT_EXPLORATION_WEIGHT,
     DEFAULT_TREND_INTERVAL,
+    RECOMMENDER_ARNS_KEY,
     check_exploration_age_cutoff,
     check_exploration_weight,
     trend_discovery_frequency,
 )
+
+# Tables of [personalize] merged key by key rather than replaced.
+MERGED_KEYS = frozenset({FILTER_ARNS_KEY, RECOMMENDER_ARNS_KEY})
 
 # Keys of [local], the local engine's section, that provisioning reads.
 TREND_INTERVAL_KEY = "trend_interval"
@@ -123,7 +127,8 @@ def write_serve_config(
 ) -> dict[str, Any]:
     """Merge `personalize` into the file's `[personalize]` table, select that backend.
 
-    `filter_arns` is merged key by key, so ARNs of filters provisioned elsewhere stay. The
+    `filter_arns` and `recommender_arns` are merged key by key, so ARNs provisioned
+    elsewhere (another filter, a recommender key copied by hand) stay. The
     merged section is validated like the server will, before anything is written; the file
     is replaced atomically. Returns the document written.
     """
@@ -138,7 +143,7 @@ def write_serve_config(
         document["catalog"] = str(catalog)
     section = dict(document.get("personalize", {}))
     for key, value in personalize.items():
-        if key == FILTER_ARNS_KEY and isinstance(section.get(key), dict):
+        if key in MERGED_KEYS and isinstance(section.get(key), dict):
             section[key] = {**section[key], **value}
         else:
             section[key] = value

@@ -1,7 +1,11 @@
-"""`recs personalize teardown`: delete what `provision` created, campaigns first.
+"""`recs personalize teardown`: delete what `provision` created, campaigns and recommenders
+first.
 
-Campaigns bill every hour they exist, even idle, so the default removes only them (the
-trained solution versions stay, and `provision` recreates campaigns in minutes). With
+Campaigns and recommenders (a domain dataset group's, `provision --domain`) bill every hour
+they exist, even idle, so the default removes only them, together, then waits until they are
+gone (the trained solution versions stay, and `provision` recreates campaigns in minutes;
+recommenders train again when recreated). Campaigns are found through the group's solutions,
+recommenders by listing the group's. With
 `everything`, solutions, filters, the event tracker, datasets, the dataset group and the
 schemas go too, each level waited for, because Personalize refuses to delete a parent whose
 children still exist. Every filter and event tracker of the dataset group goes, whatever its
@@ -47,7 +51,10 @@ class Teardown:
                     self._personalize, res.CAMPAIGN, solutionArn=solution["solutionArn"]
                 )
             ]
-            self._delete_level(res.CAMPAIGN, campaigns)
+            recommenders = list(
+                res.list_all(self._personalize, res.RECOMMENDER, datasetGroupArn=group_arn)
+            )
+            self._delete_level(res.CAMPAIGN, campaigns, res.RECOMMENDER, recommenders)
             if everything:
                 self._delete_level(res.SOLUTION, solutions)
                 filters = res.list_all(self._personalize, res.FILTER, datasetGroupArn=group_arn)
@@ -70,18 +77,30 @@ class Teardown:
             self._delete_level(res.SCHEMA, schemas)
         return self._steps
 
-    def _delete_level(self, kind: res.ResourceKind, summaries: list[dict[str, Any]]) -> None:
-        """Delete every resource of one level, then wait until they are all gone."""
+    def _delete_level(
+        self,
+        kind: res.ResourceKind,
+        summaries: list[dict[str, Any]],
+        other_kind: res.ResourceKind | None = None,
+        others: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Delete every resource of one level (of one kind, or two: campaigns and
+        recommenders), then wait until they are all gone."""
         tracked = []
-        for summary in summaries:
-            arn, name = summary[kind.arn_field], summary[kind.name_field]
+        level = [(kind, summary) for summary in summaries]
+        if other_kind is not None:
+            level += [(other_kind, summary) for summary in others or []]
+        for each_kind, summary in level:
+            arn, name = summary[each_kind.arn_field], summary[each_kind.name_field]
             deleting = summary.get("status", "").startswith("DELETE")
             if not deleting and not self._dry_run:
-                res.delete(self._personalize, kind, arn)
-            self._steps.append(Step(kind.label, name, "deleting" if deleting else "delete", arn))
-            logger.info(
-                "%s %s: %s", kind.label, name, "would delete" if self._dry_run else "delete"
+                res.delete(self._personalize, each_kind, arn)
+            self._steps.append(
+                Step(each_kind.label, name, "deleting" if deleting else "delete", arn)
             )
-            tracked.append(Tracked(kind, name, arn))
+            logger.info(
+                "%s %s: %s", each_kind.label, name, "would delete" if self._dry_run else "delete"
+            )
+            tracked.append(Tracked(each_kind, name, arn))
         if kind is not res.SCHEMA and not self._dry_run:
             self._waiter.until_deleted(tracked)

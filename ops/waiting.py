@@ -78,9 +78,14 @@ class Waiter:
             raise ProvisioningError(f"{resource.title} ({resource.arn}) disappeared")
         status = status_of(description)
         if is_failed(status):
-            reason = description.get("failureReason") or (
-                description.get("latestCampaignUpdate") or {}
-            ).get("failureReason", "no reason given")
+            update = (
+                description.get("latestCampaignUpdate")
+                or description.get("latestRecommenderUpdate")
+                or {}
+            )
+            reason = description.get("failureReason") or update.get(
+                "failureReason", "no reason given"
+            )
             raise ProvisioningError(f"{resource.title} is {status}: {reason}")
         return status == ACTIVE, status
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from recs.pipeline.dataset import read_items
 
 # Catalog columns copied into the response's metadata map (title and url have own fields).
-METADATA_COLUMNS = ("CATEGORIES", "DURATION", "CREATION_TIMESTAMP")
+METADATA_COLUMNS = ("CATEGORIES", "GENRES", "DURATION", "CREATION_TIMESTAMP")  # GENRES: VOD
 
 
 @dataclass(frozen=True, slots=True)

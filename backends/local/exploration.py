@@ -11,9 +11,10 @@ the local engine does this, deterministically for a given model and user:
 - **New items** are the items the model has no factors for (in the catalog or added with
   PutItems) whose CREATION_TIMESTAMP is at most `cutoff` days before the latest interaction
   (training's newest, moved on by events received since).
-- **Their factors** are estimated from their categories: each category's centroid is the mean
-  factor vector of the trained items in it, and a new item's vector is the mean of its
-  categories' centroids (an item with no known category gets none and is not explored).
+- **Their factors** are estimated from their categories (CATEGORIES, or a video-on-demand
+  catalog's GENRES): each category's centroid is the mean factor vector of the trained items
+  in it, and a new item's vector is the mean of its categories' centroids (an item with no
+  known category gets none and is not explored).
 - **Mixing**: an answer of n items gives ⌊weight × n / 2 + ½⌋ slots to new items (weight
   1: half the answer; 0.3: 3 of 20, 2 of 10), the user's best new items by the dot product
   with their vector (so a comedy video reaches comedy fans first), placed at evenly spread
@@ -62,14 +63,17 @@ def find_new_items(
     num_items, width = item_factors.shape
     categories: dict[str, str] = {}
     created: dict[str, float] = {}
-    if catalog is not None and "CATEGORIES" in catalog.column_names:
+    column = _category_column(catalog.column_names if catalog is not None else [])
+    if catalog is not None and column is not None:
         ids = catalog.column("ITEM_ID").to_pylist()
-        categories.update(zip(ids, catalog.column("CATEGORIES").to_pylist(), strict=True))
+        categories.update(zip(ids, catalog.column(column).to_pylist(), strict=True))
         if "CREATION_TIMESTAMP" in catalog.column_names:
             stamps = catalog.column("CREATION_TIMESTAMP").to_pylist()
             created.update(zip(ids, stamps, strict=True))
     for item in added:  # the latest version of a video wins over the catalog's
-        categories[item.item_id] = item.properties.get("CATEGORIES")  # type: ignore[assignment]
+        properties = item.properties
+        field = _category_column(properties) or "CATEGORIES"
+        categories[item.item_id] = properties.get(field)  # type: ignore[assignment]
         created[item.item_id] = item.properties.get("CREATION_TIMESTAMP")  # type: ignore[assignment]
     centroids = _category_centroids(item_factors, universe, categories, num_items)
     cutoff = latest_time - cutoff_days * DAY
@@ -167,6 +171,11 @@ def _category_centroids(
                 sums[category] = np.array(item_factors[at], dtype=np.float64)
                 counts[category] = 1
     return {category: sums[category] / counts[category] for category in sums}
+
+
+def _category_column(columns: Sequence[str] | Mapping[str, str]) -> str | None:
+    """Where a catalog keeps its categories: CATEGORIES, or GENRES in a video-on-demand one."""
+    return next((name for name in ("CATEGORIES", "GENRES") if name in columns), None)
 
 
 def _split(value: object) -> list[str]:

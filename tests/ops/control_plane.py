@@ -110,14 +110,21 @@ def expect_wait(
 
 
 def expect_dataset_group(
-    stubber: Stubber, *, exists: bool, polls: list[str] | None = None, dry_run: bool = False
+    stubber: Stubber,
+    *,
+    exists: bool,
+    polls: list[str] | None = None,
+    dry_run: bool = False,
+    domain: str | None = None,
 ):
-    groups = [{"name": NAME, "datasetGroupArn": group_arn(), "status": "ACTIVE"}] if exists else []
-    stubber.add_response("list_dataset_groups", {"datasetGroups": groups}, {})
+    """The dataset group found or created (a domain dataset group with `domain`)."""
+    group = {"name": NAME, "datasetGroupArn": group_arn(), "status": "ACTIVE"}
+    if domain:
+        group["domain"] = domain
+    stubber.add_response("list_dataset_groups", {"datasetGroups": [group] if exists else []}, {})
     if not exists:
-        stubber.add_response(
-            "create_dataset_group", {"datasetGroupArn": group_arn()}, {"name": NAME}
-        )
+        params = {"name": NAME} if domain is None else {"name": NAME, "domain": domain}
+        stubber.add_response("create_dataset_group", {"datasetGroupArn": group_arn()}, params)
     if dry_run:
         return
     expect_wait(
@@ -129,29 +136,35 @@ def expect_dataset_group(
     )
 
 
-def expect_schemas(stubber: Stubber, *, exists: bool) -> None:
+def expect_schemas(
+    stubber: Stubber,
+    *,
+    exists: bool,
+    data_dir: Path = FIXTURE_DATASET,
+    domain: str | None = None,
+) -> None:
+    """The schemas of `data_dir` found (described: same fields, same domain) or created
+    (for `domain`, a domain dataset group's)."""
     for slug in DATASETS:
         name = f"{NAME}-{slug}"
         listed = [{"name": name, "schemaArn": schema_arn(slug)}] if exists else []
         stubber.add_response("list_schemas", {"schemas": listed}, {})
         if exists:
+            described = {
+                "name": name,
+                "schemaArn": schema_arn(slug),
+                "schema": schema_text(slug, data_dir),
+            }
+            if domain:
+                described["domain"] = domain
             stubber.add_response(
-                "describe_schema",
-                {
-                    "schema": {
-                        "name": name,
-                        "schemaArn": schema_arn(slug),
-                        "schema": schema_text(slug),
-                    }
-                },
-                {"schemaArn": schema_arn(slug)},
+                "describe_schema", {"schema": described}, {"schemaArn": schema_arn(slug)}
             )
         else:
-            stubber.add_response(
-                "create_schema",
-                {"schemaArn": schema_arn(slug)},
-                {"name": name, "schema": schema_text(slug)},
-            )
+            params = {"name": name, "schema": schema_text(slug, data_dir)}
+            if domain:
+                params["domain"] = domain
+            stubber.add_response("create_schema", {"schemaArn": schema_arn(slug)}, params)
 
 
 def expect_datasets(stubber: Stubber, *, exists: bool, dry_run: bool = False) -> None:
@@ -605,4 +618,222 @@ def expect_idempotent_rerun(
         exploration=exploration,
         existing_exploration=existing_exploration,
         dry_run=dry_run,
+    )
+
+
+# --- VIDEO_ON_DEMAND (`provision --domain video-on-demand`) ---------------------------------
+
+VIDEO_ON_DEMAND = "VIDEO_ON_DEMAND"
+# use case (recommender NAME-<use case>, recipe aws-vod-<use case>) -> [personalize.
+# recommender_arns] key
+USE_CASES = {
+    "top-picks": "recommendations",
+    "because-you-watched-x": "similar_items",
+    "more-like-x": "more_like_x",
+    "most-popular": "popular_items",
+    "trending-now": "trending_items",
+}
+TOP_PICKS = "top-picks"
+
+
+def recommender_arn(use_case: str) -> str:
+    return f"{ACCOUNT}:recommender/{NAME}-{use_case}"
+
+
+def vod_recipe_arn(use_case: str) -> str:
+    return f"arn:aws:personalize:::recipe/aws-vod-{use_case}"
+
+
+def write_vod_dataset(data_dir: Path) -> Path:
+    """A dataset as `recs prepare --domain video-on-demand` prepares it: Watch/Click events,
+    items with the domain's GENRES and CREATION_TIMESTAMP."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "interactions.csv").write_text(
+        "USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE\n"
+        "u1,v1,1700000000,Watch,0.9\n"
+        "u1,v2,1700000100,Click,\n"
+        "u2,v1,1700000200,Watch,0.5\n"
+    )
+    (data_dir / "items.csv").write_text(
+        "ITEM_ID,GENRES,CREATION_TIMESTAMP\nv1,Animals,1690000000\nv2,Animals|Sports,1690000100\n"
+    )
+    schemas = {
+        "interactions": ("Interactions", [
+            {"name": "USER_ID", "type": "string"},
+            {"name": "ITEM_ID", "type": "string"},
+            {"name": "TIMESTAMP", "type": "long"},
+            {"name": "EVENT_TYPE", "type": "string"},
+            {"name": "EVENT_VALUE", "type": ["float", "null"]},
+        ]),
+        "items": ("Items", [
+            {"name": "ITEM_ID", "type": "string"},
+            {"name": "GENRES", "type": "string", "categorical": True},
+            {"name": "CREATION_TIMESTAMP", "type": "long"},
+        ]),
+    }  # fmt: skip
+    for slug, (record, fields) in schemas.items():
+        schema = {
+            "type": "record",
+            "name": record,
+            "namespace": "com.amazonaws.personalize.schema",
+            "fields": fields,
+            "version": "1.0",
+        }
+        (data_dir / f"{slug}.schema.json").write_text(json.dumps(schema))
+    (data_dir / "dataset.json").write_text('{"domain": "VIDEO_ON_DEMAND"}')  # recs prepare's marker
+    return data_dir
+
+
+def recommender_config(exploration: Mapping[str, str] | None = EXPLORATION) -> dict:
+    """CreateRecommender's (and ListRecommenders') recommenderConfig holding `exploration`."""
+    return {} if exploration is None else {"itemExplorationConfig": dict(exploration)}
+
+
+def expect_recommenders(
+    stubber: Stubber,
+    *,
+    exists: bool,
+    exploration: Mapping[str, str] = EXPLORATION,
+    existing_exploration: Mapping[str, str] | None = EXPLORATION,
+    polls: list[str] | None = None,
+    dry_run: bool = False,
+    group_known: bool = True,
+) -> None:
+    """Recommenders found (the Top-picks one updated when it explores with
+    `existing_exploration` rather than `exploration`) or created (the Top-picks one with
+    `exploration`), then waited for: new ones through `polls` (default: pending, then
+    ACTIVE). `group_known` False: a dry run whose dataset group does not exist lists
+    nothing."""
+    updated = []
+    for use_case in USE_CASES:
+        name = f"{NAME}-{use_case}"
+        explores = use_case == TOP_PICKS
+        summary = {
+            "name": name,
+            "recommenderArn": recommender_arn(use_case),
+            "recipeArn": vod_recipe_arn(use_case),
+            "datasetGroupArn": group_arn(),
+            "status": "ACTIVE",
+        }
+        if explores and existing_exploration is not None:
+            summary["recommenderConfig"] = recommender_config(existing_exploration)
+        if group_known:
+            stubber.add_response(
+                "list_recommenders",
+                {"recommenders": [summary] if exists else []},
+                {"datasetGroupArn": group_arn()},
+            )
+        if not exists:
+            if dry_run:
+                continue
+            params = {
+                "name": name,
+                "datasetGroupArn": group_arn(),
+                "recipeArn": vod_recipe_arn(use_case),
+            }
+            if explores:
+                params["recommenderConfig"] = recommender_config(exploration)
+            stubber.add_response(
+                "create_recommender", {"recommenderArn": recommender_arn(use_case)}, params
+            )
+        elif explores and not same_exploration(existing_exploration, exploration):
+            updated.append(use_case)
+            if not dry_run:
+                stubber.add_response(
+                    "update_recommender",
+                    {"recommenderArn": recommender_arn(use_case)},
+                    {
+                        "recommenderArn": recommender_arn(use_case),
+                        "recommenderConfig": recommender_config(exploration),
+                    },
+                )
+    if dry_run:
+        return
+    pending = {
+        use_case: list(polls or ["CREATE PENDING", "ACTIVE"])
+        if not exists
+        else (["UPDATE IN_PROGRESS", "ACTIVE"] if use_case in updated else ["ACTIVE"])
+        for use_case in USE_CASES
+    }
+    while pending:
+        for use_case in list(pending):
+            status = pending[use_case].pop(0)
+            recommender = {"recommenderArn": recommender_arn(use_case), "status": status}
+            if use_case in updated:
+                recommender["status"] = "ACTIVE"
+                recommender["latestRecommenderUpdate"] = {"status": status}
+            stubber.add_response(
+                "describe_recommender",
+                {"recommender": recommender},
+                {"recommenderArn": recommender_arn(use_case)},
+            )
+            if status == "ACTIVE" or "FAILED" in status:
+                del pending[use_case]
+
+
+def expect_fresh_vod_provisioning(
+    stubber: Stubber,
+    data_dir: Path,
+    *,
+    filters: Mapping[str, str] | None = None,
+    exploration: Mapping[str, str] = EXPLORATION,
+) -> None:
+    """Every call of a first `--domain video-on-demand` run, when nothing exists yet."""
+    expect_dataset_group(
+        stubber, exists=False, polls=["CREATE PENDING", "ACTIVE"], domain=VIDEO_ON_DEMAND
+    )
+    expect_schemas(stubber, exists=False, data_dir=data_dir, domain=VIDEO_ON_DEMAND)
+    expect_datasets(stubber, exists=False)
+    if filters:
+        expect_filters(stubber, filters)
+    expect_event_tracker(stubber, exists=False)
+    expect_import_jobs(stubber, existing=(), data_dir=data_dir)
+    expect_recommenders(stubber, exists=False, exploration=exploration)
+
+
+def expect_vod_rerun(
+    stubber: Stubber,
+    data_dir: Path,
+    *,
+    filters: Mapping[str, str] | None = None,
+    exploration: Mapping[str, str] = EXPLORATION,
+    existing_exploration: Mapping[str, str] | None = EXPLORATION,
+    dry_run: bool = False,
+) -> None:
+    """Every call of a `--domain video-on-demand` run after a complete one with the same
+    data: reads only, unless the Top-picks recommender explores otherwise (then updated)."""
+    expect_dataset_group(stubber, exists=True, dry_run=dry_run, domain=VIDEO_ON_DEMAND)
+    expect_schemas(stubber, exists=True, data_dir=data_dir, domain=VIDEO_ON_DEMAND)
+    expect_datasets(stubber, exists=True, dry_run=dry_run)
+    if filters:
+        expect_filters(stubber, filters, existing=filters, dry_run=dry_run)
+    expect_event_tracker(stubber, exists=True, dry_run=dry_run)
+    expect_import_jobs(stubber, existing=DATASETS, data_dir=data_dir, dry_run=dry_run)
+    expect_recommenders(
+        stubber,
+        exists=True,
+        exploration=exploration,
+        existing_exploration=existing_exploration,
+        dry_run=dry_run,
+    )
+
+
+def expect_recommender_listing(
+    stubber: Stubber, use_cases: tuple[str, ...] = (), *, status: str = "ACTIVE"
+) -> None:
+    """ListRecommenders of the dataset group (teardown): the recommenders of `use_cases`."""
+    stubber.add_response(
+        "list_recommenders",
+        {
+            "recommenders": [
+                {
+                    "name": f"{NAME}-{use_case}",
+                    "recommenderArn": recommender_arn(use_case),
+                    "recipeArn": vod_recipe_arn(use_case),
+                    "status": status,
+                }
+                for use_case in use_cases
+            ]
+        },
+        {"datasetGroupArn": group_arn()},
     )

@@ -281,3 +281,26 @@ def test_provision_dry_run_says_it_would_update_the_exploration(stubbed, tmp_pat
     out = " ".join(capsys.readouterr().out.split())
     assert "campaign videos-user-personalization: would update itemExplorationConfig" in out
     assert "dry run of videos: 1 update, 22 reuse, 2 upload" in out
+
+
+def test_cli_writes_the_recommender_arns_the_server_config_accepts(stubbed, tmp_path, capsys):
+    vod_dir = cp.write_vod_dataset(tmp_path / "vod")
+    cp.expect_fresh_vod_provisioning(stubbed, vod_dir, filters=cp.DEFAULT_FILTERS)
+    config_path = tmp_path / "serve.toml"
+    args = provision_args(config_path, "--domain", "video-on-demand")
+    args[args.index("--data") + 1] = str(vod_dir)
+    assert main(args) == 0
+    assert "provisioned videos: 5 recommenders and 1 filters ACTIVE" in capsys.readouterr().out
+    document = tomllib.loads(config_path.read_text())
+    assert document["personalize"]["recommender_arns"] == {
+        key: cp.recommender_arn(use_case) for use_case, key in cp.USE_CASES.items()
+    }
+
+
+def test_cli_refuses_data_without_the_domain_before_any_call(stubbed, tmp_path, capsys):
+    config_path = tmp_path / "serve.toml"
+    assert main(provision_args(config_path, "--domain", "video-on-demand")) == 1
+    assert "run `recs prepare --domain video-on-demand` first" in " ".join(
+        capsys.readouterr().err.split()
+    )
+    assert not config_path.exists()

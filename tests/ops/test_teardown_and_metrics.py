@@ -32,9 +32,11 @@ def teardown(client, *, everything=False, dry_run=False):
     return Teardown(client, waiter, dry_run=dry_run).run(cp.NAME, everything=everything)
 
 
-def expect_inventory(stubber: Stubber, *, campaign_status: str = "ACTIVE") -> None:
-    """The group, its solutions (one per recipe, Trending-Now's included) and one campaign
-    each."""
+def expect_inventory(
+    stubber: Stubber, *, campaign_status: str = "ACTIVE", recommenders: tuple[str, ...] = ()
+) -> None:
+    """The group, its solutions (one per recipe, Trending-Now's included), one campaign
+    each, and the group's recommenders (none unless `recommenders` names use cases)."""
     stubber.add_response(
         "list_dataset_groups",
         {"datasetGroups": [{"name": cp.NAME, "datasetGroupArn": cp.group_arn()}]},
@@ -64,11 +66,13 @@ def expect_inventory(stubber: Stubber, *, campaign_status: str = "ACTIVE") -> No
             },
             {"solutionArn": cp.solution_arn(recipe)},
         )
+    cp.expect_recommender_listing(stubber, recommenders)
 
 
 # delete method -> (describe method, its response key, the ARN parameter)
 DELETIONS = {
     "delete_campaign": ("describe_campaign", "campaign", "campaignArn"),
+    "delete_recommender": ("describe_recommender", "recommender", "recommenderArn"),
     "delete_solution": ("describe_solution", "solution", "solutionArn"),
     "delete_filter": ("describe_filter", "filter", "filterArn"),
     "delete_event_tracker": ("describe_event_tracker", "eventTracker", "eventTrackerArn"),
@@ -221,6 +225,7 @@ def test_filters_already_being_deleted_are_only_waited_for(personalize):
         {},
     )
     stubber.add_response("list_solutions", {"solutions": []}, {"datasetGroupArn": cp.group_arn()})
+    cp.expect_recommender_listing(stubber)
     expect_filter_listing(stubber, ["unwatched"], status="DELETE PENDING")
     stubber.add_client_error(
         "describe_filter",
@@ -261,6 +266,7 @@ def test_a_tracker_of_another_name_goes_too_and_one_being_deleted_is_waited_for(
         {},
     )
     stubber.add_response("list_solutions", {"solutions": []}, {"datasetGroupArn": cp.group_arn()})
+    cp.expect_recommender_listing(stubber)
     expect_filter_listing(stubber, [])
     expect_tracker_listing(stubber, ["made-by-hand"], status="DELETE PENDING")
     stubber.add_client_error(
@@ -359,3 +365,64 @@ def test_metrics_of_an_unknown_name_is_an_error(personalize):
     stubber.add_response("list_dataset_groups", {"datasetGroups": []}, {})
     with pytest.raises(ProvisioningError, match="no dataset group named videos"):
         collect_metrics(client, cp.NAME)
+
+
+def test_default_teardown_deletes_the_recommenders_with_the_campaigns(personalize):
+    client, stubber = personalize
+    use_cases = tuple(cp.USE_CASES)
+    expect_inventory(stubber, recommenders=use_cases)
+    campaigns = [cp.campaign_arn(recipe) for recipe in cp.RECIPES]
+    recommenders = [cp.recommender_arn(use_case) for use_case in use_cases]
+    for arn in campaigns:
+        stubber.add_response("delete_campaign", {}, {"campaignArn": arn})
+    for arn in recommenders:
+        stubber.add_response("delete_recommender", {}, {"recommenderArn": arn})
+    # one level: campaigns and recommenders are waited for together, round by round
+    for arn in campaigns:
+        answer = {"campaign": {"campaignArn": arn, "status": "DELETE IN_PROGRESS"}}
+        stubber.add_response("describe_campaign", answer, {"campaignArn": arn})
+    for arn in recommenders:
+        answer = {"recommender": {"recommenderArn": arn, "status": "DELETE IN_PROGRESS"}}
+        stubber.add_response("describe_recommender", answer, {"recommenderArn": arn})
+    for arn in campaigns:
+        stubber.add_client_error(
+            "describe_campaign", "ResourceNotFoundException", expected_params={"campaignArn": arn}
+        )
+    for arn in recommenders:
+        stubber.add_client_error(
+            "describe_recommender",
+            "ResourceNotFoundException",
+            expected_params={"recommenderArn": arn},
+        )
+    steps = teardown(client)
+    assert [(step.kind, step.action) for step in steps] == [("campaign", "delete")] * 5 + [
+        ("recommender", "delete")
+    ] * 5
+    assert [step.name for step in steps if step.kind == "recommender"] == [
+        f"{cp.NAME}-{use_case}" for use_case in use_cases
+    ]
+
+
+def test_teardown_of_a_vod_group_only_waits_for_recommenders_being_deleted(personalize):
+    client, stubber = personalize
+    stubber.add_response(
+        "list_dataset_groups",
+        {"datasetGroups": [{"name": cp.NAME, "datasetGroupArn": cp.group_arn()}]},
+        {},
+    )
+    stubber.add_response("list_solutions", {"solutions": []}, {"datasetGroupArn": cp.group_arn()})
+    cp.expect_recommender_listing(stubber, ("top-picks",), status="DELETE PENDING")
+    stubber.add_client_error(
+        "describe_recommender",
+        "ResourceNotFoundException",
+        expected_params={"recommenderArn": cp.recommender_arn("top-picks")},
+    )
+    steps = teardown(client)  # Stubber refuses delete_recommender
+    assert [(step.kind, step.action) for step in steps] == [("recommender", "deleting")]
+
+
+def test_teardown_dry_run_lists_the_recommenders_without_deleting(personalize):
+    client, stubber = personalize
+    expect_inventory(stubber, recommenders=tuple(cp.USE_CASES))
+    steps = teardown(client, dry_run=True)
+    assert [step.kind for step in steps] == ["campaign"] * 5 + ["recommender"] * 5

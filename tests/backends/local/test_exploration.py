@@ -156,3 +156,18 @@ def test_without_exploration_no_new_video_is_recommended(tmp_path: Path) -> None
     answer = backend.recommend("u0", 10)
     assert not answer.reasons
     assert not {"new_comedy", "new_music"} & set(answer.item_ids)
+
+
+def test_a_video_on_demand_catalog_gives_its_genres() -> None:
+    factors = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    universe = {"c1": 0, "m1": 1, "new": 2}
+    catalog = pa.table(
+        {
+            "ITEM_ID": ["c1", "m1", "new"],
+            "GENRES": ["Comedy", "Music", "Comedy"],
+            "CREATION_TIMESTAMP": [0, 0, NOW],
+        }
+    )
+    new = find_new_items(factors, universe, catalog, [], float(NOW), 30.0)
+    assert new.items.tolist() == [2]
+    assert new.factors[0] == pytest.approx(factors[0])
