@@ -134,12 +134,14 @@ class EventStore:
         writer = self._connect()
         try:
             writer.executescript(_SCHEMA)
+            # OR IGNORE: a worker creating the same new store at the same moment may have
+            # written it first; then its version is the one to check.
+            writer.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
+                (str(SCHEMA_VERSION),),
+            )
             version = writer.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            if version is None:
-                writer.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
-                )
-            elif version[0] != str(SCHEMA_VERSION):
+            if version[0] != str(SCHEMA_VERSION):
                 raise ModelLoadError(
                     f"{self.path}: event store schema {version[0]}, this code reads "
                     f"{SCHEMA_VERSION}"
