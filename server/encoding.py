@@ -92,15 +92,17 @@ class ResponseEncoder:
         records = self._records
         pack = _SCORE.pack
         parts: list[bytes] = []
-        for position, (item_id, score) in enumerate(zip(item_ids, scores, strict=True)):
-            if reasons and position in reasons:
-                parts.append(self._explained(item_id, score, reasons[position]))
-                continue
+        for item_id, score in zip(item_ids, scores, strict=True):
             record = records.get(item_id)
             if record is None:
                 record = self._record(item_id)
             parts.append(record)
             parts.append(pack(score))
+        if reasons:  # the rare answer with reasons: those items' records written whole
+            for position, reason in reasons.items():
+                item_id, score = item_ids[position], scores[position]
+                parts[2 * position] = self._explained(item_id, score, reason)
+                parts[2 * position + 1] = b""
         if recommendation_id:
             encoded_id = recommendation_id.encode()
             parts.append(_ID_TAG + _varint(len(encoded_id)) + encoded_id)
