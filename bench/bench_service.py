@@ -354,11 +354,14 @@ def run_load(
     path: str | None = None,
     headers: tuple[tuple[str, str], ...] = GRPC_HEADERS,
     http1: bool = False,
+    requests: int | None = None,
+    streams: int = 1,
 ) -> LoadResult:
     """Closed-loop (or rate-limited) load from up to 4 h2load processes; checks answers.
 
     gRPC by default; another protocol gives the URL `path` (default: the RPC's gRPC path),
-    its request `headers` and `http1` (HTTP/1.1 instead of h2)."""
+    its request `headers` and `http1` (HTTP/1.1 instead of h2). `requests` (h2load -n,
+    split over the processes) replaces `duration` and `warm_up`; `streams` is h2load -m."""
     processes = min(concurrency, len(bodies), MAX_H2LOAD_PROCESSES)
     connections = max(concurrency // processes, 1)
     with tempfile.TemporaryDirectory(prefix="h2load-") as tmp:
@@ -366,8 +369,9 @@ def run_load(
         for k in range(processes):
             log_file = Path(tmp) / f"{k}.log"
             command = h2load_command(
-                h2load, connections, duration, warm_up, bodies[k], log_file, headers, http1
-            )
+                h2load, connections, duration, warm_up, bodies[k], log_file, headers, http1,
+                requests // processes if requests is not None else None, streams,
+            )  # fmt: skip
             if target_rps is not None:
                 command += ["--rps", f"{max(target_rps / (processes * connections), 0.1):.2f}"]
             for key, value in transport.metadata:
@@ -377,7 +381,7 @@ def run_load(
             runs.append((k, log_file, subprocess.Popen(command, stdout=subprocess.PIPE, text=True)))
         throughput, done, latencies = 0.0, 0, []
         for k, log_file, process in runs:
-            out, _ = process.communicate(timeout=duration + warm_up + 120)
+            out, _ = process.communicate(timeout=600 if requests else duration + warm_up + 120)
             stats = _parse_h2load(
                 out, f"{server} {rpc} c={concurrency}", transport.ca is not None, http1
             )
@@ -430,13 +434,17 @@ def h2load_command(
     log_file: Path,
     headers: tuple[tuple[str, str], ...] = GRPC_HEADERS,
     http1: bool = False,
+    requests: int | None = None,
+    streams: int = 1,
 ) -> list[str]:
     """One closed-loop h2load process posting `body` with `headers` (a gRPC request by
-    default), over HTTP/1.1 with `http1` (the URL goes last)."""
-    command = [
-        h2load, "-c", str(connections), "-m", "1", "-t", "1",
-        "-D", f"{duration * 1000:.0f}ms", "--warm-up-time", f"{warm_up * 1000:.0f}ms",
-    ]  # fmt: skip
+    default), over HTTP/1.1 with `http1` (the URL goes last): for `duration` seconds after
+    `warm_up`, or `requests` calls in all (-n) when given; `streams` per connection (-m)."""
+    command = [h2load, "-c", str(connections), "-m", str(streams), "-t", "1"]
+    if requests is None:
+        command += ["-D", f"{duration * 1000:.0f}ms", "--warm-up-time", f"{warm_up * 1000:.0f}ms"]
+    else:
+        command += ["-n", str(requests)]
     for key, value in headers:
         command += ["-H", f"{key}: {value}"]
     command += ["-d", str(body), "--log-file", str(log_file)]
