@@ -55,6 +55,11 @@ class FilterCall:
     filter: Filter
     values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     raw_values: Mapping[str, str] = field(default_factory=dict)
+    # Worked out once: engines ask it on every call (the hot path).
+    history_only: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "history_only", excludes_every_interaction(self.filter))
 
     @property
     def name(self) -> str:
@@ -63,13 +68,7 @@ class FilterCall:
     def excludes_every_interaction(self) -> bool:
         """True for `EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("*")` exactly: the
         user's whole (windowed) history, which an engine may apply without evaluating it."""
-        return excludes_every_interaction(self.filter)
-
-
-UNFILTERED = FilterCall(Filter("(no filter)", "", ()))
-"""GetRecommendations asked for no filter at all, not even the default one: what a
-Personalize request without `filterArn` means (the AWS-protocol endpoint sends it). Only
-`recommend` tells it from None; `FilterSet.applied` turns it into None."""
+        return self.history_only
 
 
 def excludes_every_interaction(found: Filter) -> bool:
@@ -85,6 +84,12 @@ def excludes_every_interaction(found: Filter) -> bool:
         and condition.operator == "IN"
         and any(isinstance(operand, AllEventTypes) for operand in condition.operands)
     )
+
+
+UNFILTERED = FilterCall(Filter("(no filter)", "", ()))
+"""GetRecommendations asked for no filter at all, not even the default one: what a
+Personalize request without `filterArn` means (the AWS-protocol endpoint sends it). Only
+`recommend` tells it from None; `FilterSet.applied` turns it into None."""
 
 
 class FilterSet:

@@ -236,6 +236,7 @@ class LocalBackend(Backend):
         self._popular_order = np.lexsort((model.item_ids, -popularity))
         self._popular_share = popularity / total if total > 0 else popularity
         self._user_index, self._item_index = user_index, item_index
+        self._item_id_list: list[str] = list(item_index)
         self._ann = self._inner_product_index(model)
         self._answers = self._precomputed_answers(model)
         self._catalog_table = self._catalog()
@@ -813,6 +814,7 @@ class LocalBackend(Backend):
     ) -> Recommendations:
         """The same list for every user (as popularity-count); `user_id` only feeds a
         filter on interactions."""
+        _ = self.model  # BackendUnavailableError until start()
         if filter is None:
             return self._popular(num_results, None)
         live = self._live_subject(user_id)
@@ -961,9 +963,8 @@ class LocalBackend(Backend):
         )
 
     def _answer(self, items: np.ndarray, scores: np.ndarray) -> Recommendations:
-        return Recommendations(
-            self.model.item_ids[items].tolist(), scores.tolist(), self._ids.next()
-        )
+        ids = self._item_id_list  # the model's ids as str objects, made once: no copy per call
+        return Recommendations([ids[i] for i in items.tolist()], scores.tolist(), self._ids.next())
 
 
 WATCH_EVENT_TYPES = frozenset({"watch", "watched"})  # VOD's Watch; this project's label
@@ -1022,7 +1023,7 @@ def _default_state_dir(model_dir: Path) -> Path:
 def _history_only(call: FilterCall | None) -> bool:
     """Whether `call` excludes exactly the user's history: the case the kernel's history
     mask, the precomputed table and the approximate index answer directly."""
-    return call is not None and call.excludes_every_interaction()
+    return call is not None and call.history_only
 
 
 def _detail(value: Any) -> str:
