@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from recs.backends.base import CatalogItem
 
@@ -59,37 +60,56 @@ def find_new_items(
     cutoff_days: float,
 ) -> NewItems:
     """The catalog's and PutItems' items without factors created within `cutoff_days` of
-    `latest_time`, with factors estimated from their categories (see the module)."""
+    `latest_time`, with factors estimated from their categories (see the module).
+
+    The recent items are found first, column-wise: a catalog with none (the usual case)
+    costs start-up no pass over its rows in Python."""
     num_items, width = item_factors.shape
+    cutoff = latest_time - cutoff_days * DAY
+    created = _recent_catalog_items(catalog, cutoff)
+    for item in added:  # the latest version of a video wins over the catalog's
+        stamp = _number(item.properties.get("CREATION_TIMESTAMP"))
+        if stamp is not None and stamp >= cutoff:
+            created[item.item_id] = stamp
+        else:
+            created.pop(item.item_id, None)
+    candidates = [i for i in created if universe.get(i, 0) >= num_items]
+    if not candidates:
+        return NewItems.none(width)
     categories: dict[str, str] = {}
-    created: dict[str, float] = {}
     column = _category_column(catalog.column_names if catalog is not None else [])
     if catalog is not None and column is not None:
         ids = catalog.column("ITEM_ID").to_pylist()
         categories.update(zip(ids, catalog.column(column).to_pylist(), strict=True))
-        if "CREATION_TIMESTAMP" in catalog.column_names:
-            stamps = catalog.column("CREATION_TIMESTAMP").to_pylist()
-            created.update(zip(ids, stamps, strict=True))
-    for item in added:  # the latest version of a video wins over the catalog's
-        properties = item.properties
-        field = _category_column(properties) or "CATEGORIES"
-        categories[item.item_id] = properties.get(field)  # type: ignore[assignment]
-        created[item.item_id] = item.properties.get("CREATION_TIMESTAMP")  # type: ignore[assignment]
+    for item in added:
+        field = _category_column(item.properties) or "CATEGORIES"
+        categories[item.item_id] = item.properties.get(field)  # type: ignore[assignment]
     centroids = _category_centroids(item_factors, universe, categories, num_items)
-    cutoff = latest_time - cutoff_days * DAY
     items, vectors = [], []
-    for item_id, at in universe.items():
-        if at < num_items or _number(created.get(item_id)) is None:
-            continue
-        if _number(created[item_id]) < cutoff:  # type: ignore[operator]
-            continue
+    for item_id in candidates:
         known = [centroids[c] for c in _split(categories.get(item_id)) if c in centroids]
         if known:
-            items.append(at)
+            items.append(universe[item_id])
             vectors.append(np.mean(known, axis=0))
     if not items:
         return NewItems.none(width)
-    return NewItems(np.array(items, dtype=np.int64), np.array(vectors, dtype=np.float32))
+    order = np.argsort(items, kind="stable")  # universe order, whatever the dict's
+    return NewItems(
+        np.array(items, dtype=np.int64)[order], np.array(vectors, dtype=np.float32)[order]
+    )
+
+
+def _recent_catalog_items(catalog: pa.Table | None, cutoff: float) -> dict[str, float]:
+    """Catalog id -> CREATION_TIMESTAMP of the rows created at `cutoff` or later."""
+    if catalog is None or "CREATION_TIMESTAMP" not in catalog.column_names:
+        return {}
+    try:
+        stamps = pc.cast(catalog.column("CREATION_TIMESTAMP"), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # not numbers: none is recent
+        return {}
+    recent = pc.fill_null(pc.greater_equal(stamps, cutoff), False)
+    ids = pc.filter(catalog.column("ITEM_ID"), recent).to_pylist()
+    return dict(zip(ids, pc.filter(stamps, recent).to_pylist(), strict=True))
 
 
 def exploration_slots(weight: float, num_results: int) -> int:
