@@ -914,9 +914,9 @@ class LocalBackend(Backend):
 
     def _universe_ids(self, items: np.ndarray) -> list[str]:
         """Ids of universe items: the model's, then those only the catalog or PutItems know."""
-        model_ids, extra = self.model.item_ids, self._compiled.extra_ids
+        model_ids, extra = self._item_id_list, self._compiled.extra_ids
         num_items = len(model_ids)
-        return [str(model_ids[i]) if i < num_items else extra[i - num_items] for i in items]
+        return [model_ids[i] if i < num_items else extra[i - num_items] for i in items.tolist()]
 
     @_domain_errors
     def rerank(
