@@ -456,6 +456,9 @@ async def serve(
     summaries = asyncio.ensure_future(
         running.request_log.summarise_every(settings.request_log_interval)
     )
+    periodic = [summaries]
+    if running.metrics is not None:
+        periodic.append(asyncio.ensure_future(running.metrics.drain_every()))
     await stop_requested.wait()
     grace = settings.grace_seconds
     log.info("stopping: NOT_SERVING, draining accepted calls for up to %.1fs", grace)
@@ -465,8 +468,9 @@ async def serve(
         await asyncio.gather(running.stop(grace, release=False), aws_endpoint.stop(grace))
         running.release()
     await asyncio.sleep(0)  # let calls cancelled at the end of grace reach the request log
-    summaries.cancel()
-    await asyncio.gather(summaries, return_exceptions=True)  # the last summary
+    for task in periodic:
+        task.cancel()
+    await asyncio.gather(*periodic, return_exceptions=True)  # the last summary and counts
     watching.cancel()
     await swapper.cancel()
     with contextlib.suppress(Exception):

@@ -2,8 +2,9 @@
 
 Every method of `recs.v1.RecommendationService` is registered with `guard`, the one place
 where exceptions become status codes (table in `server.errors`) and where each call is
-recorded in the request log (`server.request_log`). The table is built from the proto's service
-descriptor, so a new RPC is served (and guarded) as soon as the servicer implements it.
+recorded in the request log (`server.request_log`) and the metrics (`server.metrics`). The
+table is built from the proto's service descriptor, so a new RPC is served (and guarded) as
+soon as the servicer implements it.
 
 Guarding at registration rather than in a server interceptor spares every call the
 interceptor chain's extra coroutine and handler lookup. Handlers may return serialized
@@ -55,9 +56,8 @@ def add_service(
             request_log,
             parse=getattr(pb, method.input_type.name).FromString,
             request_type=method.input_type.full_name,
+            metrics=metrics,
         )
-        if metrics is not None:
-            handler = measured(method.name, handler, metrics)
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
             handler, response_serializer=serialize
         )
@@ -72,62 +72,55 @@ def serialize(response: Any) -> bytes:
 
 
 def guard(
-    method: str, behaviour: Handler, request_log: RequestLog, parse: Parser, request_type: str
+    method: str,
+    behaviour: Handler,
+    request_log: RequestLog,
+    parse: Parser,
+    request_type: str,
+    metrics: ServiceMetrics | None = None,
 ) -> Handler:
-    """`behaviour` on the parsed request, errors mapped to status codes, each call logged.
+    """`behaviour` on the parsed request, errors mapped to status codes, each call logged
+    (and, with `metrics`, counted: in flight while it runs, then by status and latency).
 
     The guarded handler takes the request's wire bytes (no deserializer is registered).
+    One coroutine does all of it: each wrapper coroutine more costs every call.
     """
     invalid_request = f"request: not a valid {request_type}"
 
+    def failed(status: grpc.StatusCode, started: float, message: str = "") -> None:
+        seconds = time.perf_counter() - started
+        request_log.failed(method, status, seconds, message)
+        if metrics is not None:
+            metrics.call(method, status_name(status), seconds)
+
     async def guarded(wire: bytes, context: aio.ServicerContext) -> Any:
         started = time.perf_counter()
+        if metrics is not None:
+            metrics.calls_in_flight += 1
         try:
             response = await behaviour(parse(wire), context)
         except DecodeError:
-            status = grpc.StatusCode.INVALID_ARGUMENT
-            request_log.failed(method, status, time.perf_counter() - started, invalid_request)
-            await context.abort(status, invalid_request)
+            failed(grpc.StatusCode.INVALID_ARGUMENT, started, invalid_request)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, invalid_request)
         except aio.AbortError:
-            status = context.code() or grpc.StatusCode.UNKNOWN
-            request_log.failed(method, status, time.perf_counter() - started, context.details())
+            failed(context.code() or grpc.StatusCode.UNKNOWN, started, context.details() or "")
             raise
         except asyncio.CancelledError:
-            request_log.failed(method, grpc.StatusCode.CANCELLED, time.perf_counter() - started)
+            failed(grpc.StatusCode.CANCELLED, started)
             raise
         except Exception as exc:
             status, message = status_for(exc)
             if status is grpc.StatusCode.INTERNAL:
                 log.exception("%s failed unexpectedly", method)
-            request_log.failed(method, status, time.perf_counter() - started, message)
+            failed(status, started, message)
             await context.abort(status, message)
-        request_log.ok(method, time.perf_counter() - started)
+        finally:
+            if metrics is not None:
+                metrics.calls_in_flight -= 1
+        seconds = time.perf_counter() - started
+        request_log.ok(method, seconds)
+        if metrics is not None:
+            metrics.call(method, "OK", seconds)
         return response
 
     return guarded
-
-
-def measured(method: str, guarded: Handler, metrics: ServiceMetrics) -> Handler:
-    """`guarded` counted in `metrics`: in flight while it runs, then by status and latency.
-
-    A separate wrapper so that a service without metrics pays nothing for them.
-    """
-    in_flight = metrics.in_flight
-
-    async def counted(wire: bytes, context: aio.ServicerContext) -> Any:
-        started = time.perf_counter()
-        in_flight.inc()
-        code = "OK"
-        try:
-            return await guarded(wire, context)
-        except asyncio.CancelledError:
-            code = "CANCELLED"
-            raise
-        except BaseException:
-            code = status_name(context.code() or grpc.StatusCode.UNKNOWN)
-            raise
-        finally:
-            in_flight.dec()
-            metrics.call(method, code, time.perf_counter() - started)
-
-    return counted

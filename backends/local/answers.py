@@ -59,6 +59,16 @@ class AnswerTable:
     def top(self) -> int:
         return self.items.shape[1]
 
+    def row(self, user: int, num_results: int) -> tuple[list[int], list[float]]:
+        """The user's best `num_results` items (model indices, padding left out) and their
+        scores, as lists: one view and one `tolist` per array, the fewest numpy calls a
+        cached answer can cost (each numpy call costs microseconds on a busy event loop,
+        far more than its work)."""
+        items = self.items[user].tolist()[: max(num_results, 0)]
+        if items and items[-1] < 0:  # a short row: the padding comes after its items
+            items = items[: items.index(-1)]
+        return items, self.scores[user].tolist()[: len(items)]
+
 
 def model_fingerprint(model: LocalModel) -> str:
     """A digest of what the answers depend on: the model's metadata (data hashes,

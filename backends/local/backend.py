@@ -572,9 +572,9 @@ class LocalBackend(Backend):
         table = self._answers
         if table is None or num_results > table.top or not _history_only(call):
             return None
-        items = table.items[user, : max(num_results, 0)]
-        items = items[items >= 0]
-        answer = self._answer(items, table.scores[user, : len(items)])
+        items, scores = table.row(user, num_results)
+        ids = self._item_id_list
+        answer = Recommendations([ids[i] for i in items], scores, self._ids.next())
         if not len(self._new_items.items):
             return answer
         return self._explored(

@@ -13,6 +13,7 @@ import itertools
 import uuid
 
 _COUNTER_BITS = 48  # the last group of a UUID: 12 hex digits
+_COUNTER_MASK = (1 << _COUNTER_BITS) - 1
 
 
 class RecommendationIds:
@@ -25,4 +26,4 @@ class RecommendationIds:
         self._counter = itertools.count(start)
 
     def next(self) -> str:
-        return f"{self._prefix}{next(self._counter) % (1 << _COUNTER_BITS):012x}"
+        return f"{self._prefix}{next(self._counter) & _COUNTER_MASK:012x}"
