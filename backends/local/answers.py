@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from recs.backends.errors import ModelLoadError
-from recs.backends.local.artifacts import LocalModel, load_array
+from recs.backends.local.artifacts import LocalModel, load_array, padded_row_head
 from recs.backends.local.scoring import recommend_rows
 
 logger = logging.getLogger(__name__)
@@ -60,14 +60,8 @@ class AnswerTable:
         return self.items.shape[1]
 
     def row(self, user: int, num_results: int) -> tuple[list[int], list[float]]:
-        """The user's best `num_results` items (model indices, padding left out) and their
-        scores, as lists: one view and one `tolist` per array, the fewest numpy calls a
-        cached answer can cost (each numpy call costs microseconds on a busy event loop,
-        far more than its work)."""
-        items = self.items[user].tolist()[: max(num_results, 0)]
-        if items and items[-1] < 0:  # a short row: the padding comes after its items
-            items = items[: items.index(-1)]
-        return items, self.scores[user].tolist()[: len(items)]
+        """The user's best `num_results` items (model indices) and their scores, as lists."""
+        return padded_row_head(self.items[user], self.scores[user], num_results)
 
 
 def model_fingerprint(model: LocalModel) -> str:

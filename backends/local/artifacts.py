@@ -314,3 +314,16 @@ def validate_model(model: LocalModel, source: str) -> None:
             "user_log_normalizer",
             "holds NaN or +infinite values",
         )
+
+
+def padded_row_head(
+    indices: np.ndarray, scores: np.ndarray, count: int
+) -> tuple[list[int], list[float]]:
+    """The first `count` entries of one row padded with -1 at its end (`similar_*`, the
+    precomputed answers), the padding left out, as lists: one `tolist` per array, the fewest
+    numpy calls a stored answer can cost (each costs microseconds on a busy event loop, far
+    more than its work)."""
+    head = indices.tolist()[: max(count, 0)]
+    if head and head[-1] < 0:
+        head = head[: head.index(-1)]
+    return head, scores.tolist()[: len(head)]

@@ -63,7 +63,7 @@ from recs.backends.filtering import FilterCall, FilterSet
 from recs.backends.local.answers import META_FILE as ANSWERS_META_FILE
 from recs.backends.local.answers import AnswerTable, load_answers, model_fingerprint
 from recs.backends.local.artifacts import META_FILE as MODEL_META_FILE
-from recs.backends.local.artifacts import LocalModel, load_model
+from recs.backends.local.artifacts import LocalModel, load_model, padded_row_head
 from recs.backends.local.event_store import EventStore
 from recs.backends.local.exploration import (
     DEFAULT_AGE_CUTOFF_DAYS,
@@ -237,6 +237,11 @@ class LocalBackend(Backend):
         self._popular_share = popularity / total if total > 0 else popularity
         self._user_index, self._item_index = user_index, item_index
         self._item_id_list: list[str] = list(item_index)
+        head = self._popular_order[:MAX_NUM_RESULTS]
+        self._popular_head = (
+            [self._item_id_list[i] for i in head.tolist()],
+            self._popular_share[head].tolist(),
+        )
         self._ann = self._inner_product_index(model)
         self._answers = self._precomputed_answers(model)
         self._catalog_table = self._catalog()
@@ -572,9 +577,7 @@ class LocalBackend(Backend):
         table = self._answers
         if table is None or num_results > table.top or not _history_only(call):
             return None
-        items, scores = table.row(user, num_results)
-        ids = self._item_id_list
-        answer = Recommendations([ids[i] for i in items], scores, self._ids.next())
+        answer = self._named(*table.row(user, num_results))
         if not len(self._new_items.items):
             return answer
         return self._explored(
@@ -792,6 +795,12 @@ class LocalBackend(Backend):
                 allowed[watched] = False
         if item is None:
             return self._popular(num_results, allowed)
+        if allowed is None:
+            items_head, scores_head = padded_row_head(
+                model.similar_indices[item], model.similar_scores[item], num_results
+            )
+            if len(items_head) == num_results:  # the usual call: nothing to leave out or fill
+                return self._named(items_head, scores_head)
         neighbours = model.similar_indices[item]
         found = neighbours >= 0
         if allowed is not None:
@@ -824,6 +833,10 @@ class LocalBackend(Backend):
         return self._popular(num_results, self._allowed(filter, user))
 
     def _popular(self, num_results: int, allowed: np.ndarray | None) -> Recommendations:
+        if allowed is None:  # the same list for everyone: named once at load
+            names, shares = self._popular_head
+            if 0 <= num_results <= len(names):
+                return Recommendations(names[:num_results], shares[:num_results], self._ids.next())
         order = self._popular_order
         if allowed is not None:
             order = order[allowed[order]]
@@ -963,8 +976,11 @@ class LocalBackend(Backend):
         )
 
     def _answer(self, items: np.ndarray, scores: np.ndarray) -> Recommendations:
+        return self._named(items.tolist(), scores.tolist())
+
+    def _named(self, items: list[int], scores: list[float]) -> Recommendations:
         ids = self._item_id_list  # the model's ids as str objects, made once: no copy per call
-        return Recommendations([ids[i] for i in items.tolist()], scores.tolist(), self._ids.next())
+        return Recommendations([ids[i] for i in items], scores, self._ids.next())
 
 
 WATCH_EVENT_TYPES = frozenset({"watch", "watched"})  # VOD's Watch; this project's label

@@ -17,6 +17,7 @@ from recs.backends.local.artifacts import (
     OPTIONAL_ARRAY_SPECS,
     LocalModel,
     load_model,
+    padded_row_head,
     save_model,
 )
 
@@ -121,3 +122,16 @@ def test_meta_is_plain_json(model_dir: Path) -> None:
     # 2: scores over every item, the history as the recent window (event_types, recent_*).
     assert meta["format_version"] == FORMAT_VERSION == 2
     assert meta["counts"]["users"] == 9
+
+
+@pytest.mark.parametrize(
+    ("count", "expected"),
+    [(0, []), (1, [4]), (2, [4, 7]), (3, [4, 7]), (10, [4, 7]), (-1, [])],
+)
+def test_padded_row_head_leaves_out_the_padding(count: int, expected: list[int]) -> None:
+    indices = np.array([4, 7, -1, -1], dtype=np.int32)
+    scores = np.array([0.5, 0.25, 0.0, 0.0], dtype=np.float32)
+    items, head_scores = padded_row_head(indices, scores, count)
+    assert items == expected
+    assert head_scores == [0.5, 0.25][: len(expected)]
+    assert all(type(i) is int for i in items) and all(type(s) is float for s in head_scores)
