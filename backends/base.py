@@ -42,13 +42,15 @@ class ScoredItem:
     score: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Recommendations:
     """An ordered answer, best first: item ids and their scores, and the answer's id.
 
     Held as two parallel lists rather than ScoredItem objects: the server answers
     thousands of these per second and turns them straight into wire bytes, so the
-    answer should cost one list per column, not one object per item.
+    answer should cost one list per column, not one object per item. Not frozen for the
+    same reason (a frozen dataclass sets each field through `object.__setattr__`); treat
+    it as read-only.
     """
 
     item_ids: list[str]

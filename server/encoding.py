@@ -89,15 +89,13 @@ class ResponseEncoder:
     ) -> bytes:
         """One response's bytes: the items in order, each with its score (and the reasons
         of those at the positions `reasons` names), then the id."""
-        records = self._records
-        pack = _SCORE.pack
-        parts: list[bytes] = []
-        for item_id, score in zip(item_ids, scores, strict=True):
-            record = records.get(item_id)
-            if record is None:
-                record = self._record(item_id)
-            parts.append(record)
-            parts.append(pack(score))
+        # Records at even positions, scores at odd ones, each filled by one C-level loop.
+        parts: list[bytes] = [b""] * (2 * len(item_ids))
+        try:
+            parts[::2] = map(self._records.__getitem__, item_ids)
+        except KeyError:  # an item not encoded yet (its first answer, or not in the catalog)
+            parts[::2] = [self._records.get(i) or self._record(i) for i in item_ids]
+        parts[1::2] = map(_SCORE.pack, scores)  # ValueError if the lengths differ
         if reasons:  # the rare answer with reasons: those items' records written whole
             for position, reason in reasons.items():
                 item_id, score = item_ids[position], scores[position]
