@@ -28,8 +28,6 @@ from recs.pipeline.filters import (
     AllEventTypes,
     Filter,
     FilterError,
-    Parameter,
-    Part,
     parse_filter,
 )
 
@@ -242,19 +240,9 @@ def _check_required(found: Filter, values: Mapping[str, tuple[str, ...]]) -> Non
     for part in found.parts:
         if part.action != "INCLUDE":
             continue
-        for name in sorted(parameters_of(part)):
+        for name in sorted(part.parameters):
             if not values.get(name):
                 raise InvalidRequestError(
                     f"filter_values.{name}",
                     f"is required: filter {found.name!r} has ${name} in an INCLUDE part",
                 )
-
-
-def parameters_of(part: Part) -> frozenset[str]:
-    """The `$PARAMETER` names used in one part of a filter."""
-    return frozenset(
-        operand.name
-        for condition in part.conditions
-        for operand in condition.operands
-        if isinstance(operand, Parameter)
-    )

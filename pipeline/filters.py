@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MAX_EXPRESSION_LENGTH = 2500
 MAX_NAME_LENGTH = 63
@@ -92,14 +92,27 @@ class Part:
 
     action: str  # INCLUDE or EXCLUDE
     any_of: tuple[tuple[Condition, ...], ...]
+    # Derived once: every request naming the filter asks (the request path).
+    conditions: tuple[Condition, ...] = field(init=False, repr=False, compare=False)
+    parameters: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        conditions = tuple(c for group in self.any_of for c in group)
+        object.__setattr__(self, "conditions", conditions)
+        object.__setattr__(
+            self,
+            "parameters",
+            frozenset(
+                operand.name
+                for condition in conditions
+                for operand in condition.operands
+                if isinstance(operand, Parameter)
+            ),
+        )
 
     @property
     def dataset(self) -> str:
         return self.any_of[0][0].dataset
-
-    @property
-    def conditions(self) -> tuple[Condition, ...]:
-        return tuple(c for group in self.any_of for c in group)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,24 +122,23 @@ class Filter:
     name: str
     expression: str
     parts: tuple[Part, ...]
+    # Derived once: every request naming the filter asks (the request path).
+    parameters: frozenset[str] = field(init=False, repr=False, compare=False)
+    uses_current_item: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def parameters(self) -> frozenset[str]:
-        return frozenset(
-            operand.name
-            for part in self.parts
-            for condition in part.conditions
-            for operand in condition.operands
-            if isinstance(operand, Parameter)
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "parameters", frozenset().union(*(part.parameters for part in self.parts))
         )
-
-    @property
-    def uses_current_item(self) -> bool:
-        return any(
-            isinstance(operand, CurrentItem)
-            for part in self.parts
-            for condition in part.conditions
-            for operand in condition.operands
+        object.__setattr__(
+            self,
+            "uses_current_item",
+            any(
+                isinstance(operand, CurrentItem)
+                for part in self.parts
+                for condition in part.conditions
+                for operand in condition.operands
+            ),
         )
 
 

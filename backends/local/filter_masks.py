@@ -37,7 +37,7 @@ import pyarrow as pa
 
 from recs.backends.base import CatalogItem
 from recs.backends.errors import InvalidRequestError, ModelLoadError
-from recs.backends.filtering import FilterCall, FilterSet, parameters_of
+from recs.backends.filtering import FilterCall, FilterSet
 from recs.backends.local.artifacts import LocalModel
 from recs.backends.local.kernels import readonly
 from recs.pipeline.filters import (
@@ -209,7 +209,7 @@ class CompiledFilters:
         exclude: np.ndarray | None = None
         for part in call.filter.parts:
             if part.action == "EXCLUDE" and any(
-                not call.values.get(name) for name in parameters_of(part)
+                not call.values.get(name) for name in part.parameters
             ):
                 continue  # Personalize ignores an EXCLUDE part whose parameter is not given
             matched = self._part(part, context)
