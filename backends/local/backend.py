@@ -77,13 +77,14 @@ from recs.backends.local.exploration import (
 )
 from recs.backends.local.filter_masks import CompiledFilters, Window
 from recs.backends.local.ids import RecommendationIds
-from recs.backends.local.kernels import GEMM_FROM_ROWS, GEMM_FROM_ROWS_UNCACHED, readonly
+from recs.backends.local.kernels import GEMM_FROM_ROWS, readonly
 from recs.backends.local.live import LiveState, LiveSubject
 from recs.backends.local.trending import DEFAULT_TREND_INTERVAL, Trending
 
 if TYPE_CHECKING:
     from recs.backends.local.ann import HnswIndex, InnerProductIndex
 from recs.backends.local.scoring import (
+    CandidateFactors,
     candidate_scores,
     rank_scores,
     recommend_candidates,
@@ -260,7 +261,7 @@ class LocalBackend(Backend):
         self._item_factors_t = readonly(
             np.ascontiguousarray(model.item_factors.T, dtype=np.float32)
         )
-        self._item_factors = readonly(np.ascontiguousarray(model.item_factors, dtype=np.float32))
+        self._candidate_factors = CandidateFactors(model.item_factors)  # filtered calls
         self._no_history_indptr = readonly(np.zeros_like(model.history_indptr))  # UNFILTERED
         # Each user's softmax normaliser, stored by training or by `recs precompute`: lets a
         # filtered call score only the items its filter allows.
@@ -309,13 +310,17 @@ class LocalBackend(Backend):
                 self.recommend_without_scoring(user, n)
             self.recommend(user, counts[-1])
         if users:
-            for size in sorted({1, 2, GEMM_FROM_ROWS_UNCACHED, GEMM_FROM_ROWS}):
+            for size in sorted({1, 2, GEMM_FROM_ROWS}):
                 batch = [(users[k % len(users)], counts[k % len(counts)]) for k in range(size)]
                 self.recommend_many([*batch, (cold_user, top)])
         if users:  # the filtered path: one row of allowed items
             self._recommend_filtered(self.model.user_factors[:1], [top], self._all_items)
             recommend_candidates(  # the candidate path, when normalisers are stored
-                self.model.user_factors[:1], self._item_factors, [self._every_item], [top], [0.0]
+                self.model.user_factors[:1],
+                self._candidate_factors,
+                [self._every_item],
+                [top],
+                [0.0],
             )
         for user in [*users[:1], cold_user]:
             for item_ids in (items[:1], items, [*items[:2], unknown_item], [unknown_item]):
@@ -635,7 +640,7 @@ class LocalBackend(Backend):
             if self._normalizers is not None:  # score only what each filter allows
                 scored = recommend_candidates(
                     model.user_factors[rows],
-                    self._item_factors,
+                    self._candidate_factors,
                     [self._candidates(calls[k], users[k]) for k in filtered],
                     counts,
                     self._normalizers[rows],

@@ -1,19 +1,21 @@
-"""Compiled scoring of a batch of users: the product, the softmax normaliser, the top n.
+"""Compiled scoring of a batch of users: the softmax normaliser and the top n.
 
-`score_rows` does in one call, with the GIL released, everything a batch of
-GetRecommendations needs after the id lookups: the users' dot products with every item,
-the softmax normaliser over every item (Personalize's scores are shares of the whole
+Given the users' dot products with every item (`scoring.products`: NumPy's BLAS matrix
+product for a batch, `row_products` below GEMM_FROM_ROWS users), `score_rows` does in one
+call, with the GIL released, everything else a batch of GetRecommendations needs: the
+softmax normaliser over every item (Personalize's scores are shares of the whole
 catalog's softmax), the user's history and any filter masked out, and the n best remaining
-candidates with their probabilities.
+candidates with their probabilities. The product is NumPy's because its bundled OpenBLAS
+multiplies a batch about a third faster than numba's binding to SciPy's (bench/README.md,
+"Catalog size"); it releases the GIL too.
 
 Why compiled (numba): the same steps as NumPy array operations cost about twice as much
 (an exp over every item at ~6 ns each in NumPy's build here, several passes over the
 scores) and, worse for a server, each of the dozen NumPy calls per batch must take the
 GIL back from the event loop, which may hold it for up to the interpreter's switch
-interval. One GIL-free call per batch leaves the event loop alone.
+interval. Two GIL-free calls per batch (product, then the rest) leave the event loop alone.
 
-Per user row, after the product (one BLAS matrix product for the batch, or one
-matrix-vector product per user for small batches):
+Per user row:
 1. blocks of BLOCK scores: each block's maximum and its sum of exp(score - maximum), in
    one vectorised pass (`_block_stats`); the normaliser is then
    log(sum_b exp(max_b - max) * sum_b) + max, exact up to float rounding (skipped when the
@@ -39,14 +41,10 @@ from numba import njit
 _FAST = {"reassoc", "contract", "nsz", "arcp", "nnan"}
 _LOG2E = np.float32(1.4426950408889634)
 BLOCK = 64
-# Below this many users one matrix-vector product per user beats the matrix product: BLAS
-# handles a product with a few rows poorly, and from about 12 rows the product wins.
-# Item factors too big for the CPU caches change that: each matrix-vector product then
-# streams them from memory, and from 4 rows one product reading them once wins
-# (figures: bench/README.md, "Catalog size").
-GEMM_FROM_ROWS = 12
-GEMM_FROM_ROWS_UNCACHED = 4
-CACHED_FACTOR_BYTES = 32 << 20  # about the last-level cache
+# From this many users one matrix product (NumPy's, `scoring.products`) beats one
+# matrix-vector product per user at every catalog size; below it BLAS handles the few rows
+# poorly (figures: bench/README.md, "Catalog size").
+GEMM_FROM_ROWS = 8
 
 
 @njit(fastmath=_FAST, inline="always", cache=True)
@@ -167,14 +165,11 @@ def _log_normalizer(maxima, sums, peak):
 
 
 @njit(nogil=True, cache=True)
-def _logits(user_vectors, item_factors_t):
-    """The rows' dot products with every item (float32, rows x items)."""
+def row_products(user_vectors, item_factors_t):
+    """The rows' dot products with every item (float32, rows x items), one matrix-vector
+    product per row: the fastest way for batches below GEMM_FROM_ROWS."""
     num_rows = user_vectors.shape[0]
-    length = item_factors_t.shape[1]
-    cached = item_factors_t.size * 4 <= CACHED_FACTOR_BYTES
-    if num_rows >= (GEMM_FROM_ROWS if cached else GEMM_FROM_ROWS_UNCACHED):
-        return user_vectors @ item_factors_t
-    logits = np.empty((num_rows, length), dtype=np.float32)
+    logits = np.empty((num_rows, item_factors_t.shape[1]), dtype=np.float32)
     for r in range(num_rows):
         np.dot(user_vectors[r], item_factors_t, logits[r])
     return logits
@@ -191,14 +186,13 @@ def _row_log_normalizer(row, maxima, sums):
 
 
 @njit(nogil=True, cache=True)
-def log_normalizer_rows(user_vectors, item_factors_t, out):
-    """out[r] := log of row r's softmax denominator over every item (-inf: no items).
+def log_normalizer_rows(logits, out):
+    """out[r] := log of the softmax denominator of logits[r] (-inf: no items).
 
-    The same product and block pass as `score_rows`, so a stored normaliser is the one
-    serving would compute. out is float64.
+    The same block pass as `score_rows`, so a stored normaliser is the one serving would
+    compute. out is float64.
     """
-    logits = _logits(user_vectors, item_factors_t)
-    num_blocks = (item_factors_t.shape[1] + BLOCK - 1) // BLOCK
+    num_blocks = (logits.shape[1] + BLOCK - 1) // BLOCK
     maxima = np.empty(num_blocks, dtype=np.float32)
     sums = np.empty(num_blocks, dtype=np.float32)
     for r in range(logits.shape[0]):
@@ -207,8 +201,7 @@ def log_normalizer_rows(user_vectors, item_factors_t, out):
 
 @njit(nogil=True, cache=True)
 def score_rows(
-    user_vectors,
-    item_factors_t,
+    logits,
     history_rows,
     history_indptr,
     history_indices,
@@ -221,7 +214,8 @@ def score_rows(
 ):
     """Score a batch of users against every item; returns how many answers each row got.
 
-    user_vectors (B, F) float32 and item_factors_t (F, N) float32, both C-contiguous.
+    logits (B, N) float32, C-contiguous and writable (`scoring.products`): each user's dot
+    products with every item, overwritten with -inf where an item is excluded.
     Row r's excluded items are its history,
     history_indices[history_indptr[history_rows[r]] : history_indptr[history_rows[r] + 1]],
     and, when `allowed` (bool, B x N) has rows, every item where allowed[r] is False (a
@@ -231,9 +225,8 @@ def score_rows(
     *every* item, as Personalize scores (so excluding an item never changes another's score);
     with a non-empty `out_normalizers`, each row's normaliser (float64).
     """
-    num_rows = user_vectors.shape[0]
-    logits = _logits(user_vectors, item_factors_t)
-    num_blocks = (item_factors_t.shape[1] + BLOCK - 1) // BLOCK
+    num_rows = logits.shape[0]
+    num_blocks = (logits.shape[1] + BLOCK - 1) // BLOCK
     maxima = np.empty(num_blocks, dtype=np.float32)
     sums = np.empty(num_blocks, dtype=np.float32)
     values = np.empty(out_items.shape[1], dtype=np.float32)
@@ -270,52 +263,6 @@ def score_rows(
             out_items[r, j] = indices[j]
             out_scores[r, j] = math.exp(np.float64(values[j]) - normalizer)
     return kept
-
-
-@njit(fastmath=_FAST, nogil=True, cache=True)
-def score_candidates(
-    user_vectors, item_factors, candidates, counts, log_normalizers, out_items, out_scores
-):
-    """`score_rows` for rows sharing one candidate list, with known softmax normalisers:
-    only the candidates' dot products are computed (a filter that keeps a fifth of the
-    catalog costs a fifth of the product), each candidate's factors read once for the whole
-    batch (item-major loop: the users' vectors stay in the first-level cache), and each
-    row's top n kept as it goes.
-
-    `candidates`: ascending item indices (equal scores: the lower index first, as
-    `score_rows`); item_factors (N, F) float32 C-contiguous; log_normalizers one float64 per
-    row. Returns the answers kept per row.
-    """
-    num_rows = user_vectors.shape[0]
-    factors = item_factors.shape[1]
-    width = max(out_items.shape[1], 1)
-    values = np.empty((num_rows, width), dtype=np.float32)
-    indices = np.empty((num_rows, width), dtype=np.int64)
-    sizes = np.zeros(num_rows, dtype=np.int64)
-    for item in candidates:
-        vector = item_factors[item]
-        for r in range(num_rows):
-            n = counts[r]
-            if n <= 0:
-                continue
-            user = user_vectors[r]
-            total = np.float32(0.0)
-            for f in range(factors):
-                total += vector[f] * user[f]
-            if sizes[r] < n or total > values[r, 0]:
-                sizes[r] = _offer(values[r], indices[r], sizes[r], n, total, item)
-    for r in range(num_rows):
-        size = sizes[r]
-        row_values, row_indices = values[r], indices[r]
-        while size > 1:  # heap sort: the worst kept goes last
-            size -= 1
-            _swap(row_values, row_indices, 0, size)
-            _sift_down(row_values, row_indices, size, 0)
-        normalizer = log_normalizers[r]
-        for j in range(sizes[r]):
-            out_items[r, j] = row_indices[j]
-            out_scores[r, j] = math.exp(np.float64(row_values[j]) - normalizer)
-    return sizes
 
 
 @njit(nogil=True, cache=True)
@@ -371,37 +318,28 @@ def warm_up() -> None:
     compiled or loaded before SERVING.) The types are those `backends.local.scoring`
     passes: read-only inputs (see `readonly`), writable outputs.
     """
-    # One user, three items, no history: (user_vectors, item_factors_t, history_rows,
-    # history_indptr, history_indices), the arguments both batch kernels start with.
-    batch = tuple(
-        readonly(array)
-        for array in (
-            np.zeros((1, 2), dtype=np.float32),
-            np.zeros((2, 3), dtype=np.float32),
-            np.zeros(1, dtype=np.int64),
-            np.zeros(2, dtype=np.int64),
-            np.zeros(0, dtype=np.int32),
-        )
-    )
+    # One user, two factors, three items, no history.
+    user_vectors = readonly(np.zeros((1, 2), dtype=np.float32))
+    item_factors_t = readonly(np.zeros((2, 3), dtype=np.float32))
+    row_products(user_vectors, item_factors_t)
     score_rows(
-        *batch,
-        readonly(np.zeros((0, 3), dtype=np.bool_)),
-        readonly(np.ones(1, dtype=np.int64)),
-        readonly(np.empty(0, dtype=np.float64)),
+        np.zeros((1, 3), dtype=np.float32),  # logits: written to
+        *(
+            readonly(array)
+            for array in (
+                np.zeros(1, dtype=np.int64),  # history_rows
+                np.zeros(2, dtype=np.int64),  # history_indptr
+                np.zeros(0, dtype=np.int32),  # history_indices
+                np.zeros((0, 3), dtype=np.bool_),  # allowed
+                np.ones(1, dtype=np.int64),  # counts
+                np.empty(0, dtype=np.float64),  # log_normalizers
+            )
+        ),
         np.empty((1, 1), dtype=np.int64),
         np.empty((1, 1), dtype=np.float64),
         np.empty(0, dtype=np.float64),
     )
-    score_candidates(
-        readonly(np.zeros((1, 2), dtype=np.float32)),
-        readonly(np.zeros((3, 2), dtype=np.float32)),
-        readonly(np.arange(3, dtype=np.int64)),
-        readonly(np.ones(1, dtype=np.int64)),
-        readonly(np.zeros(1, dtype=np.float64)),
-        np.empty((1, 1), dtype=np.int64),
-        np.empty((1, 1), dtype=np.float64),
-    )
-    log_normalizer_rows(*batch[:2], np.empty(1, dtype=np.float64))
+    log_normalizer_rows(np.zeros((1, 3), dtype=np.float32), np.empty(1, dtype=np.float64))
     rank_items(
         readonly(np.zeros(2, dtype=np.float32)),
         readonly(np.zeros((3, 2), dtype=np.float32)),

@@ -5,9 +5,9 @@ user-item dot products over every item of the model, so they lie in [0, 1], sum 
 the whole catalog, and an item's score does not depend on which others a filter (or the
 user's history) leaves out.
 
-`recommend_rows` scores a batch of users in one compiled call (`backends.local.kernels`):
-one matrix product streams the item factors through the CPU once per batch instead of
-once per user, and the masking, normaliser and top n run without the GIL. Models
+`recommend_rows` scores a batch of users with one matrix product (`products`: the item
+factors stream through the CPU once per batch instead of once per user) and one compiled
+call (`backends.local.kernels`) for the masking, normaliser and top n, both without the GIL. Models
 trained with stored `log_normalizers` spare the normaliser's pass over every item.
 
 Every input array reaches a kernel read-only (`kernels.readonly`, a view): numba compiles
@@ -19,16 +19,18 @@ model (read-only arrays) and an in-memory one share the one specialisation that
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from recs.backends.local.kernels import (
+    GEMM_FROM_ROWS,
     log_normalizer_rows,
     rank_items,
     readonly,
-    score_candidates,
+    row_products,
     score_rows,
 )
 
@@ -37,6 +39,22 @@ _NO_OUT_NORMALIZERS = np.empty(0, dtype=np.float64)  # an output: writable, neve
 # A history CSR of one empty row, for rows whose exclusions are all in `allowed`.
 _NO_HISTORY_INDPTR = readonly(np.zeros(2, dtype=np.int64))
 _NO_HISTORY_INDICES = readonly(np.empty(0, dtype=np.int32))
+# Gathered candidate factors kept (CandidateFactors): a few dozen lists at 20,000 items.
+CANDIDATE_FACTOR_BYTES = 64 << 20
+
+
+def products(user_vectors: np.ndarray, item_factors_t: np.ndarray) -> np.ndarray:
+    """Each user's dot products with every item: (users, items) float32, C-contiguous and
+    writable (the kernels mask excluded items in place).
+
+    From GEMM_FROM_ROWS users, one matrix product by NumPy (its OpenBLAS, the GIL released
+    meanwhile); below, one compiled matrix-vector product per user, which BLAS's matrix
+    product does not beat for so few rows.
+    """
+    vectors = np.ascontiguousarray(user_vectors, dtype=np.float32)
+    if len(vectors) >= GEMM_FROM_ROWS:
+        return np.matmul(vectors, item_factors_t)
+    return row_products(readonly(vectors), readonly(item_factors_t))
 
 
 def recommend_scores(
@@ -112,8 +130,7 @@ def recommend_rows(
     out_items = np.empty((len(history_rows), width), dtype=np.int64)
     out_scores = np.empty((len(history_rows), width), dtype=np.float64)
     kept = score_rows(
-        readonly(np.ascontiguousarray(user_vectors, dtype=np.float32)),
-        readonly(item_factors_t),
+        products(user_vectors, item_factors_t),
         readonly(history_rows),
         readonly(history_indptr),
         readonly(np.asarray(history_indices, dtype=np.int32)),
@@ -149,18 +166,56 @@ def recommend_filtered(
     )
 
 
+class CandidateFactors:
+    """The factors of candidate lists, laid out for one matrix product: (factors,
+    candidates) float32, C-contiguous, gathered from the model's item factors.
+
+    A filter whose mask is the same for every user (an Items filter) hands out the same
+    candidate array on every call (`CompiledFilters` caches it), so the gathered factors of
+    the most recent lists are kept, up to `max_bytes` in all: a filtered call then costs
+    one matrix product over its candidates instead of a gather first. A list's entry holds
+    the list itself, so an id is never mistaken for another list's.
+    """
+
+    def __init__(self, item_factors: np.ndarray, max_bytes: int = CANDIDATE_FACTOR_BYTES) -> None:
+        self._item_factors = np.asarray(item_factors, dtype=np.float32)
+        self._max_bytes = max_bytes
+        self._kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._kept_bytes = 0
+        self._lock = threading.Lock()  # the scoring thread and warm-up may both ask
+
+    def transposed(self, candidates: np.ndarray) -> np.ndarray:
+        """The candidates' factors as (factors, candidates), read-only."""
+        kept = self._kept.get(id(candidates))
+        if kept is not None and kept[0] is candidates:
+            return kept[1]
+        gathered = np.take(self._item_factors, candidates, axis=0)
+        factors_t = readonly(np.ascontiguousarray(gathered.T))
+        if factors_t.nbytes <= self._max_bytes:
+            with self._lock:
+                replaced = self._kept.pop(id(candidates), None)  # a list since collected
+                if replaced is not None:
+                    self._kept_bytes -= replaced[1].nbytes
+                self._kept[id(candidates)] = (candidates, factors_t)
+                self._kept_bytes += factors_t.nbytes
+                while self._kept_bytes > self._max_bytes:  # the oldest lists go first
+                    _, oldest = self._kept.pop(next(iter(self._kept)))
+                    self._kept_bytes -= oldest.nbytes
+        return factors_t
+
+
 def recommend_candidates(
     user_vectors: np.ndarray,
-    item_factors: np.ndarray,
+    factors: CandidateFactors,
     candidates: Sequence[np.ndarray],
     ns: Sequence[int],
     log_normalizers: np.ndarray,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The best `ns[r]` of row r's `candidates` (ascending item indices), scored over every
-    item with the rows' known `log_normalizers`, computing only the candidates' dot products
-    (`kernels.score_candidates`; rows given the same array are scored together, reading each
-    candidate's factors once). `item_factors`: (items, factors) float32, C-contiguous. Same
-    answers as `recommend_filtered` with the equivalent masks."""
+    item with the rows' known `log_normalizers`, computing only the candidates' dot products:
+    rows given the same array are scored together by `recommend_rows` against the
+    candidates' factors (`factors`), as if the catalog were those items. Same answers as
+    `recommend_filtered` with the equivalent masks."""
     vectors = np.ascontiguousarray(user_vectors, dtype=np.float32)
     normalizers = np.asarray(log_normalizers, dtype=np.float64)
     groups: dict[int, list[int]] = {}
@@ -168,24 +223,18 @@ def recommend_candidates(
         groups.setdefault(id(listed), []).append(r)
     answers: list[tuple[np.ndarray, np.ndarray]] = [None] * len(candidates)  # type: ignore[list-item]
     for rows in groups.values():
-        listed = readonly(np.asarray(candidates[rows[0]], dtype=np.int64))
-        counts = np.clip(
-            np.minimum(np.asarray([ns[r] for r in rows], dtype=np.int64), len(listed)), 0, None
+        listed = np.asarray(candidates[rows[0]], dtype=np.int64)
+        scored = recommend_rows(
+            vectors[rows],
+            factors.transposed(listed),
+            np.zeros(len(rows), dtype=np.int64),
+            _NO_HISTORY_INDPTR,
+            _NO_HISTORY_INDICES,
+            [ns[r] for r in rows],
+            normalizers[rows],
         )
-        width = int(counts.max(initial=0))
-        out_items = np.empty((len(rows), width), dtype=np.int64)
-        out_scores = np.empty((len(rows), width), dtype=np.float64)
-        kept = score_candidates(
-            readonly(vectors[rows]),
-            readonly(item_factors),
-            listed,
-            readonly(counts),
-            readonly(normalizers[rows]),
-            out_items,
-            out_scores,
-        )
-        for j, (r, k) in enumerate(zip(rows, kept.tolist(), strict=True)):
-            answers[r] = (out_items[j, :k], out_scores[j, :k])
+        for r, (positions, scores) in zip(rows, scored, strict=True):
+            answers[r] = (listed[positions], scores)  # positions ascend with the item index
     return answers
 
 
@@ -215,11 +264,7 @@ def log_normalizers(
 
     def block(start: int) -> int:
         stop = min(start + block_users, num_users)
-        log_normalizer_rows(
-            readonly(np.ascontiguousarray(user_factors[start:stop], dtype=np.float32)),
-            items_t,
-            result[start:stop],
-        )
+        log_normalizer_rows(products(user_factors[start:stop], items_t), result[start:stop])
         return stop
 
     with ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1) as pool:

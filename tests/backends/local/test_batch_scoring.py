@@ -9,6 +9,7 @@ from recs.backends.local.artifacts import LocalModel
 from recs.backends.local.backend import LocalBackend
 from recs.backends.local.kernels import BLOCK, GEMM_FROM_ROWS
 from recs.backends.local.scoring import (
+    CandidateFactors,
     log_normalizers,
     recommend_batch,
     recommend_candidates,
@@ -44,7 +45,7 @@ def test_recommend_many_matches_recommend_one_by_one(tiny_model: LocalModel) -> 
 
 
 @pytest.mark.parametrize("num_items", [40, 20 * BLOCK + 17])  # short rows and blocked top-n
-@pytest.mark.parametrize("num_users", [9, GEMM_FROM_ROWS + 3])  # per-user products, one product
+@pytest.mark.parametrize("num_users", [GEMM_FROM_ROWS - 1, 9])  # per-user products, one product
 def test_recommend_batch_follows_the_definition(num_items: int, num_users: int) -> None:
     rng = np.random.default_rng(num_items + num_users)
     items = rng.standard_normal((num_items, 16)).astype(np.float32)
@@ -170,7 +171,7 @@ def test_a_user_who_saw_everything_gets_nothing() -> None:
 
 def test_scoring_only_the_candidates_matches_scoring_every_item() -> None:
     """With the rows' normalisers known, `recommend_candidates` computes only the listed
-    items' dot products (kernels.score_candidate_rows): same items, same scores, same tie
+    items' dot products: same items, same scores, same tie
     order as masking every other item out."""
     rng = np.random.default_rng(11)
     items = rng.standard_normal((300, 8)).astype(np.float32)
@@ -183,7 +184,7 @@ def test_scoring_only_the_candidates_matches_scoring_every_item() -> None:
     full = recommend_filtered(users, np.ascontiguousarray(items.T), allowed, counts)
     listed = recommend_candidates(
         users,
-        np.ascontiguousarray(items),
+        CandidateFactors(items),
         [np.flatnonzero(row) for row in allowed],
         counts,
         log_normalizers(users, items),
@@ -192,3 +193,18 @@ def test_scoring_only_the_candidates_matches_scoring_every_item() -> None:
         np.testing.assert_array_equal(full_items, sub_items)
         np.testing.assert_allclose(full_scores, sub_scores, rtol=1e-5)
     assert len(listed[4][0]) == 0 and len(listed[2][0]) == allowed[2].sum()
+
+
+def test_candidate_factors_are_gathered_once_per_list_within_the_byte_budget() -> None:
+    items = np.arange(40, dtype=np.float32).reshape(10, 4)  # 16 bytes per item
+    factors = CandidateFactors(items, max_bytes=16 * 6)
+    first, second = np.array([1, 3, 5]), np.array([0, 2, 4])
+    gathered = factors.transposed(first)
+    np.testing.assert_array_equal(gathered, items[[1, 3, 5]].T)
+    assert gathered.flags.c_contiguous and not gathered.flags.writeable
+    assert factors.transposed(first) is gathered  # kept: the same list costs no gather
+    assert factors.transposed(np.array([1, 3, 5])) is not gathered  # an equal list is another
+    factors.transposed(second)  # over the budget: the oldest lists go
+    assert factors.transposed(first) is not gathered
+    everything = np.arange(10)
+    assert factors.transposed(everything) is not factors.transposed(everything)  # too big to keep

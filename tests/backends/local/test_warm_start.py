@@ -32,7 +32,7 @@ from recs.pipeline.filters import parse_filter
 TOP = 5  # precomputed answers per user: requests above it are scored per call
 BATCHES = (1, 2, 3, GEMM_FROM_ROWS, 32)  # 32: the server's largest batch (dispatch.MAX_BATCH)
 ANN = {"ann_min_items": 1, "ann_nlist": 4, "ann_nprobe": 1}  # every catalog, few cells
-SERVED_KERNELS = ("score_rows", "rank_items")
+SERVED_KERNELS = ("row_products", "score_rows", "rank_items")
 # A filter other than the history exclusion: answered through `allowed` masks (the models
 # here are built by hand, so their one event type is "", and "click" matches nothing).
 NOT_CLICKED = FilterCall(
