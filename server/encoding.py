@@ -44,8 +44,13 @@ def _field(message: type, name: str, wire_type: int, kind: int) -> bytes:
     return bytes([descriptor.number << 3 | wire_type])
 
 
+_ONE_BYTE = [bytes([value]) for value in range(0x80)]
+
+
 def _varint(value: int) -> bytes:
     """Protobuf's base-128 varint (lengths only here, so never negative)."""
+    if value < 0x80:  # one byte: every id, and most records
+        return _ONE_BYTE[value]
     out = bytearray()
     while value > 0x7F:
         out.append(value & 0x7F | 0x80)

@@ -574,13 +574,14 @@ class LocalBackend(Backend):
         unknown user; else None."""
         _ = self.model  # BackendUnavailableError until start()
         call = self.filters.applied(filter)
-        if self._live_subject(user_id) is not None:
+        live = self._live
+        if live is not None and live.subjects and live.get(user_id) is not None:
             return None  # events since training: scored with the updated vector
         user = self._user_index.get(user_id)
         if user is None:
             return self.popular_items(num_results, user_id, call)
         table = self._answers
-        if table is None or num_results > table.top or not _history_only(call):
+        if table is None or num_results > table.top or call is None or not call.history_only:
             return None
         answer = self._named(*table.row(user, num_results))
         if not len(self._new_items.items):
@@ -941,13 +942,12 @@ class LocalBackend(Backend):
         self, user_id: str, item_ids: Sequence[str], filter: FilterCall | None = None
     ) -> Recommendations:
         model = self.model
-        lookup = self._item_index.get
         distinct = list(dict.fromkeys(item_ids))
-        positions = [lookup(i, -1) for i in distinct]
-        if -1 in positions:
-            known_ids = [i for i, p in zip(distinct, positions, strict=True) if p >= 0]
-            unknown = [i for i, p in zip(distinct, positions, strict=True) if p < 0]
-            positions = [p for p in positions if p >= 0]
+        positions = list(map(self._item_index.get, distinct))  # None: not a model item
+        if None in positions:
+            known_ids = [i for i, p in zip(distinct, positions, strict=True) if p is not None]
+            unknown = [i for i, p in zip(distinct, positions, strict=True) if p is None]
+            positions = [p for p in positions if p is not None]
         else:
             known_ids, unknown = distinct, []
         known_items = np.array(positions, dtype=np.int64)
@@ -963,7 +963,7 @@ class LocalBackend(Backend):
             scores = counts[order] / counts.sum()
         else:
             order, scores = rank_scores(model.user_factors[user], model.item_factors, known_items)
-        ranked_ids = [known_ids[k] for k in order.tolist()]
+        ranked_ids = list(map(known_ids.__getitem__, order.tolist()))
         scores_list = scores.tolist()
         if filter is not None:  # Personalize drops filtered ids; the others keep their scores
             compiled = self._compiled
