@@ -265,6 +265,52 @@ def score_rows(
     return kept
 
 
+@njit(fastmath=_FAST, nogil=True, cache=True)
+def score_candidates(
+    user_vectors, item_factors, candidates, counts, log_normalizers, out_items, out_scores
+):
+    """`score_rows` for rows sharing one candidate list, with known softmax normalisers:
+    only the candidates' dot products are computed (a filter that keeps a fifth of the
+    catalog costs a fifth of the product), each candidate's factors read once for the whole
+    batch (item-major loop: the users' vectors stay in the first-level cache), and each
+    row's top n kept as it goes.
+
+    `candidates`: ascending item indices (equal scores: the lower index first, as
+    `score_rows`); item_factors (N, F) float32 C-contiguous; log_normalizers one float64 per
+    row. Returns the answers kept per row.
+    """
+    num_rows = user_vectors.shape[0]
+    factors = item_factors.shape[1]
+    width = max(out_items.shape[1], 1)
+    values = np.empty((num_rows, width), dtype=np.float32)
+    indices = np.empty((num_rows, width), dtype=np.int64)
+    sizes = np.zeros(num_rows, dtype=np.int64)
+    for item in candidates:
+        vector = item_factors[item]
+        for r in range(num_rows):
+            n = counts[r]
+            if n <= 0:
+                continue
+            user = user_vectors[r]
+            total = np.float32(0.0)
+            for f in range(factors):
+                total += vector[f] * user[f]
+            if sizes[r] < n or total > values[r, 0]:
+                sizes[r] = _offer(values[r], indices[r], sizes[r], n, total, item)
+    for r in range(num_rows):
+        size = sizes[r]
+        row_values, row_indices = values[r], indices[r]
+        while size > 1:  # heap sort: the worst kept goes last
+            size -= 1
+            _swap(row_values, row_indices, 0, size)
+            _sift_down(row_values, row_indices, size, 0)
+        normalizer = log_normalizers[r]
+        for j in range(sizes[r]):
+            out_items[r, j] = row_indices[j]
+            out_scores[r, j] = math.exp(np.float64(row_values[j]) - normalizer)
+    return sizes
+
+
 @njit(nogil=True, cache=True)
 def rank_items(user_vector, item_factors, items, out_order, out_scores):
     """Order `items` (indices) best first for the user, ties in input order, with the
@@ -338,6 +384,15 @@ def warm_up() -> None:
         np.empty((1, 1), dtype=np.int64),
         np.empty((1, 1), dtype=np.float64),
         np.empty(0, dtype=np.float64),
+    )
+    score_candidates(
+        readonly(np.zeros((1, 2), dtype=np.float32)),
+        readonly(np.zeros((3, 2), dtype=np.float32)),
+        readonly(np.arange(3, dtype=np.int64)),
+        readonly(np.ones(1, dtype=np.int64)),
+        readonly(np.zeros(1, dtype=np.float64)),
+        np.empty((1, 1), dtype=np.int64),
+        np.empty((1, 1), dtype=np.float64),
     )
     log_normalizer_rows(np.zeros((1, 3), dtype=np.float32), np.empty(1, dtype=np.float64))
     rank_items(

@@ -7,8 +7,9 @@ user's history) leaves out.
 
 `recommend_rows` scores a batch of users with one matrix product (`products`: the item
 factors stream through the CPU once per batch instead of once per user) and one compiled
-call (`backends.local.kernels`) for the masking, normaliser and top n, both without the GIL. Models
-trained with stored `log_normalizers` spare the normaliser's pass over every item.
+call (`backends.local.kernels`) for the masking, normaliser and top n, both without the
+GIL. Models trained with stored `log_normalizers` spare the normaliser's pass over every
+item.
 
 Every input array reaches a kernel read-only (`kernels.readonly`, a view): numba compiles
 one specialisation per argument type and writability is part of it, so a memory-mapped
@@ -31,6 +32,7 @@ from recs.backends.local.kernels import (
     rank_items,
     readonly,
     row_products,
+    score_candidates,
     score_rows,
 )
 
@@ -167,40 +169,47 @@ def recommend_filtered(
 
 
 class CandidateFactors:
-    """The factors of candidate lists, laid out for one matrix product: (factors,
-    candidates) float32, C-contiguous, gathered from the model's item factors.
+    """The item factors candidate lists are scored against, and the gathered factors of
+    the lists every user shares.
 
     A filter whose mask is the same for every user (an Items filter) hands out the same
-    candidate array on every call (`CompiledFilters` caches it), so the gathered factors of
-    the most recent lists are kept, up to `max_bytes` in all: a filtered call then costs
-    one matrix product over its candidates instead of a gather first. A list's entry holds
-    the list itself, so an id is never mistaken for another list's.
+    read-only candidate array on every call (`CompiledFilters` keeps it); a filter that
+    reads the user's interactions, a fresh writable array per call. A shared list's factors
+    are gathered once as (factors, candidates), C-contiguous, and kept, up to `max_bytes` in
+    all (the oldest lists go first): its calls cost one matrix product over the candidates.
+    A per-user list is scored by the compiled per-item loop (`kernels.score_candidates`),
+    which needs no gather. An entry holds its list, so an id is never mistaken for another
+    list's.
     """
 
     def __init__(self, item_factors: np.ndarray, max_bytes: int = CANDIDATE_FACTOR_BYTES) -> None:
-        self._item_factors = np.asarray(item_factors, dtype=np.float32)
+        self.item_factors = readonly(np.ascontiguousarray(item_factors, dtype=np.float32))
         self._max_bytes = max_bytes
         self._kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._kept_bytes = 0
         self._lock = threading.Lock()  # the scoring thread and warm-up may both ask
 
-    def transposed(self, candidates: np.ndarray) -> np.ndarray:
-        """The candidates' factors as (factors, candidates), read-only."""
+    def shared(self, candidates: np.ndarray) -> np.ndarray | None:
+        """A shared (read-only) list's factors as (factors, candidates), read-only, gathered
+        on its first call; None for a per-user (writable) list or one over the budget."""
+        if candidates.flags.writeable:
+            return None
         kept = self._kept.get(id(candidates))
         if kept is not None and kept[0] is candidates:
             return kept[1]
-        gathered = np.take(self._item_factors, candidates, axis=0)
+        gathered = np.take(self.item_factors, candidates, axis=0)
         factors_t = readonly(np.ascontiguousarray(gathered.T))
-        if factors_t.nbytes <= self._max_bytes:
-            with self._lock:
-                replaced = self._kept.pop(id(candidates), None)  # a list since collected
-                if replaced is not None:
-                    self._kept_bytes -= replaced[1].nbytes
-                self._kept[id(candidates)] = (candidates, factors_t)
-                self._kept_bytes += factors_t.nbytes
-                while self._kept_bytes > self._max_bytes:  # the oldest lists go first
-                    _, oldest = self._kept.pop(next(iter(self._kept)))
-                    self._kept_bytes -= oldest.nbytes
+        if factors_t.nbytes > self._max_bytes:
+            return None
+        with self._lock:
+            replaced = self._kept.pop(id(candidates), None)  # a list since collected
+            if replaced is not None:
+                self._kept_bytes -= replaced[1].nbytes
+            self._kept[id(candidates)] = (candidates, factors_t)
+            self._kept_bytes += factors_t.nbytes
+            while self._kept_bytes > self._max_bytes:  # the oldest lists go first
+                _, oldest = self._kept.pop(next(iter(self._kept)))
+                self._kept_bytes -= oldest.nbytes
         return factors_t
 
 
@@ -212,10 +221,11 @@ def recommend_candidates(
     log_normalizers: np.ndarray,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The best `ns[r]` of row r's `candidates` (ascending item indices), scored over every
-    item with the rows' known `log_normalizers`, computing only the candidates' dot products:
-    rows given the same array are scored together by `recommend_rows` against the
-    candidates' factors (`factors`), as if the catalog were those items. Same answers as
-    `recommend_filtered` with the equivalent masks."""
+    item with the rows' known `log_normalizers`, computing only the candidates' dot products.
+    Rows given the same array are scored together: a shared list by `recommend_rows`
+    against its gathered factors (`CandidateFactors.shared`), as if the catalog were those
+    items; a per-user list by `kernels.score_candidates`, reading each candidate's factors
+    once. Same answers as `recommend_filtered` with the equivalent masks."""
     vectors = np.ascontiguousarray(user_vectors, dtype=np.float32)
     normalizers = np.asarray(log_normalizers, dtype=np.float64)
     groups: dict[int, list[int]] = {}
@@ -223,18 +233,37 @@ def recommend_candidates(
         groups.setdefault(id(listed), []).append(r)
     answers: list[tuple[np.ndarray, np.ndarray]] = [None] * len(candidates)  # type: ignore[list-item]
     for rows in groups.values():
-        listed = np.asarray(candidates[rows[0]], dtype=np.int64)
-        scored = recommend_rows(
-            vectors[rows],
-            factors.transposed(listed),
-            np.zeros(len(rows), dtype=np.int64),
-            _NO_HISTORY_INDPTR,
-            _NO_HISTORY_INDICES,
-            [ns[r] for r in rows],
-            normalizers[rows],
+        factors_t = factors.shared(candidates[rows[0]])
+        listed = readonly(np.asarray(candidates[rows[0]], dtype=np.int64))
+        counts = [ns[r] for r in rows]
+        if factors_t is not None:
+            scored = recommend_rows(
+                vectors[rows],
+                factors_t,
+                np.zeros(len(rows), dtype=np.int64),
+                _NO_HISTORY_INDPTR,
+                _NO_HISTORY_INDICES,
+                counts,
+                normalizers[rows],
+            )
+            for r, (positions, scores) in zip(rows, scored, strict=True):
+                answers[r] = (listed[positions], scores)  # positions ascend with the item index
+            continue
+        wanted = np.clip(np.minimum(np.asarray(counts, dtype=np.int64), len(listed)), 0, None)
+        width = int(wanted.max(initial=0))
+        out_items = np.empty((len(rows), width), dtype=np.int64)
+        out_scores = np.empty((len(rows), width), dtype=np.float64)
+        kept = score_candidates(
+            readonly(vectors[rows]),
+            factors.item_factors,
+            listed,
+            readonly(wanted),
+            readonly(normalizers[rows]),
+            out_items,
+            out_scores,
         )
-        for r, (positions, scores) in zip(rows, scored, strict=True):
-            answers[r] = (listed[positions], scores)  # positions ascend with the item index
+        for j, (r, k) in enumerate(zip(rows, kept.tolist(), strict=True)):
+            answers[r] = (out_items[j, :k], out_scores[j, :k])
     return answers
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from recs.backends.local.artifacts import LocalModel
 from recs.backends.local.backend import LocalBackend
-from recs.backends.local.kernels import BLOCK, GEMM_FROM_ROWS
+from recs.backends.local.kernels import BLOCK, GEMM_FROM_ROWS, readonly
 from recs.backends.local.scoring import (
     CandidateFactors,
     log_normalizers,
@@ -182,29 +182,32 @@ def test_scoring_only_the_candidates_matches_scoring_every_item() -> None:
     allowed[4] = False  # a filter that lets nothing through
     counts = [7, 25, 300, 1, 5]
     full = recommend_filtered(users, np.ascontiguousarray(items.T), allowed, counts)
-    listed = recommend_candidates(
-        users,
-        CandidateFactors(items),
-        [np.flatnonzero(row) for row in allowed],
-        counts,
-        log_normalizers(users, items),
-    )
-    for (full_items, full_scores), (sub_items, sub_scores) in zip(full, listed, strict=True):
-        np.testing.assert_array_equal(full_items, sub_items)
-        np.testing.assert_allclose(full_scores, sub_scores, rtol=1e-5)
-    assert len(listed[4][0]) == 0 and len(listed[2][0]) == allowed[2].sum()
+    for shared in (False, True):  # per-user lists (writable) and shared ones (read-only)
+        lists = [np.flatnonzero(row) for row in allowed]
+        listed = recommend_candidates(
+            users,
+            CandidateFactors(items),
+            [readonly(each) for each in lists] if shared else lists,
+            counts,
+            log_normalizers(users, items),
+        )
+        for (full_items, full_scores), (sub_items, sub_scores) in zip(full, listed, strict=True):
+            np.testing.assert_array_equal(full_items, sub_items)
+            np.testing.assert_allclose(full_scores, sub_scores, rtol=1e-5)
+        assert len(listed[4][0]) == 0 and len(listed[2][0]) == allowed[2].sum()
 
 
-def test_candidate_factors_are_gathered_once_per_list_within_the_byte_budget() -> None:
+def test_candidate_factors_are_gathered_once_per_shared_list_within_the_byte_budget() -> None:
     items = np.arange(40, dtype=np.float32).reshape(10, 4)  # 16 bytes per item
     factors = CandidateFactors(items, max_bytes=16 * 6)
-    first, second = np.array([1, 3, 5]), np.array([0, 2, 4])
-    gathered = factors.transposed(first)
+    first, second, third = (readonly(np.array(listed)) for listed in ([1, 3, 5], [0, 2], [4]))
+    gathered = factors.shared(first)
     np.testing.assert_array_equal(gathered, items[[1, 3, 5]].T)
     assert gathered.flags.c_contiguous and not gathered.flags.writeable
-    assert factors.transposed(first) is gathered  # kept: the same list costs no gather
-    assert factors.transposed(np.array([1, 3, 5])) is not gathered  # an equal list is another
-    factors.transposed(second)  # over the budget: the oldest lists go
-    assert factors.transposed(first) is not gathered
-    everything = np.arange(10)
-    assert factors.transposed(everything) is not factors.transposed(everything)  # too big to keep
+    assert factors.shared(first) is gathered  # kept: the same list costs no gather
+    assert factors.shared(readonly(np.array([1, 3, 5]))) is not gathered  # another list
+    factors.shared(second)
+    factors.shared(third)  # over the budget: the oldest lists went
+    assert factors.shared(first) is not gathered
+    assert factors.shared(np.array([1, 3, 5])) is None  # writable: a per-user list
+    assert factors.shared(readonly(np.arange(10))) is None  # beyond the budget alone
