@@ -53,8 +53,8 @@ def check_item_ids(values: Sequence[str]) -> list[str]:
     if len(values) > MAX_RERANK_ITEMS:
         raise InvalidRequestError("item_ids", f"holds more than {MAX_RERANK_ITEMS} ids")
     ids = list(values)
-    lengths = list(map(len, ids))  # C-level loops: up to 500 ids on every call
-    if min(lengths) == 0 or max(lengths) > MAX_ID_LENGTH:  # name the first bad one
+    # C-level loops: up to 500 ids on every call
+    if min(map(len, ids)) == 0 or max(map(len, ids)) > MAX_ID_LENGTH:  # name the first bad one
         for position, value in enumerate(ids):
             check_id(f"item_ids[{position}]", value)
     return ids

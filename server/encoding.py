@@ -34,6 +34,8 @@ _RESPONSES = (
     pb.GetTrendingItemsResponse,
     pb.GetPersonalizedRankingResponse,
 )
+# The responses the servicer answers as bytes from this encoder (full protobuf names).
+ENCODED_RESPONSES = frozenset(response.DESCRIPTOR.full_name for response in _RESPONSES)
 
 
 def _field(message: type, name: str, wire_type: int, kind: int) -> bytes:

@@ -7,8 +7,9 @@ table is built from the proto's service descriptor, so a new RPC is served (and 
 soon as the servicer implements it.
 
 Guarding at registration rather than in a server interceptor spares every call the
-interceptor chain's extra coroutine and handler lookup. Handlers may return serialized
-bytes (`server.encoding`) or a message; the response serializer passes bytes through.
+interceptor chain's extra coroutine and handler lookup. The recommendation RPCs answer
+wire bytes (`server.encoding`), which gRPC sends as they are (no serializer registered:
+one Python call less per answer); the others answer a message, serialized by protobuf.
 
 Requests are parsed inside the guard, not by gRPC's deserializer hook: bytes that are not a
 valid request (corrupt wire data, invalid UTF-8 in a string field) then get INVALID_ARGUMENT
@@ -27,6 +28,7 @@ import grpc
 from google.protobuf.message import DecodeError
 from grpc import aio
 
+from recs.server.encoding import ENCODED_RESPONSES
 from recs.server.errors import status_for
 from recs.server.metrics import ServiceMetrics
 from recs.server.request_log import RequestLog, log, status_name
@@ -58,17 +60,17 @@ def add_service(
             request_type=method.input_type.full_name,
             metrics=metrics,
         )
+        encoded = method.output_type.full_name in ENCODED_RESPONSES
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-            handler, response_serializer=serialize
+            handler, response_serializer=None if encoded else _serialize_message
         )
     generic = grpc.method_handlers_generic_handler(SERVICE.full_name, handlers)
     server.add_generic_rpc_handlers((generic,))
     server.add_registered_method_handlers(SERVICE.full_name, handlers)
 
 
-def serialize(response: Any) -> bytes:
-    """Wire bytes of a response: already-encoded bytes as they are, messages serialized."""
-    return response if type(response) is bytes else response.SerializeToString()
+def _serialize_message(response: Any) -> bytes:
+    return response.SerializeToString()
 
 
 def guard(
