@@ -974,11 +974,10 @@ class LocalBackend(Backend):
             ranked_ids = [i for i, keep in zip(ranked_ids, kept, strict=True) if keep]
             scores_list = [s for s, keep in zip(scores_list, kept, strict=True) if keep]
             unknown = [i for i in unknown if allowed[index.get(i, blank)]]
-        return Recommendations(
-            ranked_ids + unknown,
-            scores_list + [0.0] * len(unknown),
-            recommendation_id=self._ids.next(),
-        )
+        if unknown:  # ids outside the model: last, score 0 (both lists are this call's own)
+            ranked_ids += unknown
+            scores_list += [0.0] * len(unknown)
+        return Recommendations(ranked_ids, scores_list, recommendation_id=self._ids.next())
 
     def _answer(self, items: np.ndarray, scores: np.ndarray) -> Recommendations:
         return self._named(items.tolist(), scores.tolist())
