@@ -20,7 +20,8 @@ Per user row:
    one vectorised pass (`_block_stats`); the normaliser is then
    log(sum_b exp(max_b - max) * sum_b) + max, exact up to float rounding (skipped when the
    model stores it);
-2. the excluded items set to -inf, and each block's maximum again;
+2. the excluded items set to -inf, and the maximum again of each block that lost one (of
+   every block after a filter's mask, or when the normaliser was given);
 3. the top n: the n-th best block maximum bounds the n-th best score from below, so only
    blocks reaching it are searched, with a heap ordered by (score, then lower index).
 
@@ -65,17 +66,25 @@ def _exp_f32(x: float) -> float:
 
 
 @njit(fastmath=_FAST, nogil=True, cache=True)
+def _block_maximum(row, maxima, b):
+    """maxima[b] := the maximum of row's block b of BLOCK scores (-inf: all masked)."""
+    start = b * BLOCK
+    peak = np.float32(-np.inf)
+    for i in range(start, min(start + BLOCK, row.shape[0])):
+        x = row[i]
+        peak = x if x > peak else peak
+    maxima[b] = peak
+
+
+@njit(fastmath=_FAST, nogil=True, cache=True)
 def _block_stats(row, maxima, sums, with_sums):
     """Per block of BLOCK scores: maximum, and (if with_sums) sum of exp(score - maximum)."""
     length = row.shape[0]
     for b in range(maxima.shape[0]):
+        _block_maximum(row, maxima, b)
+        peak = maxima[b]
         start = b * BLOCK
         stop = min(start + BLOCK, length)
-        peak = np.float32(-np.inf)
-        for i in range(start, stop):
-            x = row[i]
-            peak = x if x > peak else peak
-        maxima[b] = peak
         if with_sums:
             total = np.float32(0.0)
             if peak > -np.inf:
@@ -249,14 +258,19 @@ def score_rows(
         if n <= 0:
             continue
         user = history_rows[r]
-        for j in range(history_indptr[user], history_indptr[user + 1]):
+        first, last = history_indptr[user], history_indptr[user + 1]
+        for j in range(first, last):
             row[history_indices[j]] = -np.inf
         if masked:
             keep = allowed[r]
             for i in range(row.shape[0]):
                 if not keep[i]:
                     row[i] = -np.inf
-        _block_stats(row, maxima, sums, False)
+        if masked or given_normalizers:
+            _block_stats(row, maxima, sums, False)
+        else:  # the normaliser's pass left every block's maximum: redo the history's blocks
+            for j in range(first, last):
+                _block_maximum(row, maxima, history_indices[j] // BLOCK)
         k = _top(row, n, maxima, values, indices)
         kept[r] = k
         for j in range(k):
