@@ -32,7 +32,6 @@ import gc
 import logging
 import signal
 import socket
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -84,12 +83,6 @@ DRAIN_POLL_SECONDS = 0.01
 DRAIN_QUIET_SECONDS = 0.1
 # Held calls refused at the end of the grace period get this long to send their answer.
 REFUSAL_FLUSH_SECONDS = 0.1
-# How long the event loop may keep the GIL from a thread that wants it (Python's default
-# is 5 ms). The scoring thread takes it back twice per batch (after the product, after the
-# kernel) and the backend pool's threads once per call: during a burst each wait lasted
-# the whole interval, the scored path's p99 at half load its main cost (bench/README.md,
-# "Issue 18's request path"). Without such a thread waiting, the interval changes nothing.
-GIL_SWITCH_SECONDS = 0.001
 
 
 def server_options(workers: int) -> list[tuple[str, int]]:
@@ -441,7 +434,6 @@ async def serve(
     # short-lived objects, do not keep traversing them (pauses of tens of milliseconds).
     gc.collect()
     gc.freeze()
-    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     if running.metrics is not None:
         backend.observe_calls(running.metrics.remote_call)
     await running.mark_ready(backend)
