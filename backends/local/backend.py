@@ -574,14 +574,13 @@ class LocalBackend(Backend):
         unknown user; else None."""
         _ = self.model  # BackendUnavailableError until start()
         call = self.filters.applied(filter)
-        live = self._live
-        if live is not None and live.subjects and live.get(user_id) is not None:
+        if self._live_subject(user_id) is not None:
             return None  # events since training: scored with the updated vector
         user = self._user_index.get(user_id)
         if user is None:
             return self.popular_items(num_results, user_id, call)
         table = self._answers
-        if table is None or num_results > table.top or call is None or not call.history_only:
+        if table is None or num_results > table.top or not _history_only(call):
             return None
         answer = self._named(*table.row(user, num_results))
         if not len(self._new_items.items):

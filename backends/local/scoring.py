@@ -151,11 +151,12 @@ def recommend_rows(
 def recommend_filtered(
     user_vectors: np.ndarray,
     item_factors_t: np.ndarray,
-    allowed: np.ndarray,
+    allowed: np.ndarray | None,
     ns: Sequence[int],
     log_normalizers: np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """`recommend_rows` where each row's candidates are exactly its `allowed` items."""
+    """`recommend_rows` where each row's candidates are exactly its `allowed` items (None:
+    every item)."""
     return recommend_rows(
         user_vectors,
         item_factors_t,
@@ -236,16 +237,8 @@ def recommend_candidates(
         factors_t = factors.shared(candidates[rows[0]])
         listed = readonly(np.asarray(candidates[rows[0]], dtype=np.int64))
         counts = [ns[r] for r in rows]
-        if factors_t is not None:
-            scored = recommend_rows(
-                vectors[rows],
-                factors_t,
-                np.zeros(len(rows), dtype=np.int64),
-                _NO_HISTORY_INDPTR,
-                _NO_HISTORY_INDICES,
-                counts,
-                normalizers[rows],
-            )
+        if factors_t is not None:  # every column of factors_t is a candidate
+            scored = recommend_filtered(vectors[rows], factors_t, None, counts, normalizers[rows])
             for r, (positions, scores) in zip(rows, scored, strict=True):
                 answers[r] = (listed[positions], scores)  # positions ascend with the item index
             continue
