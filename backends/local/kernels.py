@@ -154,7 +154,7 @@ def _top(row, n, maxima, values, indices):
             continue
         for i in range(b * BLOCK, min(b * BLOCK + BLOCK, length)):
             x = row[i]
-            if x > -np.inf and (size < n or x > values[0]):
+            if x >= threshold and x > -np.inf and (size < n or x > values[0]):
                 size = _offer(values, indices, size, n, x, i)
     kept = size
     while size > 1:  # heap sort: the worst kept goes last
