@@ -54,7 +54,7 @@ def check_item_ids(values: Sequence[str]) -> list[str]:
         raise InvalidRequestError("item_ids", f"holds more than {MAX_RERANK_ITEMS} ids")
     ids = list(values)
     # C-level loops: up to 500 ids on every call
-    if min(map(len, ids)) == 0 or max(map(len, ids)) > MAX_ID_LENGTH:  # name the first bad one
+    if "" in ids or max(map(len, ids)) > MAX_ID_LENGTH:  # name the first bad one
         for position, value in enumerate(ids):
             check_id(f"item_ids[{position}]", value)
     return ids

@@ -244,7 +244,8 @@ class LocalBackend(Backend):
             self._popular_share[head].tolist(),
         )
         self._ann = self._inner_product_index(model)
-        self._answers = self._precomputed_answers(model)
+        stored = self._stored_answers(model)
+        self._answers = stored if self.config.precomputed_answers else None
         self._catalog_table = self._catalog()
         self._added_items: dict[str, CatalogItem] = {}  # PutItems, the latest of each id
         self._items_seq = 0
@@ -263,11 +264,12 @@ class LocalBackend(Backend):
         )
         self._candidate_factors = CandidateFactors(model.item_factors)  # filtered calls
         self._no_history_indptr = readonly(np.zeros_like(model.history_indptr))  # UNFILTERED
-        # Each user's softmax normaliser, stored by training or by `recs precompute`: lets a
-        # filtered call score only the items its filter allows.
+        # Each user's softmax normaliser, stored by training or by `recs precompute` (used
+        # with the table off too): spares a scored call the normaliser's pass over every
+        # item, and lets a filtered call score only the items its filter allows.
         self._normalizers = model.user_log_normalizer
-        if self._normalizers is None and self._answers is not None:
-            self._normalizers = self._answers.normalizers
+        if self._normalizers is None and stored is not None:
+            self._normalizers = stored.normalizers
         self._version = model_fingerprint(model)[:VERSION_DIGITS]
         self._model = model
         try:
@@ -333,13 +335,25 @@ class LocalBackend(Backend):
         self.trending_items(MAX_NUM_RESULTS)
         self.info()
 
-    def _precomputed_answers(self, model: LocalModel) -> AnswerTable | None:
-        """The top-K table stored with the model, when enabled and computed from it."""
+    def _stored_answers(self, model: LocalModel) -> AnswerTable | None:
+        """The top-K table `recs precompute` stored with the model, when computed from it.
+
+        With `precomputed_answers` off, only its normalisers are used (the same numbers
+        scoring would compute, so answers do not change).
+        """
         model_dir = self.config.model_dir
-        if not self.config.precomputed_answers or not model_dir.is_dir():
+        if not model_dir.is_dir():
             return None
         table = load_answers(model_dir, model)
-        if table is not None:
+        if table is None:
+            return None
+        if not self.config.precomputed_answers:
+            logger.info(
+                "precomputed answers off ([local] precomputed_answers = false): every call "
+                "is scored%s",
+                "" if table.normalizers is None else ", with the normalisers they stored",
+            )
+        else:
             logger.info(
                 "precomputed answers loaded: top %d for %d users (num_results above %d "
                 "is scored per request)",
@@ -949,7 +963,7 @@ class LocalBackend(Backend):
             positions = [p for p in positions if p is not None]
         else:
             known_ids, unknown = distinct, []
-        known_items = np.array(positions, dtype=np.int64)
+        known_items = np.fromiter(positions, np.int64, len(positions))
         live = self._live_subject(user_id)
         user = self._user_index.get(user_id)
         if not known_ids:

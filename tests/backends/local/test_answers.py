@@ -6,6 +6,7 @@ import dataclasses
 import itertools
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -433,6 +434,27 @@ def test_table_answers_equal_scored_answers(
         scored = scoring.recommend(user_id(user), n)
         assert ready.item_ids == scored.item_ids, user
         assert ready.scores == pytest.approx(scored.scores, rel=SCORE_RTOL)
+
+
+def test_table_off_scores_with_the_normalisers_it_stored(
+    served_dir: Path, scoring: LocalBackend, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the table off, the normalisers `recs precompute` stored spare each call the
+    pass over every item; the answers are those of a model directory without them."""
+    with caplog.at_level(logging.INFO, logger="recs.backends.local.backend"):
+        started(served_dir, precomputed_answers=False)
+    assert "with the normalisers they stored" in caplog.text
+    bare = tmp_path / "model"
+    shutil.copytree(served_dir, bare)
+    (bare / NORMALIZERS_FILE).unlink()
+    from_scratch = started(bare, precomputed_answers=False)
+    for user in range(USERS):
+        stored, computed = (
+            scoring.recommend(user_id(user), TOP),
+            from_scratch.recommend(user_id(user), TOP),
+        )
+        assert stored.item_ids == computed.item_ids, user
+        assert stored.scores == pytest.approx(computed.scores, rel=SCORE_RTOL)
 
 
 def test_table_answers_of_users_with_few_candidates(with_table: LocalBackend) -> None:
