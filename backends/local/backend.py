@@ -85,8 +85,10 @@ if TYPE_CHECKING:
     from recs.backends.local.ann import HnswIndex, InnerProductIndex
 from recs.backends.local.scoring import (
     CandidateFactors,
+    NormOrdered,
     candidate_scores,
     rank_scores,
+    recommend_by_norm,
     recommend_candidates,
     recommend_filtered,
     recommend_rows,
@@ -270,6 +272,11 @@ class LocalBackend(Backend):
         self._normalizers = model.user_log_normalizer
         if self._normalizers is None and stored is not None:
             self._normalizers = stored.normalizers
+        # With them, a scored call reads the items largest norm first and stops once no
+        # other can enter its top n (`recommend_by_norm`).
+        self._norm_ordered = (
+            None if self._normalizers is None else NormOrdered.of(model.item_factors)
+        )
         self._version = model_fingerprint(model)[:VERSION_DIGITS]
         self._model = model
         try:
@@ -317,12 +324,12 @@ class LocalBackend(Backend):
                 self.recommend_many([*batch, (cold_user, top)])
         if users:  # the filtered path: one row of allowed items
             self._recommend_filtered(self.model.user_factors[:1], [top], self._all_items)
-            recommend_candidates(  # the candidate path, when normalisers are stored
-                self.model.user_factors[:1],
+            recommend_candidates(  # the candidate paths, when normalisers are stored:
+                self.model.user_factors[[0, 0]],
                 self._candidate_factors,
-                [self._every_item],
-                [top],
-                [0.0],
+                [self._every_item, self._every_item.copy()],  # a shared list, a per-user one
+                [top, top],
+                [0.0, 0.0],
             )
         for user in [*users[:1], cold_user]:
             for item_ids in (items[:1], items, [*items[:2], unknown_item], [unknown_item]):
@@ -746,6 +753,17 @@ class LocalBackend(Backend):
         model = self.model
         normalizers = self._normalizers
         indptr = model.history_indptr if history else self._no_history_indptr
+        if self._norm_ordered is not None and normalizers is not None:
+            return recommend_by_norm(
+                model.user_factors[rows],
+                self._norm_ordered,
+                model.num_items,
+                rows,
+                indptr,
+                model.history_indices,
+                counts,
+                normalizers[rows],
+            )
         return recommend_rows(
             model.user_factors[rows],
             self._item_factors_t,

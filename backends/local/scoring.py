@@ -8,8 +8,9 @@ user's history) leaves out.
 `recommend_rows` scores a batch of users with one matrix product (`products`: the item
 factors stream through the CPU once per batch instead of once per user) and one compiled
 call (`backends.local.kernels`) for the masking, normaliser and top n, both without the
-GIL. Models trained with stored `log_normalizers` spare the normaliser's pass over every
-item.
+GIL. With stored normalisers (`recs precompute`, or `log_normalizers` at training) there is
+no pass over every item at all: `recommend_by_norm` reads the items largest norm first and
+stops once no other can enter a row's top n (`NormOrdered`, `kernels.score_by_norm`).
 
 Every input array reaches a kernel read-only (`kernels.readonly`, a view): numba compiles
 one specialisation per argument type and writability is part of it, so a memory-mapped
@@ -23,6 +24,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,6 +34,7 @@ from recs.backends.local.kernels import (
     rank_items,
     readonly,
     row_products,
+    score_by_norm,
     score_candidates,
     score_rows,
 )
@@ -43,6 +46,9 @@ _NO_HISTORY_INDPTR = readonly(np.zeros(2, dtype=np.int64))
 _NO_HISTORY_INDICES = readonly(np.empty(0, dtype=np.int32))
 # Gathered candidate factors kept (CandidateFactors): a few dozen lists at 20,000 items.
 CANDIDATE_FACTOR_BYTES = 64 << 20
+# Relative slack on each item's norm bound: a float32 dot product of F terms can exceed
+# the exact one by about F x 6e-8 of |user| x |item|, far below this.
+NORM_BOUND_SLACK = 1e-4
 
 
 def products(user_vectors: np.ndarray, item_factors_t: np.ndarray) -> np.ndarray:
@@ -169,49 +175,121 @@ def recommend_filtered(
     )
 
 
+@dataclass(frozen=True)
+class NormOrdered:
+    """Item factors sorted by norm, largest first, for `recommend_by_norm`.
+
+    ALS gives popular items long factor vectors and the long tail short ones, so a user's
+    n best usually sit among the items of largest norm: read in this order, a top n is
+    settled after a small share of the catalog (a tenth at 20,000 items, bench/README.md).
+    """
+
+    factors: np.ndarray  # (M, F) float32, C-contiguous, read-only: rows by descending norm
+    bounds: np.ndarray  # (M,) float64: each row's norm, plus NORM_BOUND_SLACK
+    items: np.ndarray  # (M,) int64: each row's item index
+
+    @classmethod
+    def of(cls, item_factors: np.ndarray, items: np.ndarray | None = None) -> NormOrdered:
+        """`item_factors`' rows `items` (ascending indices; None: every row) by norm."""
+        listed = (
+            np.arange(len(item_factors), dtype=np.int64)
+            if items is None
+            else np.asarray(items, dtype=np.int64)
+        )
+        factors = np.asarray(item_factors, dtype=np.float32)[listed]
+        norms = np.linalg.norm(factors.astype(np.float64), axis=1)
+        order = np.argsort(-norms, kind="stable")
+        return cls(
+            factors=readonly(np.ascontiguousarray(factors[order])),
+            bounds=readonly(norms[order] * (1.0 + NORM_BOUND_SLACK)),
+            items=readonly(listed[order]),
+        )
+
+    @property
+    def nbytes(self) -> int:
+        return self.factors.nbytes + self.bounds.nbytes + self.items.nbytes
+
+
+def recommend_by_norm(
+    user_vectors: np.ndarray,
+    ordered: NormOrdered,
+    num_items: int,
+    history_rows: np.ndarray,
+    history_indptr: np.ndarray,
+    history_indices: np.ndarray,
+    ns: Sequence[int],
+    log_normalizers: np.ndarray,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`recommend_rows`' answers for rows whose softmax normalisers are known, from the
+    items of `ordered` only (all of the model's, or a filter's candidates), computing only
+    the dot products that can still change a row's n best (`kernels.score_by_norm`).
+
+    `num_items`: the model's item count (history and `ordered.items` index below it).
+    """
+    counts = np.clip(np.minimum(np.asarray(ns, dtype=np.int64), len(ordered.items)), 0, None)
+    width = int(counts.max(initial=0))
+    out_items = np.empty((len(counts), width), dtype=np.int64)
+    out_scores = np.empty((len(counts), width), dtype=np.float64)
+    kept = score_by_norm(
+        readonly(np.ascontiguousarray(user_vectors, dtype=np.float32)),
+        ordered.factors,
+        ordered.bounds,
+        ordered.items,
+        num_items,
+        readonly(np.asarray(history_rows, dtype=np.int64)),
+        readonly(np.asarray(history_indptr, dtype=np.int64)),
+        readonly(np.asarray(history_indices, dtype=np.int32)),
+        readonly(counts),
+        readonly(np.asarray(log_normalizers, dtype=np.float64)),
+        out_items,
+        out_scores,
+    )
+    return [(out_items[r, :k], out_scores[r, :k]) for r, k in enumerate(kept.tolist())]
+
+
 class CandidateFactors:
-    """The item factors candidate lists are scored against, and the gathered factors of
-    the lists every user shares.
+    """The item factors candidate lists are scored against, and the norm-ordered factors
+    of the lists every user shares.
 
     A filter whose mask is the same for every user (an Items filter) hands out the same
     read-only candidate array on every call (`CompiledFilters` keeps it); a filter that
     reads the user's interactions, a fresh writable array per call. A shared list's factors
-    are gathered once as (factors, candidates), C-contiguous, and kept, up to `max_bytes` in
-    all (the oldest lists go first): its calls cost one matrix product over the candidates.
-    A per-user list is scored by the compiled per-item loop (`kernels.score_candidates`),
-    which needs no gather. An entry holds its list, so an id is never mistaken for another
-    list's.
+    are gathered once in descending order of norm (`NormOrdered`) and kept, up to
+    `max_bytes` in all (the oldest lists go first): its calls read only the candidates that
+    can still reach a user's n best (`recommend_by_norm`). A per-user list is scored by the
+    compiled per-item loop (`kernels.score_candidates`), which needs no gather. An entry
+    holds its list, so an id is never mistaken for another list's.
     """
 
     def __init__(self, item_factors: np.ndarray, max_bytes: int = CANDIDATE_FACTOR_BYTES) -> None:
         self.item_factors = readonly(np.ascontiguousarray(item_factors, dtype=np.float32))
         self._max_bytes = max_bytes
-        self._kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._kept: dict[int, tuple[np.ndarray, NormOrdered]] = {}
         self._kept_bytes = 0
         self._lock = threading.Lock()  # the scoring thread and warm-up may both ask
 
-    def shared(self, candidates: np.ndarray) -> np.ndarray | None:
-        """A shared (read-only) list's factors as (factors, candidates), read-only, gathered
-        on its first call; None for a per-user (writable) list or one over the budget."""
+    def shared(self, candidates: np.ndarray) -> NormOrdered | None:
+        """A shared (read-only) list's factors by norm, gathered on its first call; None
+        for a per-user (writable) list or one over the budget."""
         if candidates.flags.writeable:
             return None
         kept = self._kept.get(id(candidates))
         if kept is not None and kept[0] is candidates:
             return kept[1]
-        gathered = np.take(self.item_factors, candidates, axis=0)
-        factors_t = readonly(np.ascontiguousarray(gathered.T))
-        if factors_t.nbytes > self._max_bytes:
+        row_bytes = self.item_factors.shape[1] * 4 + 16  # factors, bound and item of a row
+        if len(candidates) * row_bytes > self._max_bytes:
             return None
+        ordered = NormOrdered.of(self.item_factors, candidates)
         with self._lock:
             replaced = self._kept.pop(id(candidates), None)  # a list since collected
             if replaced is not None:
                 self._kept_bytes -= replaced[1].nbytes
-            self._kept[id(candidates)] = (candidates, factors_t)
-            self._kept_bytes += factors_t.nbytes
+            self._kept[id(candidates)] = (candidates, ordered)
+            self._kept_bytes += ordered.nbytes
             while self._kept_bytes > self._max_bytes:  # the oldest lists go first
                 _, oldest = self._kept.pop(next(iter(self._kept)))
                 self._kept_bytes -= oldest.nbytes
-        return factors_t
+        return ordered
 
 
 def recommend_candidates(
@@ -223,10 +301,10 @@ def recommend_candidates(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The best `ns[r]` of row r's `candidates` (ascending item indices), scored over every
     item with the rows' known `log_normalizers`, computing only the candidates' dot products.
-    Rows given the same array are scored together: a shared list by `recommend_rows`
-    against its gathered factors (`CandidateFactors.shared`), as if the catalog were those
-    items; a per-user list by `kernels.score_candidates`, reading each candidate's factors
-    once. Same answers as `recommend_filtered` with the equivalent masks."""
+    Rows given the same array are scored together: a shared list by `recommend_by_norm`
+    over its norm-ordered factors (`CandidateFactors.shared`); a per-user list by
+    `kernels.score_candidates`, reading each candidate's factors once. Same answers as
+    `recommend_filtered` with the equivalent masks."""
     vectors = np.ascontiguousarray(user_vectors, dtype=np.float32)
     normalizers = np.asarray(log_normalizers, dtype=np.float64)
     groups: dict[int, list[int]] = {}
@@ -234,14 +312,23 @@ def recommend_candidates(
         groups.setdefault(id(listed), []).append(r)
     answers: list[tuple[np.ndarray, np.ndarray]] = [None] * len(candidates)  # type: ignore[list-item]
     for rows in groups.values():
-        factors_t = factors.shared(candidates[rows[0]])
-        listed = readonly(np.asarray(candidates[rows[0]], dtype=np.int64))
+        ordered = factors.shared(candidates[rows[0]])
         counts = [ns[r] for r in rows]
-        if factors_t is not None:  # every column of factors_t is a candidate
-            scored = recommend_filtered(vectors[rows], factors_t, None, counts, normalizers[rows])
-            for r, (positions, scores) in zip(rows, scored, strict=True):
-                answers[r] = (listed[positions], scores)  # positions ascend with the item index
+        if ordered is not None:  # a filter's candidates, no history of their own to skip
+            scored = recommend_by_norm(
+                vectors[rows],
+                ordered,
+                len(factors.item_factors),
+                np.zeros(len(rows), dtype=np.int64),
+                _NO_HISTORY_INDPTR,
+                _NO_HISTORY_INDICES,
+                counts,
+                normalizers[rows],
+            )
+            for r, answer in zip(rows, scored, strict=True):
+                answers[r] = answer
             continue
+        listed = readonly(np.asarray(candidates[rows[0]], dtype=np.int64))
         wanted = np.clip(np.minimum(np.asarray(counts, dtype=np.int64), len(listed)), 0, None)
         width = int(wanted.max(initial=0))
         out_items = np.empty((len(rows), width), dtype=np.int64)

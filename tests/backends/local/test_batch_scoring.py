@@ -10,8 +10,10 @@ from recs.backends.local.backend import LocalBackend
 from recs.backends.local.kernels import BLOCK, GEMM_FROM_ROWS, readonly
 from recs.backends.local.scoring import (
     CandidateFactors,
+    NormOrdered,
     log_normalizers,
     recommend_batch,
+    recommend_by_norm,
     recommend_candidates,
     recommend_filtered,
     recommend_rows,
@@ -197,17 +199,53 @@ def test_scoring_only_the_candidates_matches_scoring_every_item() -> None:
         assert len(listed[4][0]) == 0 and len(listed[2][0]) == allowed[2].sum()
 
 
+@pytest.mark.parametrize("factors", [1, 16])  # one factor: many exact ties
+def test_reading_items_by_norm_gives_the_definitions_answers(factors: int) -> None:
+    """`recommend_by_norm` stops once no unread item can enter the top n: the answers of
+    the definition, ties by index, for skewed norms (ALS's shape), small and huge n, a
+    history, a zero vector (nothing can be pruned) and a user all of whose scores are
+    negative."""
+    rng = np.random.default_rng(factors)
+    num_items = 20 * BLOCK + 9
+    # Small integers times powers of two: norms over decades, and every dot product exact
+    # in float32, so the definition's ties are the kernel's.
+    scale = 2.0 ** rng.integers(-6, 3, num_items)[:, np.newaxis]
+    items = (rng.integers(-8, 9, (num_items, factors)) * scale).astype(np.float32)
+    items[100] = items[7]  # an exact tie between a low and a high index
+    users = rng.integers(-4, 5, (6, factors)).astype(np.float32)
+    users[4] = 0.0
+    users[5] = -np.sign(items.sum(axis=0) + 1e-9)  # mostly negative scores
+    seen = [rng.choice(num_items, size=k * 15, replace=False) for k in range(len(users))]
+    lengths = np.array([len(s) for s in seen])
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    indices = np.concatenate(seen).astype(np.int32)
+    normalizers = np.array([np.logaddexp.reduce(reference_logits(u, items)) for u in users])
+    ordered = NormOrdered.of(items)
+    for n in (1, 10, 25, num_items):
+        got = recommend_by_norm(
+            users, ordered, num_items, np.arange(len(users)), indptr, indices,
+            [n] * len(users), normalizers,
+        )  # fmt: skip
+        for k, (got_items, got_scores) in enumerate(got):
+            expected_items, expected_scores = reference_recommend(users[k], items, seen[k], n)
+            assert got_items.tolist() == expected_items.tolist(), (k, n)
+            np.testing.assert_allclose(got_scores, expected_scores, rtol=1e-4)
+
+
 def test_candidate_factors_are_gathered_once_per_shared_list_within_the_byte_budget() -> None:
-    items = np.arange(40, dtype=np.float32).reshape(10, 4)  # 16 bytes per item
-    factors = CandidateFactors(items, max_bytes=16 * 6)
+    items = np.arange(40, dtype=np.float32).reshape(10, 4)  # 16 + 16 bytes per item kept
+    factors = CandidateFactors(items, max_bytes=32 * 6)
     first, second, third = (readonly(np.array(listed)) for listed in ([1, 3, 5], [0, 2], [4]))
-    gathered = factors.shared(first)
-    np.testing.assert_array_equal(gathered, items[[1, 3, 5]].T)
-    assert gathered.flags.c_contiguous and not gathered.flags.writeable
-    assert factors.shared(first) is gathered  # kept: the same list costs no gather
-    assert factors.shared(readonly(np.array([1, 3, 5]))) is not gathered  # another list
+    ordered = factors.shared(first)
+    assert ordered is not None
+    np.testing.assert_array_equal(ordered.items, [5, 3, 1])  # largest norm first
+    np.testing.assert_array_equal(ordered.factors, items[[5, 3, 1]])
+    np.testing.assert_allclose(ordered.bounds, np.linalg.norm(items[[5, 3, 1]], axis=1), rtol=1e-3)
+    assert ordered.factors.flags.c_contiguous and not ordered.factors.flags.writeable
+    assert factors.shared(first) is ordered  # kept: the same list costs no gather
+    assert factors.shared(readonly(np.array([1, 3, 5]))) is not ordered  # another list
     factors.shared(second)
     factors.shared(third)  # over the budget: the oldest lists went
-    assert factors.shared(first) is not gathered
+    assert factors.shared(first) is not ordered
     assert factors.shared(np.array([1, 3, 5])) is None  # writable: a per-user list
     assert factors.shared(readonly(np.arange(10))) is None  # beyond the budget alone

@@ -32,7 +32,11 @@ from recs.pipeline.filters import parse_filter
 TOP = 5  # precomputed answers per user: requests above it are scored per call
 BATCHES = (1, 2, 3, GEMM_FROM_ROWS, 32)  # 32: the server's largest batch (dispatch.MAX_BATCH)
 ANN = {"ann_min_items": 1, "ann_nlist": 4, "ann_nprobe": 1}  # every catalog, few cells
-SERVED_KERNELS = ("row_products", "score_rows", "rank_items")
+SERVED_KERNELS = ("row_products", "score_rows", "score_by_norm", "score_candidates", "rank_items")
+# Those `traffic` reaches: with stored normalisers, scoring reads the items by norm; without,
+# it takes every item's product.
+WITH_NORMALIZERS = {"score_by_norm", "rank_items"}
+WITHOUT_NORMALIZERS = {"row_products", "score_rows", "rank_items"}
 # A filter other than the history exclusion: answered through `allowed` masks (the models
 # here are built by hand, so their one event type is "", and "click" matches nothing).
 NOT_CLICKED = FilterCall(
@@ -101,6 +105,15 @@ def traffic(backend: LocalBackend) -> None:
     backend.info()
 
 
+@pytest.fixture(scope="module")
+def bare_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same model without normalisers or precomputed answers: every call scored whole."""
+    model = dataclasses.replace(random_model(), user_log_normalizer=None)
+    path = tmp_path_factory.mktemp("warm-bare") / "model"
+    save_model(model, path)
+    return path
+
+
 @pytest.fixture
 def kernel_types(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], set[tuple[str, tuple]]]]:
     """Records the numba argument types of every served kernel call, from now on."""
@@ -127,23 +140,34 @@ def kernel_types(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], set[t
 
 
 @pytest.mark.parametrize("mmap", [True, False], ids=["memory-mapped", "in-memory"])
-@pytest.mark.parametrize("ann", [False, True], ids=["exact", "approximate"])
+@pytest.mark.parametrize(
+    ("ann", "normalizers"),
+    [(False, True), (False, False), (True, True)],
+    ids=["exact", "exact-no-normalizers", "approximate"],
+)
 def test_serving_calls_the_kernels_with_the_types_warm_up_compiles(
-    model_dir: Path, kernel_types: Callable[[], set], mmap: bool, ann: bool
+    model_dir: Path,
+    bare_model_dir: Path,
+    kernel_types: Callable[[], set],
+    mmap: bool,
+    ann: bool,
+    normalizers: bool,
 ) -> None:
     """warm_up (what `make install` caches) and serving agree on every argument type, so
     neither a memory-mapped model (read-only arrays) nor an in-memory one compiles anew."""
     kernels.warm_up()
     compiled = kernel_types()
     assert {name for name, _ in compiled} == set(SERVED_KERNELS)
-    config = LocalBackendConfig(model_dir=model_dir, mmap=mmap, **(ANN if ann else {}))
+    directory = model_dir if normalizers else bare_model_dir
+    config = LocalBackendConfig(model_dir=directory, mmap=mmap, **(ANN if ann else {}))
     backend = LocalBackend(config)
     backend.start()
     assert (backend._ann is not None) is ann
     kernel_types()  # start() itself may call them with anything: it runs before SERVING
     traffic(backend)
     served = kernel_types()
-    assert {name for name, _ in served} == set(SERVED_KERNELS)
+    expected = WITH_NORMALIZERS if normalizers else WITHOUT_NORMALIZERS
+    assert {name for name, _ in served} == expected
     assert served <= compiled
 
 
