@@ -18,6 +18,7 @@ on both engines. `[server] default_filter` names another filter of `[filters]`, 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ DEFAULT_FILTER_NAME = "exclude_interacted"
 DEFAULT_FILTER_EXPRESSION = 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("*")'
 
 MAX_FILTER_VALUES = 25
+RESOLVED_CALLS = 1024  # distinct (filter, values) requests kept resolved, see FilterSet.resolve
 MAX_VALUE_KEY_LENGTH = 50
 MAX_VALUE_LENGTH = 1000
 _VALUE_KEY = re.compile(r"[A-Za-z0-9_]+")
@@ -53,11 +55,14 @@ class FilterCall:
     filter: Filter
     values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     raw_values: Mapping[str, str] = field(default_factory=dict)
-    # Worked out once: engines ask it on every call (the hot path).
+    # Worked out once: engines ask them on every call (the hot path).
     history_only: bool = field(init=False, repr=False, compare=False)
+    # The filter's name and its values, hashable: equal for calls an engine may answer alike.
+    key: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "history_only", excludes_every_interaction(self.filter))
+        object.__setattr__(self, "key", (self.filter.name, tuple(sorted(self.values.items()))))
 
     @property
     def name(self) -> str:
@@ -107,6 +112,8 @@ class FilterSet:
                 f"(known: {', '.join(sorted(self._filters)) or 'none'})"
             )
         self._default = FilterCall(self._filters[default]) if default is not None else None
+        # Requests repeat a few (filter, values) pairs: each is checked and parsed once.
+        self._resolved: dict[tuple, FilterCall | None] = {}
         if self._default is not None and self._default.filter.parameters:
             raise FilterError(
                 f"default_filter {default!r} takes parameters "
@@ -163,7 +170,23 @@ class FilterSet:
         parameter of the filter, a missing value for a parameter of an INCLUDE part, or a
         filter comparing with `CurrentItem` on a call that has no current item (only
         similar items, `current_item=True`, have one).
+
+        The last RESOLVED_CALLS distinct requests' answers are kept (a FilterCall is
+        immutable); a refused request is checked again each time.
         """
+        key = (name, current_item, tuple(values.items()))
+        resolved = self._resolved.get(key)
+        if resolved is None:
+            resolved = self._resolve(name, values, current_item)
+            if len(self._resolved) >= RESOLVED_CALLS:
+                with contextlib.suppress(KeyError, StopIteration, RuntimeError):
+                    del self._resolved[next(iter(self._resolved))]  # the oldest goes
+            self._resolved[key] = resolved
+        return resolved
+
+    def _resolve(
+        self, name: str, values: Mapping[str, str], current_item: bool
+    ) -> FilterCall | None:
         if not name:
             if values:
                 raise InvalidRequestError("filter_values", "given without a filter_name")

@@ -190,7 +190,7 @@ class CompiledFilters:
         return np.flatnonzero(self._evaluate(call, window, None)[: self.num_model_items])
 
     def _cached(self, call: FilterCall) -> tuple[np.ndarray, np.ndarray]:
-        key = (call.name, tuple(sorted(call.values.items())))
+        key = call.key
         cached = self._mask_cache.get(key)
         if cached is None:
             mask = readonly(self._evaluate(call, None, None))

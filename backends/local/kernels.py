@@ -367,7 +367,7 @@ def score_by_norm(
     excluded = np.zeros(num_items, dtype=np.bool_)
     kept = np.zeros(num_rows, dtype=np.int64)
     for r in range(num_rows):
-        n = counts[r]
+        n = min(counts[r], length, out_items.shape[1])
         if n <= 0:
             continue
         user = user_vectors[r]

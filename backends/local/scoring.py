@@ -226,10 +226,9 @@ def recommend_by_norm(
 
     `num_items`: the model's item count (history and `ordered.items` index below it).
     """
-    counts = np.clip(np.minimum(np.asarray(ns, dtype=np.int64), len(ordered.items)), 0, None)
-    width = int(counts.max(initial=0))
-    out_items = np.empty((len(counts), width), dtype=np.int64)
-    out_scores = np.empty((len(counts), width), dtype=np.float64)
+    width = max(0, min(max(ns, default=0), len(ordered.items)))  # the kernel clips each row's n
+    out_items = np.empty((len(ns), width), dtype=np.int64)
+    out_scores = np.empty((len(ns), width), dtype=np.float64)
     kept = score_by_norm(
         readonly(np.ascontiguousarray(user_vectors, dtype=np.float32)),
         ordered.factors,
@@ -239,7 +238,7 @@ def recommend_by_norm(
         readonly(np.asarray(history_rows, dtype=np.int64)),
         readonly(np.asarray(history_indptr, dtype=np.int64)),
         readonly(np.asarray(history_indices, dtype=np.int32)),
-        readonly(counts),
+        readonly(np.array(ns, dtype=np.int64)),
         readonly(np.asarray(log_normalizers, dtype=np.float64)),
         out_items,
         out_scores,

@@ -18,6 +18,7 @@ from recs.backends.filtering import (
     MAX_FILTER_VALUES,
     MAX_VALUE_KEY_LENGTH,
     MAX_VALUE_LENGTH,
+    RESOLVED_CALLS,
     FilterCall,
     FilterSet,
     excludes_every_interaction,
@@ -229,6 +230,25 @@ def test_raw_values_are_kept_as_written(filters: FilterSet) -> None:
     assert call is not None
     assert dict(call.raw_values) == {"CATEGORIES": written}
     assert dict(call.values) == {"CATEGORIES": ("animals", "music")}
+
+
+def test_a_repeated_request_resolves_to_the_same_call_and_a_bad_one_is_refused_again() -> None:
+    filters = FilterSet.from_expressions(EXPRESSIONS)
+    first = filters.resolve("in_categories", {"CATEGORIES": '"music"'})
+    assert filters.resolve("in_categories", {"CATEGORIES": '"music"'}) is first
+    assert filters.resolve("in_categories", {"CATEGORIES": '"news"'}) is not first
+    for _ in range(2):  # nothing kept for a refused request
+        refused(filters, "in_categories", {"CATEGORIES": "x" * (MAX_VALUE_LENGTH + 1)})
+
+
+def test_resolved_calls_are_kept_within_their_bound() -> None:
+    filters = FilterSet.from_expressions(EXPRESSIONS)
+    first = filters.resolve("in_categories", {"CATEGORIES": '"c0"'})
+    for k in range(1, RESOLVED_CALLS + 1):
+        filters.resolve("in_categories", {"CATEGORIES": f'"c{k}"'})
+    assert len(filters._resolved) == RESOLVED_CALLS
+    again = filters.resolve("in_categories", {"CATEGORIES": '"c0"'})
+    assert again is not first and again == first  # the oldest went; resolved alike
 
 
 # --- parse_filter_value: Personalize's value format -------------------------------------------
