@@ -84,9 +84,11 @@ from recs.backends.local.trending import DEFAULT_TREND_INTERVAL, Trending
 if TYPE_CHECKING:
     from recs.backends.local.ann import HnswIndex, InnerProductIndex
 from recs.backends.local.scoring import (
+    NORM_ORDER_MAX_SHARE,
     CandidateFactors,
     NormOrdered,
     candidate_scores,
+    norm_order_share,
     rank_scores,
     recommend_by_norm,
     recommend_candidates,
@@ -264,7 +266,6 @@ class LocalBackend(Backend):
         self._item_factors_t = readonly(
             np.ascontiguousarray(model.item_factors.T, dtype=np.float32)
         )
-        self._candidate_factors = CandidateFactors(model.item_factors)  # filtered calls
         self._no_history_indptr = readonly(np.zeros_like(model.history_indptr))  # UNFILTERED
         # Each user's softmax normaliser, stored by training or by `recs precompute` (used
         # with the table off too): spares a scored call the normaliser's pass over every
@@ -273,9 +274,10 @@ class LocalBackend(Backend):
         if self._normalizers is None and stored is not None:
             self._normalizers = stored.normalizers
         # With them, a scored call reads the items largest norm first and stops once no
-        # other can enter its top n (`recommend_by_norm`).
-        self._norm_ordered = (
-            None if self._normalizers is None else NormOrdered.of(model.item_factors)
+        # other can enter its top n (`recommend_by_norm`), where that stops early.
+        self._norm_ordered = self._norm_order(model)
+        self._candidate_factors = CandidateFactors(  # filtered calls
+            model.item_factors, by_norm=self._norm_ordered is not None
         )
         self._version = model_fingerprint(model)[:VERSION_DIGITS]
         self._model = model
@@ -341,6 +343,23 @@ class LocalBackend(Backend):
         self.popular_items(MAX_NUM_RESULTS, cold_user)
         self.trending_items(MAX_NUM_RESULTS)
         self.info()
+
+    def _norm_order(self, model: LocalModel) -> NormOrdered | None:
+        """The items by norm, when normalisers are stored and a top n settles early in
+        that order (ALS models); None: every item is scored."""
+        if self._normalizers is None:
+            return None
+        ordered = NormOrdered.of(model.item_factors)
+        share = norm_order_share(model.user_factors, ordered)
+        if share > NORM_ORDER_MAX_SHARE:
+            logger.info(
+                "scoring every item: read by norm, a top 25 would take %.0f%% of them "
+                "(factors of even norms)",
+                100 * share,
+            )
+            return None
+        logger.info("scoring by norm: a top 25 reads ~%.1f%% of the items", 100 * share)
+        return ordered
 
     def _stored_answers(self, model: LocalModel) -> AnswerTable | None:
         """The top-K table `recs precompute` stored with the model, when computed from it.

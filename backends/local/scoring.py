@@ -46,6 +46,8 @@ _NO_HISTORY_INDPTR = readonly(np.zeros(2, dtype=np.int64))
 _NO_HISTORY_INDICES = readonly(np.empty(0, dtype=np.int32))
 # Gathered candidate factors kept (CandidateFactors): a few dozen lists at 20,000 items.
 CANDIDATE_FACTOR_BYTES = 64 << 20
+# Norm order pays while a top 25 reads at most this share of the items (`norm_order_share`).
+NORM_ORDER_MAX_SHARE = 0.3
 # Relative slack on each item's norm bound: a float32 dot product of F terms can exceed
 # the exact one by about F x 6e-8 of |user| x |item|, far below this.
 NORM_BOUND_SLACK = 1e-4
@@ -180,8 +182,9 @@ class NormOrdered:
     """Item factors sorted by norm, largest first, for `recommend_by_norm`.
 
     ALS gives popular items long factor vectors and the long tail short ones, so a user's
-    n best usually sit among the items of largest norm: read in this order, a top n is
-    settled after a small share of the catalog (a tenth at 20,000 items, bench/README.md).
+    n best usually sit among the items of largest norm: read in this order, a top 25 is
+    settled after a tenth of the 20,000-item benchmark model, a third of MovieLens
+    (docs/local-engine.md, "How calls are scored").
     """
 
     factors: np.ndarray  # (M, F) float32, C-contiguous, read-only: rows by descending norm
@@ -208,6 +211,30 @@ class NormOrdered:
     @property
     def nbytes(self) -> int:
         return self.factors.nbytes + self.bounds.nbytes + self.items.nbytes
+
+
+def norm_order_share(
+    user_factors: np.ndarray, ordered: NormOrdered, n: int = 25, sample: int = 32
+) -> float:
+    """The mean share of the items `recommend_by_norm` would read for a top `n`, estimated
+    on `sample` users spread over the model (0 for a model without users or items).
+
+    Read one by one, an item costs about three times its share of a batch's matrix
+    product: norm order pays only when it stops early, as on ALS models, whose long tail
+    has short vectors, and not on factors of even norms.
+    """
+    num_users, num_items = len(user_factors), len(ordered.items)
+    if num_users == 0 or num_items == 0:
+        return 0.0
+    rows = np.unique(np.linspace(0, num_users - 1, min(sample, num_users)).astype(np.int64))
+    last = num_items - min(n, num_items)  # the n-th best's position in ascending order
+    shares = []
+    for vector in np.asarray(user_factors[rows], dtype=np.float32):
+        dots = ordered.factors @ vector  # one user at a time: 4 bytes per item at most
+        kth = np.partition(dots, last)[last]
+        read = np.count_nonzero(np.linalg.norm(vector) * ordered.bounds >= kth)  # a prefix
+        shares.append(min(read + 1, num_items) / num_items)
+    return float(np.mean(shares))
 
 
 def recommend_by_norm(
@@ -247,48 +274,60 @@ def recommend_by_norm(
 
 
 class CandidateFactors:
-    """The item factors candidate lists are scored against, and the norm-ordered factors
-    of the lists every user shares.
+    """The item factors candidate lists are scored against, and the gathered factors of
+    the lists every user shares.
 
     A filter whose mask is the same for every user (an Items filter) hands out the same
     read-only candidate array on every call (`CompiledFilters` keeps it); a filter that
     reads the user's interactions, a fresh writable array per call. A shared list's factors
-    are gathered once in descending order of norm (`NormOrdered`) and kept, up to
-    `max_bytes` in all (the oldest lists go first): its calls read only the candidates that
-    can still reach a user's n best (`recommend_by_norm`). A per-user list is scored by the
-    compiled per-item loop (`kernels.score_candidates`), which needs no gather. An entry
-    holds its list, so an id is never mistaken for another list's.
+    are gathered once and kept, up to `max_bytes` in all (the oldest lists go first): with
+    `by_norm`, in descending order of norm (`NormOrdered`: its calls read only the
+    candidates that can still reach a user's n best), else as (factors, candidates),
+    C-contiguous (its calls cost one matrix product over the candidates). A per-user list
+    is scored by the compiled per-item loop (`kernels.score_candidates`), which needs no
+    gather. An entry holds its list, so an id is never mistaken for another list's.
     """
 
-    def __init__(self, item_factors: np.ndarray, max_bytes: int = CANDIDATE_FACTOR_BYTES) -> None:
+    def __init__(
+        self,
+        item_factors: np.ndarray,
+        max_bytes: int = CANDIDATE_FACTOR_BYTES,
+        by_norm: bool = True,
+    ) -> None:
         self.item_factors = readonly(np.ascontiguousarray(item_factors, dtype=np.float32))
+        self.by_norm = by_norm
         self._max_bytes = max_bytes
-        self._kept: dict[int, tuple[np.ndarray, NormOrdered]] = {}
+        self._kept: dict[int, tuple[np.ndarray, NormOrdered | np.ndarray]] = {}
         self._kept_bytes = 0
         self._lock = threading.Lock()  # the scoring thread and warm-up may both ask
 
-    def shared(self, candidates: np.ndarray) -> NormOrdered | None:
-        """A shared (read-only) list's factors by norm, gathered on its first call; None
-        for a per-user (writable) list or one over the budget."""
+    def shared(self, candidates: np.ndarray) -> NormOrdered | np.ndarray | None:
+        """A shared (read-only) list's factors, gathered on its first call (by norm, or
+        as (factors, candidates)); None for a per-user (writable) list or one over the
+        budget."""
         if candidates.flags.writeable:
             return None
         kept = self._kept.get(id(candidates))
         if kept is not None and kept[0] is candidates:
             return kept[1]
-        row_bytes = self.item_factors.shape[1] * 4 + 16  # factors, bound and item of a row
+        row_bytes = self.item_factors.shape[1] * 4 + (16 if self.by_norm else 0)
         if len(candidates) * row_bytes > self._max_bytes:
             return None
-        ordered = NormOrdered.of(self.item_factors, candidates)
+        gathered: NormOrdered | np.ndarray = (
+            NormOrdered.of(self.item_factors, candidates)
+            if self.by_norm
+            else readonly(np.ascontiguousarray(np.take(self.item_factors, candidates, axis=0).T))
+        )
         with self._lock:
             replaced = self._kept.pop(id(candidates), None)  # a list since collected
             if replaced is not None:
                 self._kept_bytes -= replaced[1].nbytes
-            self._kept[id(candidates)] = (candidates, ordered)
-            self._kept_bytes += ordered.nbytes
+            self._kept[id(candidates)] = (candidates, gathered)
+            self._kept_bytes += gathered.nbytes
             while self._kept_bytes > self._max_bytes:  # the oldest lists go first
                 _, oldest = self._kept.pop(next(iter(self._kept)))
                 self._kept_bytes -= oldest.nbytes
-        return ordered
+        return gathered
 
 
 def recommend_candidates(
@@ -301,7 +340,8 @@ def recommend_candidates(
     """The best `ns[r]` of row r's `candidates` (ascending item indices), scored over every
     item with the rows' known `log_normalizers`, computing only the candidates' dot products.
     Rows given the same array are scored together: a shared list by `recommend_by_norm`
-    over its norm-ordered factors (`CandidateFactors.shared`); a per-user list by
+    over its norm-ordered factors (`CandidateFactors.shared`), or by one matrix product
+    over its gathered factors when the model's norms are too even; a per-user list by
     `kernels.score_candidates`, reading each candidate's factors once. Same answers as
     `recommend_filtered` with the equivalent masks."""
     vectors = np.ascontiguousarray(user_vectors, dtype=np.float32)
@@ -311,12 +351,18 @@ def recommend_candidates(
         groups.setdefault(id(listed), []).append(r)
     answers: list[tuple[np.ndarray, np.ndarray]] = [None] * len(candidates)  # type: ignore[list-item]
     for rows in groups.values():
-        ordered = factors.shared(candidates[rows[0]])
+        gathered = factors.shared(candidates[rows[0]])
         counts = [ns[r] for r in rows]
-        if ordered is not None:  # a filter's candidates, no history of their own to skip
+        if isinstance(gathered, np.ndarray):  # every column of it is a candidate
+            listed = np.asarray(candidates[rows[0]], dtype=np.int64)
+            scored = recommend_filtered(vectors[rows], gathered, None, counts, normalizers[rows])
+            for r, (positions, scores) in zip(rows, scored, strict=True):
+                answers[r] = (listed[positions], scores)  # positions ascend with the item index
+            continue
+        if gathered is not None:  # a filter's candidates, no history of their own to skip
             scored = recommend_by_norm(
                 vectors[rows],
-                ordered,
+                gathered,
                 len(factors.item_factors),
                 np.zeros(len(rows), dtype=np.int64),
                 _NO_HISTORY_INDPTR,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from recs.backends.local.scoring import (
     CandidateFactors,
     NormOrdered,
     log_normalizers,
+    norm_order_share,
     recommend_batch,
     recommend_by_norm,
     recommend_candidates,
@@ -230,6 +233,58 @@ def test_reading_items_by_norm_gives_the_definitions_answers(factors: int) -> No
             expected_items, expected_scores = reference_recommend(users[k], items, seen[k], n)
             assert got_items.tolist() == expected_items.tolist(), (k, n)
             np.testing.assert_allclose(got_scores, expected_scores, rtol=1e-4)
+
+
+def with_item_scale(scale: np.ndarray, users: int = 64, factors: int = 16) -> LocalModel:
+    """A model whose item factors have the norms `scale` (times a random direction), with
+    stored normalisers and a short history per user."""
+    rng = np.random.default_rng(len(scale))
+    items = len(scale)
+    user_factors = rng.standard_normal((users, factors)).astype(np.float32)
+    directions = rng.standard_normal((items, factors))
+    item_factors = (directions * scale[:, np.newaxis]).astype(np.float32)
+    seen = np.sort(np.stack([rng.choice(items, 5, replace=False) for _ in range(users)]), axis=1)
+    return LocalModel(
+        user_ids=np.array([f"u{i}" for i in range(users)]),
+        item_ids=np.array([f"i{i:05d}" for i in range(items)]),
+        user_factors=user_factors,
+        item_factors=item_factors,
+        popularity=rng.integers(1, 50, items),
+        history_indptr=np.arange(0, users * 5 + 1, 5, dtype=np.int64),
+        history_indices=seen.ravel().astype(np.int32),
+        similar_indices=np.full((items, 1), -1, dtype=np.int32),
+        similar_scores=np.zeros((items, 1), dtype=np.float32),
+        meta={"trained_at": "2026-01-01T00:00:00+00:00", "params": {"factors": factors}},
+        user_log_normalizer=log_normalizers(user_factors, item_factors),
+    )
+
+
+def test_items_are_read_by_norm_only_where_a_top_n_settles_early(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Norms over decades (ALS's shape): read by norm. Even norms: every item scored, as a
+    top 25 would read most of them one by one. The answers are the same either way."""
+    rng = np.random.default_rng(0)
+    skewed = with_item_scale(rng.permutation(0.995 ** np.arange(2000)))
+    even = with_item_scale(np.ones(2000))
+    assert norm_order_share(skewed.user_factors, NormOrdered.of(skewed.item_factors)) < 0.3
+    assert norm_order_share(even.user_factors, NormOrdered.of(even.item_factors)) > 0.3
+    with caplog.at_level(logging.INFO, logger="recs.backends.local.backend"):
+        LocalBackend.from_model(skewed)
+        assert "scoring by norm" in caplog.text and "scoring every item" not in caplog.text
+        caplog.clear()
+        LocalBackend.from_model(even)
+        assert "scoring every item" in caplog.text
+    for model in (skewed, even):
+        backend = LocalBackend.from_model(model)
+        batched = backend.recommend_many([(user, 25) for user in model.user_ids.tolist()])
+        seen = np.split(model.history_indices, model.history_indptr[1:-1])
+        for k, answer in enumerate(batched):
+            expected, scores = reference_recommend(
+                model.user_factors[k], model.item_factors, seen[k], 25
+            )
+            assert answer.item_ids == model.item_ids[expected].tolist()
+            np.testing.assert_allclose(answer.scores, scores, rtol=1e-4)
 
 
 def test_candidate_factors_are_gathered_once_per_shared_list_within_the_byte_budget() -> None:

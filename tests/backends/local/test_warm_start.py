@@ -52,7 +52,11 @@ def random_model(users: int = 20, items: int = 300, factors: int = 8) -> LocalMo
         user_ids=np.array([f"u{i:03d}" for i in range(users)]),
         item_ids=np.array([f"i{i:04d}" for i in range(items)]),
         user_factors=rng.standard_normal((users, factors)).astype(np.float32),
-        item_factors=rng.standard_normal((items, factors)).astype(np.float32),
+        # Norms over decades, as ALS gives them: scoring reads the items by norm.
+        item_factors=(
+            rng.standard_normal((items, factors))
+            * rng.permutation(0.9 ** np.arange(items))[:, np.newaxis]
+        ).astype(np.float32),
         popularity=rng.integers(0, 50, items),
         history_indptr=np.arange(0, users * 10 + 1, 10, dtype=np.int64),
         history_indices=seen.ravel().astype(np.int32),
