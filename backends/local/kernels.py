@@ -144,6 +144,20 @@ def _offer(values, indices, size, n, x, i):
 
 
 @njit(nogil=True, cache=True)
+def _emit(values, indices, size, log_normalizer, out_items, out_scores):
+    """One row's answer: the heap's `size` entries best first into out_items/out_scores,
+    each score its softmax probability given the row's log-normaliser."""
+    kept = size
+    while size > 1:  # heap sort: the worst kept goes last
+        size -= 1
+        _swap(values, indices, 0, size)
+        _sift_down(values, indices, size, 0)
+    for j in range(kept):
+        out_items[j] = indices[j]
+        out_scores[j] = math.exp(np.float64(values[j]) - log_normalizer)
+
+
+@njit(nogil=True, cache=True)
 def _top(row, n, maxima, values, indices):
     """values/indices[:k] := the k <= n best finite scores of row, best first; returns k."""
     size = 0
@@ -319,16 +333,7 @@ def score_candidates(
             if sizes[r] < n or total > values[r, 0]:
                 sizes[r] = _offer(values[r], indices[r], sizes[r], n, total, item)
     for r in range(num_rows):
-        size = sizes[r]
-        row_values, row_indices = values[r], indices[r]
-        while size > 1:  # heap sort: the worst kept goes last
-            size -= 1
-            _swap(row_values, row_indices, 0, size)
-            _sift_down(row_values, row_indices, size, 0)
-        normalizer = log_normalizers[r]
-        for j in range(sizes[r]):
-            out_items[r, j] = row_indices[j]
-            out_scores[r, j] = math.exp(np.float64(row_values[j]) - normalizer)
+        _emit(values[r], indices[r], sizes[r], log_normalizers[r], out_items[r], out_scores[r])
     return sizes
 
 
@@ -395,14 +400,7 @@ def score_by_norm(
         for j in range(first, last):
             excluded[history_indices[j]] = False
         kept[r] = size
-        while size > 1:  # heap sort: the worst kept goes last
-            size -= 1
-            _swap(values, indices, 0, size)
-            _sift_down(values, indices, size, 0)
-        normalizer = log_normalizers[r]
-        for j in range(kept[r]):
-            out_items[r, j] = indices[j]
-            out_scores[r, j] = math.exp(np.float64(values[j]) - normalizer)
+        _emit(values, indices, size, log_normalizers[r], out_items[r], out_scores[r])
     return kept
 
 
