@@ -51,6 +51,7 @@ NORM_ORDER_MAX_SHARE = 0.3
 # Relative slack on each item's norm bound: a float32 dot product of F terms can exceed
 # the exact one by about F x 6e-8 of |user| x |item|, far below this.
 NORM_BOUND_SLACK = 1e-4
+NORM_CHUNK = 1 << 16  # items whose norms are summed in float64 at once
 
 
 def products(user_vectors: np.ndarray, item_factors_t: np.ndarray) -> np.ndarray:
@@ -199,13 +200,16 @@ class NormOrdered:
             if items is None
             else np.asarray(items, dtype=np.int64)
         )
-        factors = np.asarray(item_factors, dtype=np.float32)[listed]
-        norms = np.linalg.norm(factors.astype(np.float64), axis=1)
+        norms = np.empty(len(listed), dtype=np.float64)
+        for start in range(0, len(listed), NORM_CHUNK):  # float64 sums, a chunk at a time
+            chunk = np.asarray(item_factors[listed[start : start + NORM_CHUNK]], np.float64)
+            norms[start : start + len(chunk)] = np.sqrt(np.einsum("ij,ij->i", chunk, chunk))
         order = np.argsort(-norms, kind="stable")
+        ordered_items = listed[order]
         return cls(
-            factors=readonly(np.ascontiguousarray(factors[order])),
+            factors=readonly(np.asarray(item_factors, dtype=np.float32)[ordered_items]),
             bounds=readonly(norms[order] * (1.0 + NORM_BOUND_SLACK)),
-            items=readonly(listed[order]),
+            items=readonly(ordered_items),
         )
 
     @property
