@@ -159,7 +159,8 @@ def _emit(values, indices, size, log_normalizer, out_items, out_scores):
 
 @njit(nogil=True, cache=True)
 def _top(row, n, maxima, values, indices):
-    """values/indices[:k] := the k <= n best finite scores of row, best first; returns k."""
+    """values/indices[:k] := the k <= n best finite scores of row, as a heap (`_emit` sorts
+    it); returns k."""
     size = 0
     for b in range(maxima.shape[0]):  # the n best block maxima
         x = maxima[b]
@@ -177,12 +178,7 @@ def _top(row, n, maxima, values, indices):
             x = row[i]
             if x >= threshold and x > -np.inf and (size < n or x > values[0]):
                 size = _offer(values, indices, size, n, x, i)
-    kept = size
-    while size > 1:  # heap sort: the worst kept goes last
-        size -= 1
-        _swap(values, indices, 0, size)
-        _sift_down(values, indices, size, 0)
-    return kept
+    return size
 
 
 @njit(nogil=True, cache=True)
@@ -292,11 +288,8 @@ def score_rows(
         else:  # the normaliser's pass left every block's maximum: redo the history's blocks
             for j in range(first, last):
                 _block_maximum(row, maxima, history_indices[j] // BLOCK)
-        k = _top(row, n, maxima, values, indices)
-        kept[r] = k
-        for j in range(k):
-            out_items[r, j] = indices[j]
-            out_scores[r, j] = math.exp(np.float64(values[j]) - normalizer)
+        kept[r] = _top(row, n, maxima, values, indices)
+        _emit(values, indices, kept[r], normalizer, out_items[r], out_scores[r])
     return kept
 
 
