@@ -102,44 +102,48 @@ def _block_stats(row, maxima, sums, with_sums):
             sums[b] = total
 
 
-@njit(nogil=True, cache=True)
-def _worse(values, indices, a, b):
-    """Heap entry a ranks below entry b: lower score, or equal score and higher index."""
-    return values[a] < values[b] or (values[a] == values[b] and indices[a] > indices[b])
+# The heap of a row's n best: a min-heap on (score, then lower index first), so its root is
+# the worst entry kept. Each function moves a hole down or up and writes the entry once at
+# the end, reading every slot into locals, instead of swapping pairs through small helpers:
+# with the arrays passed from call to call, that cost ~90 ns per insertion against ~20.
 
 
 @njit(nogil=True, cache=True)
-def _swap(values, indices, a, b):
-    values[a], values[b] = values[b], values[a]
-    indices[a], indices[b] = indices[b], indices[a]
-
-
-@njit(nogil=True, cache=True)
-def _sift_down(values, indices, size, pos):
+def _sift_down(values, indices, size, x, i):
+    """Put (x, i) at the root of the heap values/indices[:size] and move it down to its place."""
+    pos = 0
     while True:
         child = 2 * pos + 1
         if child >= size:
-            return
-        if child + 1 < size and _worse(values, indices, child + 1, child):
-            child += 1
-        if not _worse(values, indices, child, pos):
-            return
-        _swap(values, indices, child, pos)
+            break
+        cv, ci = values[child], indices[child]
+        if child + 1 < size:
+            rv, ri = values[child + 1], indices[child + 1]
+            if rv < cv or (rv == cv and ri > ci):  # the right child ranks lower
+                child, cv, ci = child + 1, rv, ri
+        if not (cv < x or (cv == x and ci > i)):  # (x, i) ranks at or below the child
+            break
+        values[pos], indices[pos] = cv, ci
         pos = child
+    values[pos], indices[pos] = x, i
 
 
 @njit(nogil=True, cache=True)
 def _offer(values, indices, size, n, x, i):
-    """Keep (x, i) among the n best seen so far (a min-heap: the root is the worst kept)."""
+    """Keep (x, i) among the n best seen so far; the caller checks that it beats the root
+    once the heap is full. Returns the heap's new size."""
     if size < n:
-        values[size], indices[size] = x, i
         pos = size
-        while pos > 0 and _worse(values, indices, pos, (pos - 1) // 2):
-            _swap(values, indices, pos, (pos - 1) // 2)
-            pos = (pos - 1) // 2
+        while pos > 0:
+            parent = (pos - 1) >> 1
+            pv, pi = values[parent], indices[parent]
+            if not (x < pv or (x == pv and i > pi)):  # (x, i) ranks above its parent
+                break
+            values[pos], indices[pos] = pv, pi
+            pos = parent
+        values[pos], indices[pos] = x, i
         return size + 1
-    values[0], indices[0] = x, i
-    _sift_down(values, indices, size, 0)
+    _sift_down(values, indices, size, x, i)
     return size
 
 
@@ -150,8 +154,9 @@ def _emit(values, indices, size, log_normalizer, out_items, out_scores):
     kept = size
     while size > 1:  # heap sort: the worst kept goes last
         size -= 1
-        _swap(values, indices, 0, size)
-        _sift_down(values, indices, size, 0)
+        x, i = values[size], indices[size]
+        values[size], indices[size] = values[0], indices[0]
+        _sift_down(values, indices, size, x, i)
     for j in range(kept):
         out_items[j] = indices[j]
         out_scores[j] = math.exp(np.float64(values[j]) - log_normalizer)
