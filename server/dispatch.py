@@ -10,12 +10,13 @@ millisecond, less than a hop to a pool thread and back costs.
 
 GetRecommendations is answered on the event loop too when the backend has the answer at
 hand (`Backend.recommend_without_scoring`: precomputed, or a cold user's popular items).
-Otherwise (milliseconds: a product with every item's factors) it goes to one
-scoring thread that batches: calls that arrive while a batch is being scored queue up and
-are scored together by one `Backend.recommend_many` as soon as the thread is free. The
-local engine scores a batch in one compiled call that releases the GIL, so the event loop
-keeps accepting and answering calls meanwhile, and a lone call is a batch of one: nothing
-waits for company. A call waits at most for the batch before it, never behind a backlog.
+Otherwise it must be scored: on the event loop as well if calls like it have been measured
+to cost less than a hop to a thread would (`server.scoring_route`), else on one scoring
+thread that batches: calls that arrive while a batch is being scored queue up and are
+scored together by one `Backend.recommend_many` as soon as the thread is free. The local
+engine scores a batch in one compiled call that releases the GIL, so the event loop keeps
+accepting and answering calls meanwhile, and a lone call is a batch of one: nothing waits
+for company. A call waits at most for the batch before it, never behind a backlog.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import contextlib
 import functools
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ from typing import Any, Protocol, TypeVar
 from recs.backends.base import Backend, Event, Recommendations
 from recs.backends.errors import BackendTimeoutError, BackendUnavailableError
 from recs.backends.filtering import FilterCall
+from recs.server.scoring_route import ScoringRoute
 
 T = TypeVar("T")
 
@@ -58,11 +61,14 @@ class BackendDispatcher:
     def __init__(self, executor: Executor, max_batch: int = MAX_BATCH) -> None:
         self._executor = executor
         self._backend: Backend | None = None
-        self._batcher = RecommendBatcher(max_batch)
+        self.route = ScoringRoute()
+        self._batcher = RecommendBatcher(max_batch, self._measured)
 
     def install_backend(self, backend: Backend) -> None:
-        """Start answering from `backend` (which must be fully started)."""
+        """Start answering from `backend` (which must be fully started); its calls' costs
+        are measured afresh."""
         self._backend = backend
+        self.route = ScoringRoute()
 
     @property
     def backend(self) -> Backend:
@@ -128,7 +134,15 @@ class BackendDispatcher:
         ready = backend.recommend_without_scoring(user_id, num_results, filter)
         if ready is not None:
             return ready
-        return await self._batcher.submit(backend, user_id, num_results, filter)
+        if not self.route.inline(filter):
+            return await self._batcher.submit(backend, user_id, num_results, filter)
+        started = time.thread_time()
+        answer = backend.recommend(user_id, num_results, filter)
+        self.route.measured(filter, time.thread_time() - started)
+        return answer
+
+    def _measured(self, filter: FilterCall | None, seconds: float) -> None:
+        self.route.measured(filter, seconds)  # the route of the moment (install_backend)
 
     def close(self) -> None:
         """Stop the scoring thread (after the calls already queued)."""
@@ -139,11 +153,17 @@ class RecommendBatcher:
     """A scoring thread answering queued recommend calls in batches of up to `max_batch`.
 
     If a batch fails, each of its calls is retried alone so that the error reaches only
-    the caller whose request caused it.
+    the caller whose request caused it. With `observe`, each answered call's share of its
+    batch's scoring time (seconds) is reported on the caller's event loop with its answer.
     """
 
-    def __init__(self, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        max_batch: int = MAX_BATCH,
+        observe: Callable[[FilterCall | None, float], None] | None = None,
+    ) -> None:
         self.max_batch = max_batch
+        self._observe = observe
         self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -200,18 +220,17 @@ class RecommendBatcher:
                 return
 
     def _answer(self, batch: list[_Call]) -> None:
-        outcomes: list[tuple[asyncio.Future, Any, BaseException | None]] = []
         by_backend: dict[int, list[_Call]] = {}
         for call in batch:  # normally one backend; two only across a model swap
             by_backend.setdefault(id(call.backend), []).append(call)
+        by_loop: dict[int, tuple[asyncio.AbstractEventLoop, list[_Outcome]]] = {}
         for calls in by_backend.values():
-            outcomes.extend(_score(calls))
-        by_loop: dict[int, tuple[asyncio.AbstractEventLoop, list]] = {}
-        for call, outcome in zip(batch, outcomes, strict=True):
-            by_loop.setdefault(id(call.loop), (call.loop, []))[1].append(outcome)
-        for loop, results in by_loop.values():
+            for outcome in _score(calls):
+                loop = outcome[0].loop
+                by_loop.setdefault(id(loop), (loop, []))[1].append(outcome)
+        for loop, outcomes in by_loop.values():
             with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
-                loop.call_soon_threadsafe(_settle, results)
+                loop.call_soon_threadsafe(_settle, outcomes, self._observe)
 
 
 @dataclass(slots=True)
@@ -223,26 +242,36 @@ class _Call:
     loop: asyncio.AbstractEventLoop
 
 
-def _score(calls: list[_Call]) -> list[tuple[asyncio.Future, Any, BaseException | None]]:
+# A call, its answer or error, and its share of its batch's scoring time in seconds.
+_Outcome = tuple[_Call, Any, BaseException | None, float]
+
+
+def _score(calls: list[_Call]) -> list[_Outcome]:
+    started = time.thread_time()
     try:
         answers = calls[0].backend.recommend_many(
             [call.request for call in calls], [call.filter for call in calls]
         )
     except Exception as exc:
         if len(calls) == 1:
-            return [(calls[0].future, None, exc)]
+            return [(calls[0], None, exc, 0.0)]
         return [outcome for call in calls for outcome in _score([call])]
-    return [(call.future, answer, None) for call, answer in zip(calls, answers, strict=True)]
+    share = (time.thread_time() - started) / len(calls)
+    return [(call, answer, None, share) for call, answer in zip(calls, answers, strict=True)]
 
 
-def _settle(results: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:
-    for future, answer, error in results:
-        if future.done():  # the caller went away (cancelled, deadline)
+def _settle(
+    outcomes: list[_Outcome], observe: Callable[[FilterCall | None, float], None] | None
+) -> None:
+    for call, answer, error, seconds in outcomes:
+        if error is None and observe is not None:
+            observe(call.filter, seconds)
+        if call.future.done():  # the caller went away (cancelled, deadline)
             continue
         if error is not None:
-            future.set_exception(error)
+            call.future.set_exception(error)
         else:
-            future.set_result(answer)
+            call.future.set_result(answer)
 
 
 def _check_deadline(context: Deadline) -> None:

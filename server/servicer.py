@@ -117,9 +117,10 @@ class RecommendationServicer:
     async def GetModelInfo(
         self, request: pb.GetModelInfoRequest, context: aio.ServicerContext
     ) -> pb.GetModelInfoResponse:
-        backend = self.dispatcher.backend
-        info = await self.dispatcher.call(context, lambda b: b.info())
-        details = {**info.details, **backend.filters.details()}
+        dispatcher = self.dispatcher
+        backend = dispatcher.backend
+        info = await dispatcher.call(context, lambda b: b.info())
+        details = {**info.details, **backend.filters.details(), **dispatcher.route.details()}
         return pb.GetModelInfoResponse(backend=info.backend, details=details)
 
     def _filter(
