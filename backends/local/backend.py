@@ -94,6 +94,7 @@ from recs.backends.local.scoring import (
     recommend_candidates,
     recommend_filtered,
     recommend_rows,
+    rows_of,
 )
 from recs.pipeline.dataset import DatasetError, read_items
 
@@ -600,11 +601,10 @@ class LocalBackend(Backend):
             details[f"params.{key}"] = _detail(value)
         return ModelInfo(backend=self.name, details=details)
 
-    @_domain_errors
     def recommend(
         self, user_id: str, num_results: int, filter: FilterCall | None = None
     ) -> Recommendations:
-        return self.recommend_many([(user_id, num_results)], [filter])[0]
+        return self.recommend_many([(user_id, num_results)], [filter])[0]  # domain errors only
 
     @_domain_errors
     def recommend_without_scoring(
@@ -647,19 +647,35 @@ class LocalBackend(Backend):
         model = self.model  # BackendUnavailableError until start()
         applied = self.filters.applied
         calls = [applied(f) for f in filters or [None] * len(requests)]
-        # Subjects with events since training, unless none of them can be scored (a session
-        # whose videos the model does not know): those get popular items, as cold users do.
-        subjects = [self._live_subject(user_id) for user_id, _ in requests]
-        lives = [live if live is not None and _has_vector(live) else None for live in subjects]
-        users = [
-            None if live is not None else self._user_index.get(user_id)
-            for (user_id, _), live in zip(requests, subjects, strict=True)
-        ]
+        # Each request's subject: a live one (events since training) with a vector to score
+        # with, or a model user; neither (a session whose videos the model does not know, an
+        # unknown user) gets popular items. Known users go by filter: none, the history
+        # exclusion alone (the kernel's own mask, or the approximate index), or another.
+        lives: list[LiveSubject | None] = [None] * len(requests)
+        users: list[int | None] = [None] * len(requests)
+        bare: list[int] = []
+        plain: list[int] = []
+        filtered: list[int] = []
+        live_rows: list[int] = []
+        user_index = self._user_index
+        for k, (user_id, _) in enumerate(requests):
+            live = self._live_subject(user_id)
+            if live is not None:
+                if _has_vector(live):
+                    lives[k] = live
+                    live_rows.append(k)
+                continue
+            user = users[k] = user_index.get(user_id)
+            if user is None:
+                continue
+            call = calls[k]
+            if call is None:
+                bare.append(k)
+            elif call.history_only:
+                plain.append(k)
+            else:
+                filtered.append(k)
         answers: list[Recommendations | None] = [None] * len(requests)
-        known = [k for k, user in enumerate(users) if user is not None]
-        plain = [k for k in known if _history_only(calls[k])]
-        bare = [k for k in known if calls[k] is None]  # no filter at all: nothing excluded
-        filtered = [k for k in known if calls[k] is not None and not _history_only(calls[k])]
         if bare:
             rows = np.array([users[k] for k in bare], dtype=np.intp)
             scored = self._recommend_exact(rows, [requests[k][1] for k in bare], history=False)
@@ -679,11 +695,11 @@ class LocalBackend(Backend):
             counts = [requests[k][1] for k in filtered]
             if self._normalizers is not None:  # score only what each filter allows
                 scored = recommend_candidates(
-                    model.user_factors[rows],
+                    rows_of(model.user_factors, rows),
                     self._candidate_factors,
                     [self._candidates(calls[k], users[k]) for k in filtered],
                     counts,
-                    self._normalizers[rows],
+                    rows_of(self._normalizers, rows),
                 )
             else:
                 scored = self._recommend_filtered(
@@ -693,7 +709,6 @@ class LocalBackend(Backend):
                 )
             for k, (items, scores) in zip(filtered, scored, strict=True):
                 answers[k] = self._answer(items, scores)
-        live_rows = [k for k, live in enumerate(lives) if live is not None]
         if live_rows:
             subjects = [lives[k] for k in live_rows]
             scored = self._recommend_filtered(
@@ -774,14 +789,14 @@ class LocalBackend(Backend):
         indptr = model.history_indptr if history else self._no_history_indptr
         if self._norm_ordered is not None and normalizers is not None:
             return recommend_by_norm(
-                model.user_factors[rows],
+                rows_of(model.user_factors, rows),
                 self._norm_ordered,
                 model.num_items,
                 rows,
                 indptr,
                 model.history_indices,
                 counts,
-                normalizers[rows],
+                rows_of(normalizers, rows),
             )
         return recommend_rows(
             model.user_factors[rows],

@@ -241,6 +241,15 @@ def norm_order_share(
     return float(np.mean(shares))
 
 
+def rows_of(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """`array[rows]`, as a view when `rows` is one row (no copy, and read-only when `array`
+    is: the kernels' wrappers then pass it on as it is). A lone call is the common case."""
+    if len(rows) == 1:
+        row = int(rows[0])
+        return array[row : row + 1]
+    return array[rows]
+
+
 def recommend_by_norm(
     user_vectors: np.ndarray,
     ordered: NormOrdered,
@@ -269,12 +278,19 @@ def recommend_by_norm(
         readonly(np.asarray(history_rows, dtype=np.int64)),
         readonly(np.asarray(history_indptr, dtype=np.int64)),
         readonly(np.asarray(history_indices, dtype=np.int32)),
-        readonly(np.array(ns, dtype=np.int64)),
+        _frozen(np.array(ns, dtype=np.int64)),
         readonly(np.asarray(log_normalizers, dtype=np.float64)),
         out_items,
         out_scores,
     )
     return [(out_items[r, :k], out_scores[r, :k]) for r, k in enumerate(kept.tolist())]
+
+
+def _frozen(fresh: np.ndarray) -> np.ndarray:
+    """An array made here, made read-only in place (`readonly` makes a view: it may not
+    change a caller's array)."""
+    fresh.flags.writeable = False
+    return fresh
 
 
 class CandidateFactors:
@@ -357,22 +373,26 @@ def recommend_candidates(
     for rows in groups.values():
         gathered = factors.shared(candidates[rows[0]])
         counts = [ns[r] for r in rows]
+        if len(rows) == len(candidates):  # one list for every row (a lone call): no gather
+            group_vectors, group_normalizers = vectors, normalizers
+        else:
+            group_vectors, group_normalizers = vectors[rows], normalizers[rows]
         if isinstance(gathered, np.ndarray):  # every column of it is a candidate
             listed = np.asarray(candidates[rows[0]], dtype=np.int64)
-            scored = recommend_filtered(vectors[rows], gathered, None, counts, normalizers[rows])
+            scored = recommend_filtered(group_vectors, gathered, None, counts, group_normalizers)
             for r, (positions, scores) in zip(rows, scored, strict=True):
                 answers[r] = (listed[positions], scores)  # positions ascend with the item index
             continue
         if gathered is not None:  # a filter's candidates, no history of their own to skip
             scored = recommend_by_norm(
-                vectors[rows],
+                group_vectors,
                 gathered,
                 len(factors.item_factors),
                 np.zeros(len(rows), dtype=np.int64),
                 _NO_HISTORY_INDPTR,
                 _NO_HISTORY_INDICES,
                 counts,
-                normalizers[rows],
+                group_normalizers,
             )
             for r, answer in zip(rows, scored, strict=True):
                 answers[r] = answer
@@ -383,11 +403,11 @@ def recommend_candidates(
         out_items = np.empty((len(rows), width), dtype=np.int64)
         out_scores = np.empty((len(rows), width), dtype=np.float64)
         kept = score_candidates(
-            readonly(vectors[rows]),
+            readonly(group_vectors),
             factors.item_factors,
             listed,
             readonly(wanted),
-            readonly(normalizers[rows]),
+            readonly(group_normalizers),
             out_items,
             out_scores,
         )
