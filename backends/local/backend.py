@@ -601,10 +601,21 @@ class LocalBackend(Backend):
             details[f"params.{key}"] = _detail(value)
         return ModelInfo(backend=self.name, details=details)
 
+    @_domain_errors
     def recommend(
         self, user_id: str, num_results: int, filter: FilterCall | None = None
     ) -> Recommendations:
-        return self.recommend_many([(user_id, num_results)], [filter])[0]  # domain errors only
+        """`recommend_many` for one call. The server scores cheap calls one at a time on its
+        event loop, so the common one (a model user without events since training, and no
+        new videos to mix in) goes straight to its scoring, without a batch's bookkeeping."""
+        model = self.model  # BackendUnavailableError until start()
+        call = self.filters.applied(filter)
+        user = self._user_index.get(user_id)
+        if user is None or len(self._new_items.items) or self._live_subject(user_id) is not None:
+            return self.recommend_many([(user_id, num_results)], [filter])[0]
+        rows = np.array([user], dtype=np.intp)
+        items, scores = self._score_users(_kind(call), rows, [call], [num_results], model)[0]
+        return self._answer(items, scores)
 
     @_domain_errors
     def recommend_without_scoring(
@@ -648,14 +659,11 @@ class LocalBackend(Backend):
         applied = self.filters.applied
         calls = [applied(f) for f in filters or [None] * len(requests)]
         # Each request's subject: a live one (events since training) with a vector to score
-        # with, or a model user; neither (a session whose videos the model does not know, an
-        # unknown user) gets popular items. Known users go by filter: none, the history
-        # exclusion alone (the kernel's own mask, or the approximate index), or another.
+        # with, or a model user, grouped by the kind of its filter (`_kind`); neither (a
+        # session whose videos the model does not know, an unknown user) gets popular items.
         lives: list[LiveSubject | None] = [None] * len(requests)
         users: list[int | None] = [None] * len(requests)
-        bare: list[int] = []
-        plain: list[int] = []
-        filtered: list[int] = []
+        groups: dict[str, list[int]] = {}
         live_rows: list[int] = []
         user_index = self._user_index
         for k, (user_id, _) in enumerate(requests):
@@ -666,48 +674,15 @@ class LocalBackend(Backend):
                     live_rows.append(k)
                 continue
             user = users[k] = user_index.get(user_id)
-            if user is None:
-                continue
-            call = calls[k]
-            if call is None:
-                bare.append(k)
-            elif call.history_only:
-                plain.append(k)
-            else:
-                filtered.append(k)
+            if user is not None:
+                groups.setdefault(_kind(calls[k]), []).append(k)
         answers: list[Recommendations | None] = [None] * len(requests)
-        if bare:
-            rows = np.array([users[k] for k in bare], dtype=np.intp)
-            scored = self._recommend_exact(rows, [requests[k][1] for k in bare], history=False)
-            for k, (items, scores) in zip(bare, scored, strict=True):
-                answers[k] = self._answer(items, scores)
-        if plain:
-            rows = np.array([users[k] for k in plain], dtype=np.intp)
-            counts = [requests[k][1] for k in plain]
-            if self._ann is not None:
-                scored = self._recommend_approximate(rows, counts)
-            else:
-                scored = self._recommend_exact(rows, counts)
-            for k, (items, scores) in zip(plain, scored, strict=True):
-                answers[k] = self._answer(items, scores)
-        if filtered:
-            rows = np.array([users[k] for k in filtered], dtype=np.intp)
-            counts = [requests[k][1] for k in filtered]
-            if self._normalizers is not None:  # score only what each filter allows
-                scored = recommend_candidates(
-                    rows_of(model.user_factors, rows),
-                    self._candidate_factors,
-                    [self._candidates(calls[k], users[k]) for k in filtered],
-                    counts,
-                    rows_of(self._normalizers, rows),
-                )
-            else:
-                scored = self._recommend_filtered(
-                    model.user_factors[rows],
-                    counts,
-                    np.stack([self._allowed(calls[k], users[k]) for k in filtered]),
-                )
-            for k, (items, scores) in zip(filtered, scored, strict=True):
+        for kind, group in groups.items():
+            rows = np.array([users[k] for k in group], dtype=np.intp)
+            scored = self._score_users(
+                kind, rows, [calls[k] for k in group], [requests[k][1] for k in group], model
+            )
+            for k, (items, scores) in zip(group, scored, strict=True):
                 answers[k] = self._answer(items, scores)
         if live_rows:
             subjects = [lives[k] for k in live_rows]
@@ -745,6 +720,38 @@ class LocalBackend(Backend):
             for k, answer in enumerate(answers)
         ]
 
+    def _score_users(
+        self,
+        kind: str,
+        rows: np.ndarray,
+        calls: list[FilterCall | None],
+        counts: list[int],
+        model: LocalModel,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The best `counts[r]` items and their scores for the model users `rows`, whose
+        filters are all of one `kind` (`_kind`): none (nothing excluded), the history
+        exclusion alone (the kernel's own mask, or the approximate index), or another."""
+        if kind == _BARE:
+            return self._recommend_exact(rows, counts, history=False)
+        if kind == _HISTORY:
+            if self._ann is not None:
+                return self._recommend_approximate(rows, counts)
+            return self._recommend_exact(rows, counts)
+        users = rows.tolist()
+        if self._normalizers is not None:  # score only what each filter allows
+            return recommend_candidates(
+                rows_of(model.user_factors, rows),
+                self._candidate_factors,
+                [self._candidates(call, user) for call, user in zip(calls, users, strict=True)],
+                counts,
+                rows_of(self._normalizers, rows),
+            )
+        return self._recommend_filtered(
+            model.user_factors[rows],
+            counts,
+            np.stack([self._allowed(call, user) for call, user in zip(calls, users, strict=True)]),
+        )
+
     def _live_allowed(self, call: FilterCall | None, subject: LiveSubject) -> np.ndarray:
         """The model items `call` lets through for a subject with events since training."""
         if call is None:
@@ -760,7 +767,8 @@ class LocalBackend(Backend):
         if call is None:
             return self._every_item
         compiled = self._compiled  # one version, whatever PutItems swaps in meanwhile
-        return compiled.allowed_model_items(call, compiled.model_window(user))
+        window = compiled.model_window(user) if compiled.per_user(call) else None
+        return compiled.allowed_model_items(call, window)
 
     def _allowed(
         self, call: FilterCall | None, user: int | None, current_item: int | None = None
@@ -1103,6 +1111,17 @@ def _default_state_dir(model_dir: Path) -> Path:
     """`<model_dir>-state` beside the model directory (retraining replaces the model
     directory, not its neighbour)."""
     return model_dir.parent / f"{model_dir.name}-state"
+
+
+_BARE, _HISTORY, _FILTERED = "bare", "history", "filtered"
+
+
+def _kind(call: FilterCall | None) -> str:
+    """How a model user's call is scored: `_BARE` (no filter at all: nothing excluded),
+    `_HISTORY` (the history exclusion alone) or `_FILTERED` (any other filter)."""
+    if call is None:
+        return _BARE
+    return _HISTORY if call.history_only else _FILTERED
 
 
 def _history_only(call: FilterCall | None) -> bool:

@@ -168,6 +168,11 @@ class CompiledFilters:
             model.recent_items[start:stop], model.recent_types[start:stop], self._event_types
         )
 
+    def per_user(self, call: FilterCall) -> bool:
+        """Whether `call`'s answer depends on the user or the current item (else the same
+        mask serves everyone, and no window need be built for it)."""
+        return call.name in self._per_user
+
     def allowed(
         self, call: FilterCall, window: Window | None = None, current_item: int | None = None
     ) -> np.ndarray:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
 import pytest
 
+from recs.backends.filtering import DEFAULT_FILTER_NAME, FilterSet
 from recs.backends.local.artifacts import LocalModel
 from recs.backends.local.backend import LocalBackend
 from recs.backends.local.kernels import BLOCK, GEMM_FROM_ROWS, readonly
@@ -37,16 +39,28 @@ def reference_recommend(
     return chosen, np.exp(logits[chosen] - log_normalizer)
 
 
-def test_recommend_many_matches_recommend_one_by_one(tiny_model: LocalModel) -> None:
-    backend = LocalBackend.from_model(tiny_model)
-    requests = [(u, n) for u in [*tiny_model.user_ids.tolist(), "nobody"] for n in (1, 3, 25)]
-    together = backend.recommend_many(requests)
-    for (user_id, n), answer in zip(requests, together, strict=True):
-        alone = backend.recommend(user_id, n)
-        assert [i.item_id for i in answer.items] == [i.item_id for i in alone.items]
-        assert [i.score for i in answer.items] == pytest.approx(
-            [i.score for i in alone.items], rel=1e-5
-        )
+@pytest.mark.parametrize("normalized", [False, True], ids=["scored whole", "by norm"])
+@pytest.mark.parametrize("default", [DEFAULT_FILTER_NAME, ""], ids=["history", "no filter"])
+def test_recommend_many_matches_recommend_one_by_one(
+    tiny_model: LocalModel, normalized: bool, default: str
+) -> None:
+    """`recommend` takes a lone call's own path; its answers are the batch's, whatever the
+    filter (the default, none at all, one on the user's interactions) and the scoring."""
+    model = tiny_model
+    if normalized:
+        stored = log_normalizers(model.user_factors, model.item_factors)
+        model = dataclasses.replace(model, user_log_normalizer=stored)
+    filters = FilterSet.from_expressions(
+        {"unclicked": 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("clicked")'}, default
+    )
+    backend = LocalBackend.from_model(model, filters=filters)
+    requests = [(u, n) for u in [*model.user_ids.tolist(), "nobody"] for n in (1, 3, 25)]
+    for call in (None, filters.resolve("unclicked", {})):
+        together = backend.recommend_many(requests, [call] * len(requests))
+        for (user_id, n), answer in zip(requests, together, strict=True):
+            alone = backend.recommend(user_id, n, call)
+            assert answer.item_ids == alone.item_ids
+            assert answer.scores == pytest.approx(alone.scores, rel=1e-5)
 
 
 @pytest.mark.parametrize("num_items", [40, 20 * BLOCK + 17])  # short rows and blocked top-n
