@@ -134,11 +134,14 @@ class BackendDispatcher:
         ready = backend.recommend_without_scoring(user_id, num_results, filter)
         if ready is not None:
             return ready
-        if not self.route.inline(filter):
+        route = self.route
+        if not route.inline(filter):
             return await self._batcher.submit(backend, user_id, num_results, filter)
+        if not route.measure_now():
+            return backend.recommend(user_id, num_results, filter)
         started = time.thread_time()
         answer = backend.recommend(user_id, num_results, filter)
-        self.route.measured(filter, time.thread_time() - started)
+        route.measured(filter, time.thread_time() - started)
         return answer
 
     def _measured(self, filter: FilterCall | None, seconds: float) -> None:

@@ -25,7 +25,10 @@ moves to the loop when its average falls under `INLINE_BELOW` and back to the th
 it rises over `LEAVE_ABOVE`; the gap keeps a kind near the limit from switching back and
 forth. A kind not measured yet goes to the thread, so a call of unknown cost never holds
 the loop; after a switch to the loop, one slow call is enough to switch back (a call of
-5 ms lifts an average of 100 µs over `LEAVE_ABOVE`).
+5 ms lifts an average of 100 µs over `LEAVE_ABOVE`). Reading a thread's CPU time is a
+system call, two per measurement (~3 % of a scored call's throughput in the benchmark), so
+one call in `MEASURE_EVERY` on the loop is measured: a kind that turns slow is caught
+within that many calls.
 
 Used on the event loop only (the scoring thread's measurements arrive with its answers).
 """
@@ -41,6 +44,7 @@ log = logging.getLogger("recs.server")
 INLINE_BELOW = 100e-6  # seconds of CPU per call
 LEAVE_ABOVE = 200e-6
 _WEIGHT = 1 / 16  # of each new measurement in the moving average
+MEASURE_EVERY = 8  # calls scored on the loop per measured one
 
 
 class ScoringRoute:
@@ -49,6 +53,14 @@ class ScoringRoute:
     def __init__(self) -> None:
         self._costs: dict[str | None, float] = {}
         self._inline: set[str | None] = set()
+        self._loop_calls = 0
+
+    def measure_now(self) -> bool:
+        """Whether to measure this call scored on the loop (one in `MEASURE_EVERY`, the first
+        included)."""
+        due = self._loop_calls % MEASURE_EVERY == 0
+        self._loop_calls += 1
+        return due
 
     def inline(self, filter: FilterCall | None) -> bool:
         """True if calls like this one are scored on the event loop."""

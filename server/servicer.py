@@ -126,11 +126,12 @@ class RecommendationServicer:
     def _filter(
         self, request: validation.FilteredRequest, current_item: bool = False
     ) -> FilterCall | None:
-        """The request's filter, checked against the serving backend's filters (None: none)."""
+        """The request's filter, checked against the serving backend's filters (None: none).
+        The values go as protobuf's own map: `resolve` copies them only for a new request."""
         if not request.filter_name and not request.filter_values:
             return None
         return self.dispatcher.backend.filters.resolve(
-            request.filter_name, dict(request.filter_values), current_item=current_item
+            request.filter_name, request.filter_values, current_item=current_item
         )
 
     def _encode(self, result: Recommendations, context: aio.ServicerContext) -> bytes:

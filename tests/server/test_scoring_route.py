@@ -14,7 +14,7 @@ from recs.backends.base import Recommendations
 from recs.backends.filtering import FilterCall
 from recs.pipeline.filters import parse_filter
 from recs.server.dispatch import BackendDispatcher
-from recs.server.scoring_route import INLINE_BELOW, LEAVE_ABOVE, ScoringRoute
+from recs.server.scoring_route import INLINE_BELOW, LEAVE_ABOVE, MEASURE_EVERY, ScoringRoute
 from tests.server.fakes import FakeBackend
 
 CHEAP, SLOW = INLINE_BELOW / 2, LEAVE_ABOVE * 20  # one SLOW call lifts any cheap average
@@ -134,11 +134,22 @@ async def test_calls_that_turn_costly_go_back_to_the_thread(
 ) -> None:
     backend = CostlyBackend()
     dispatcher.install_backend(backend)
-    await ask(dispatcher, 2)  # the second on the loop
-    backend.cost = LEAVE_ABOVE * 20  # one such call lifts the average over the limit
-    await ask(dispatcher, 2)
+    await ask(dispatcher, 2)  # the second on the loop, measured
+    backend.cost = SLOW  # one such call lifts the average over the limit
+    await ask(dispatcher, MEASURE_EVERY + 1)  # the last measured call on the loop: slow
     loop_thread = threading.current_thread().name
-    assert backend.threads == ["recommend-batcher", loop_thread, loop_thread, "recommend-batcher"]
+    assert backend.threads == [
+        "recommend-batcher",
+        *[loop_thread] * (MEASURE_EVERY + 1),
+        "recommend-batcher",
+    ]
+
+
+def test_one_call_in_measure_every_on_the_loop_is_measured() -> None:
+    route = ScoringRoute()
+    assert [route.measure_now() for _ in range(2 * MEASURE_EVERY)] == (
+        [True] + [False] * (MEASURE_EVERY - 1)
+    ) * 2
 
 
 async def test_a_new_backend_is_measured_afresh(dispatcher: BackendDispatcher) -> None:
