@@ -368,7 +368,8 @@ def score_by_norm(
     width = max(out_items.shape[1], 1)
     values = np.empty(width, dtype=np.float32)
     indices = np.empty(width, dtype=np.int64)
-    excluded = np.zeros(num_items, dtype=np.bool_)
+    # Marks of the row's history; none (and no pass over num_items bytes) without history.
+    excluded = np.zeros(num_items if history_indices.shape[0] else 0, dtype=np.bool_)
     kept = np.zeros(num_rows, dtype=np.int64)
     for r in range(num_rows):
         n = min(counts[r], length, out_items.shape[1])
@@ -387,7 +388,7 @@ def score_by_norm(
             if size == n and user_norm * bounds[k] < values[0]:
                 break  # no later item can reach the heap
             item = items[k]
-            if excluded[item]:
+            if last > first and excluded[item]:
                 continue
             row = factors[k]
             total = np.float32(0.0)
