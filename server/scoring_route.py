@@ -2,11 +2,11 @@
 scoring thread, chosen from what such calls have been measured to cost.
 
 A hop to the scoring thread and back is not free: queueing the call, waking the thread,
-handing the GIL over and waking the event loop with the answer cost ~35 µs of CPU per
-call on the benchmark machine, ~15 µs of it on the event loop (bench/README.md, "What
-limits a scored call"). The local engine scores one user of a 20,000-item model in about
-20-40 µs (its kernel reads only the items whose norm can still reach the user's n best),
-less than the hop adds, so such calls are scored on the loop. A call costing milliseconds
+handing the GIL over and waking the event loop with the answer cost 35-55 µs of CPU per
+call on the benchmark machine, 10-15 µs of it on the event loop (bench/README.md, issue
+18's section). The local engine scores one user of a 20,000-item model in 25-30 µs of CPU
+in the server (its kernel reads only the items whose norm can still reach the user's n
+best), less than the hop adds, so such calls are scored on the loop. A call costing milliseconds
 (a model whose norms are too even for that shortcut, a filter allowing few items of a
 large catalog) must not hold the event loop that long: it goes to the thread, which
 scores the calls that arrive meanwhile as one batch (one matrix product for all of them).
@@ -19,8 +19,8 @@ product is worth its hop.
 The route does not guess, it measures. Each kind of call (calls with the same filter;
 unfiltered calls are one kind) keeps a moving average of its scoring time: on the loop,
 each call's own; on the thread, its batch's time divided by the batch's size. Time is the
-scoring thread's CPU time (`time.thread_time`): what scoring costs, without the waits for
-the GIL that gRPC's own threads cause while the compiled kernel runs without it. A kind
+CPU time of the thread that scores (`time.thread_time`): what scoring costs, without the
+waits for the GIL that gRPC's own threads cause while the compiled kernel runs without it. A kind
 moves to the loop when its average falls under `INLINE_BELOW` and back to the thread when
 it rises over `LEAVE_ABOVE`; the gap keeps a kind near the limit from switching back and
 forth. A kind not measured yet goes to the thread, so a call of unknown cost never holds

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from recs.config import build_config
 from recs.server.app import RunningServer, build_server
 from recs.server.catalog import Catalog, CatalogEntry
+from recs.server.dispatch import BackendDispatcher
 from tests.server.fakes import FakeBackend
 
 
@@ -46,3 +48,13 @@ def target(running: RunningServer) -> str:
 @pytest.fixture
 def root() -> Path:
     return Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def dispatcher() -> Iterator[BackendDispatcher]:
+    """A dispatcher with no backend installed yet, closed after the test."""
+    executor = ThreadPoolExecutor(max_workers=1)
+    dispatcher = BackendDispatcher(executor)
+    yield dispatcher
+    dispatcher.close()
+    executor.shutdown()

@@ -98,3 +98,13 @@ def _filtered(filter: FilterCall | None) -> tuple:
     if filter is None:
         return ()
     return ((filter.name, dict(filter.values)),)
+
+
+class NoDeadline:
+    """The part of a ServicerContext the dispatcher reads."""
+
+    def __init__(self, remaining: float | None = None) -> None:
+        self.remaining = remaining
+
+    def time_remaining(self) -> float | None:
+        return self.remaining

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 
 import pytest
 
@@ -20,7 +19,7 @@ from recs.server.app import build_server
 from recs.server.dispatch import BackendDispatcher, RecommendBatcher
 from tests.backends.contract import TINY_DATASET
 from tests.server.conftest import CATALOG, make_config
-from tests.server.fakes import FakeBackend
+from tests.server.fakes import FakeBackend, NoDeadline
 
 
 class InMemoryBackend(FakeBackend):
@@ -143,25 +142,6 @@ class PrecomputedBackend(InMemoryBackend):
         return Recommendations(
             [f"{user_id}-table-{k}" for k in range(num_results)], [0.5] * num_results, "rid-table"
         )
-
-
-class NoDeadline:
-    """The part of a ServicerContext the dispatcher reads."""
-
-    def __init__(self, remaining: float | None = None) -> None:
-        self.remaining = remaining
-
-    def time_remaining(self) -> float | None:
-        return self.remaining
-
-
-@pytest.fixture
-def dispatcher() -> Iterator[BackendDispatcher]:
-    executor = ThreadPoolExecutor(max_workers=1)
-    dispatcher = BackendDispatcher(executor)
-    yield dispatcher
-    dispatcher.close()
-    executor.shutdown()
 
 
 def test_backends_have_no_answers_without_scoring_by_default() -> None:

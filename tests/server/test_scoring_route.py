@@ -5,17 +5,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-
-import pytest
+from collections.abc import Sequence
 
 from recs.backends.base import Recommendations
 from recs.backends.filtering import FilterCall
 from recs.pipeline.filters import parse_filter
 from recs.server.dispatch import BackendDispatcher
 from recs.server.scoring_route import INLINE_BELOW, LEAVE_ABOVE, MEASURE_EVERY, ScoringRoute
-from tests.server.fakes import FakeBackend
+from tests.server.fakes import FakeBackend, NoDeadline
 
 CHEAP, SLOW = INLINE_BELOW / 2, LEAVE_ABOVE * 20  # one SLOW call lifts any cheap average
 CATEGORY = FilterCall(parse_filter("kids", 'INCLUDE ItemID WHERE Items.GENRES IN ("kids")'))
@@ -89,20 +86,6 @@ class CostlyBackend(FakeBackend):
         self.threads.append(threading.current_thread().name)
         burn(self.cost * len(requests))
         return [Recommendations([f"{user}-0"], [1.0], f"rid-{user}") for user, _ in requests]
-
-
-class NoDeadline:
-    def time_remaining(self) -> float | None:
-        return None
-
-
-@pytest.fixture
-def dispatcher() -> Iterator[BackendDispatcher]:
-    executor = ThreadPoolExecutor(max_workers=1)
-    dispatcher = BackendDispatcher(executor)
-    yield dispatcher
-    dispatcher.close()
-    executor.shutdown()
 
 
 async def ask(dispatcher: BackendDispatcher, calls: int, filter: FilterCall | None = None) -> None:
