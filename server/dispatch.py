@@ -137,7 +137,7 @@ class BackendDispatcher:
         route = self.route
         if not route.inline(filter):
             return await self._batcher.submit(backend, user_id, num_results, filter)
-        if not route.measure_now():
+        if not route.measure_now(filter):
             return backend.recommend(user_id, num_results, filter)
         started = time.thread_time()
         answer = backend.recommend(user_id, num_results, filter)

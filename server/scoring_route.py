@@ -27,8 +27,8 @@ forth. A kind not measured yet goes to the thread, so a call of unknown cost nev
 the loop; after a switch to the loop, one slow call is enough to switch back (a call of
 5 ms lifts an average of 100 µs over `LEAVE_ABOVE`). Reading a thread's CPU time is a
 system call, two per measurement (~3 % of a scored call's throughput in the benchmark), so
-one call in `MEASURE_EVERY` on the loop is measured: a kind that turns slow is caught
-within that many calls.
+one call in `MEASURE_EVERY` of each kind on the loop is measured: a kind that turns slow
+is caught within that many of its calls, however the kinds interleave.
 
 Used on the event loop only (the scoring thread's measurements arrive with its answers).
 """
@@ -53,22 +53,23 @@ class ScoringRoute:
     def __init__(self) -> None:
         self._costs: dict[str | None, float] = {}
         self._inline: set[str | None] = set()
-        self._loop_calls = 0
+        self._loop_calls: dict[str | None, int] = {}
 
-    def measure_now(self) -> bool:
-        """Whether to measure this call scored on the loop (one in `MEASURE_EVERY`, the first
-        included)."""
-        due = self._loop_calls % MEASURE_EVERY == 0
-        self._loop_calls += 1
-        return due
+    def measure_now(self, filter: FilterCall | None) -> bool:
+        """Whether to measure this call scored on the loop: one in `MEASURE_EVERY` of its
+        kind, the first included."""
+        kind = _kind(filter)
+        calls = self._loop_calls.get(kind, 0)
+        self._loop_calls[kind] = calls + 1
+        return calls % MEASURE_EVERY == 0
 
     def inline(self, filter: FilterCall | None) -> bool:
         """True if calls like this one are scored on the event loop."""
-        return (filter.filter.name if filter is not None else None) in self._inline
+        return _kind(filter) in self._inline
 
     def measured(self, filter: FilterCall | None, seconds: float) -> None:
         """Record what scoring one call like this cost, and move its kind if it should."""
-        kind = filter.filter.name if filter is not None else None
+        kind = _kind(filter)
         previous = self._costs.get(kind)
         cost = seconds if previous is None else previous + (seconds - previous) * _WEIGHT
         self._costs[kind] = cost
@@ -97,6 +98,11 @@ class ScoringRoute:
             key = "scoring.unfiltered" if kind is None else f"scoring.filter.{kind}"
             described[key] = f"{where}, {cost * 1e6:.0f} us per call"
         return described
+
+
+def _kind(filter: FilterCall | None) -> str | None:
+    """A call's kind: its filter's name, None for unfiltered calls."""
+    return filter.filter.name if filter is not None else None
 
 
 def _describe(kind: str | None) -> str:

@@ -128,11 +128,14 @@ async def test_calls_that_turn_costly_go_back_to_the_thread(
     ]
 
 
-def test_one_call_in_measure_every_on_the_loop_is_measured() -> None:
+def test_one_call_in_measure_every_of_each_kind_is_measured() -> None:
     route = ScoringRoute()
-    assert [route.measure_now() for _ in range(2 * MEASURE_EVERY)] == (
-        [True] + [False] * (MEASURE_EVERY - 1)
-    ) * 2
+    every = ([True] + [False] * (MEASURE_EVERY - 1)) * 2
+    assert [route.measure_now(None) for _ in range(2 * MEASURE_EVERY)] == every
+    alternating = ScoringRoute()  # two kinds taking turns: each still measured on its own count
+    turns = [(alternating.measure_now(None), alternating.measure_now(CATEGORY)) for _ in every]
+    assert [unfiltered for unfiltered, _ in turns] == every
+    assert [filtered for _, filtered in turns] == every
 
 
 async def test_a_new_backend_is_measured_afresh(dispatcher: BackendDispatcher) -> None:
