@@ -320,10 +320,15 @@ def padded_row_head(
     indices: np.ndarray, scores: np.ndarray, count: int
 ) -> tuple[list[int], list[float]]:
     """The first `count` entries of one row padded with -1 at its end (`similar_*`, the
-    precomputed answers), the padding left out, as lists: one `tolist` per array, the fewest
-    numpy calls a stored answer can cost (each costs microseconds on a busy event loop, far
-    more than its work)."""
-    head = indices.tolist()[: max(count, 0)]
+    precomputed answers), the padding left out, as lists. The row is cut to `count` before
+    `tolist` (a similar-items row holds 100 neighbours, an answer asks for 25: a Python
+    object per entry left out would cost more than the view), else one `tolist` per array:
+    each numpy call costs microseconds on a busy event loop, far more than its work."""
+    count = max(count, 0)
+    if count < len(indices):
+        indices, scores = indices[:count], scores[:count]
+    head = indices.tolist()
     if head and head[-1] < 0:
         head = head[: head.index(-1)]
-    return head, scores.tolist()[: len(head)]
+        return head, scores[: len(head)].tolist()
+    return head, scores.tolist()
