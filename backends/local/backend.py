@@ -1015,8 +1015,12 @@ class LocalBackend(Backend):
         self, user_id: str, item_ids: Sequence[str], filter: FilterCall | None = None
     ) -> Recommendations:
         model = self.model
-        distinct = list(dict.fromkeys(item_ids))
-        positions = list(map(self._item_index.get, distinct))  # None: not a model item
+        locate = self._item_index.get
+        distinct: Sequence[str] = item_ids  # read, never changed
+        positions = list(map(locate, distinct))  # None: not a model item
+        if len(set(positions)) < len(positions):  # repeated ids (or unknown ones): first of each
+            distinct = list(dict.fromkeys(distinct))
+            positions = list(map(locate, distinct))
         if None in positions:
             known_ids = [i for i, p in zip(distinct, positions, strict=True) if p is not None]
             unknown = [i for i, p in zip(distinct, positions, strict=True) if p is None]
