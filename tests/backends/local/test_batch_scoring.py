@@ -247,6 +247,13 @@ def test_reading_items_by_norm_gives_the_definitions_answers(factors: int) -> No
             expected_items, expected_scores = reference_recommend(users[k], items, seen[k], n)
             assert got_items.tolist() == expected_items.tolist(), (k, n)
             np.testing.assert_allclose(got_scores, expected_scores, rtol=1e-4)
+            # A lone call (its count array kept between calls) answers the same.
+            (alone_items, alone_scores), = recommend_by_norm(
+                users[k : k + 1], ordered, num_items, np.array([k]), indptr, indices, [n],
+                normalizers[k : k + 1],
+            )  # fmt: skip
+            assert alone_items.tolist() == got_items.tolist(), (k, n)
+            np.testing.assert_array_equal(alone_scores, got_scores)
 
 
 def with_item_scale(scale: np.ndarray, users: int = 64, factors: int = 16) -> LocalModel:
