@@ -261,6 +261,9 @@ class LocalBackend(Backend):
         self._refresh_new_items(model)
         self._all_items = readonly(np.ones((1, model.num_items), dtype=np.bool_))
         self._every_item = readonly(np.arange(model.num_items, dtype=np.int64))
+        # Every user's row index: a lone call's rows are a read-only view of it, with no
+        # array to build and freeze per call (8 bytes per user).
+        self._user_rows = readonly(np.arange(model.num_users, dtype=np.int64))
         # The item factors as (factors, items), C-contiguous: the batch product against it
         # is several times faster than against item_factors.T (a private copy, 4 bytes per
         # item and factor).
@@ -613,7 +616,7 @@ class LocalBackend(Backend):
         user = self._user_index.get(user_id)
         if user is None or len(self._new_items.items) or self._live_subject(user_id) is not None:
             return self.recommend_many([(user_id, num_results)], [filter])[0]
-        rows = np.array([user], dtype=np.intp)
+        rows = self._user_rows[user : user + 1]
         items, scores = self._score_users(_kind(call), rows, [call], [num_results], model)[0]
         return self._answer(items, scores)
 

@@ -44,6 +44,8 @@ _NO_OUT_NORMALIZERS = np.empty(0, dtype=np.float64)  # an output: writable, neve
 # A history CSR of one empty row, for rows whose exclusions are all in `allowed`.
 _NO_HISTORY_INDPTR = readonly(np.zeros(2, dtype=np.int64))
 _NO_HISTORY_INDICES = readonly(np.empty(0, dtype=np.int32))
+_NO_HISTORY_ROW = readonly(np.zeros(1, dtype=np.int64))
+
 # Gathered candidate factors kept (CandidateFactors): a few dozen lists at 20,000 items.
 CANDIDATE_FACTOR_BYTES = 64 << 20
 # Norm order pays while a top 25 reads at most this share of the items (`norm_order_share`).
@@ -301,6 +303,12 @@ def _counts(ns: Sequence[int]) -> np.ndarray:
 _SINGLE_COUNTS: dict[int, np.ndarray] = {}
 
 
+def _no_history_rows(count: int) -> np.ndarray:
+    """History rows for `count` users scored without history: all row 0 of
+    `_NO_HISTORY_INDPTR`, read-only (a lone call's array is made once)."""
+    return _NO_HISTORY_ROW if count == 1 else _frozen(np.zeros(count, dtype=np.int64))
+
+
 def _frozen(fresh: np.ndarray) -> np.ndarray:
     """An array made here, made read-only in place (`readonly` makes a view: it may not
     change a caller's array)."""
@@ -403,7 +411,7 @@ def recommend_candidates(
                 group_vectors,
                 gathered,
                 len(factors.item_factors),
-                np.zeros(len(rows), dtype=np.int64),
+                _no_history_rows(len(rows)),
                 _NO_HISTORY_INDPTR,
                 _NO_HISTORY_INDICES,
                 counts,

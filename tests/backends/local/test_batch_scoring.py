@@ -214,6 +214,20 @@ def test_scoring_only_the_candidates_matches_scoring_every_item() -> None:
             np.testing.assert_array_equal(full_items, sub_items)
             np.testing.assert_allclose(full_scores, sub_scores, rtol=1e-5)
         assert len(listed[4][0]) == 0 and len(listed[2][0]) == allowed[2].sum()
+    # One shared list for every row (an Items filter): scored as one group, row by row the same.
+    every = np.repeat(allowed[:1], len(users), axis=0)
+    full = recommend_filtered(users, np.ascontiguousarray(items.T), every, counts)
+    one_list = readonly(np.flatnonzero(allowed[0]))
+    listed = recommend_candidates(
+        users,
+        CandidateFactors(items),
+        [one_list] * len(users),
+        counts,
+        log_normalizers(users, items),
+    )
+    for (full_items, full_scores), (sub_items, sub_scores) in zip(full, listed, strict=True):
+        np.testing.assert_array_equal(full_items, sub_items)
+        np.testing.assert_allclose(full_scores, sub_scores, rtol=1e-5)
 
 
 @pytest.mark.parametrize("factors", [1, 16])  # one factor: many exact ties
