@@ -44,8 +44,7 @@ _NO_OUT_NORMALIZERS = np.empty(0, dtype=np.float64)  # an output: writable, neve
 # A history CSR of one empty row, for rows whose exclusions are all in `allowed`.
 _NO_HISTORY_INDPTR = readonly(np.zeros(2, dtype=np.int64))
 _NO_HISTORY_INDICES = readonly(np.empty(0, dtype=np.int32))
-_NO_HISTORY_ROW = readonly(np.zeros(1, dtype=np.int64))
-
+_NO_HISTORY_ROW = readonly(np.zeros(1, dtype=np.int64))  # a lone call's rows into it
 # Gathered candidate factors kept (CandidateFactors): a few dozen lists at 20,000 items.
 CANDIDATE_FACTOR_BYTES = 64 << 20
 # Norm order pays while a top 25 reads at most this share of the items (`norm_order_share`).
