@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import json
 import logging
 import threading
@@ -89,6 +90,7 @@ from recs.backends.local.scoring import (
     NormOrdered,
     candidate_scores,
     norm_order_share,
+    rank_distinct_scores,
     rank_scores,
     recommend_by_norm,
     recommend_candidates,
@@ -1018,31 +1020,25 @@ class LocalBackend(Backend):
         self, user_id: str, item_ids: Sequence[str], filter: FilterCall | None = None
     ) -> Recommendations:
         model = self.model
-        locate = self._item_index.get
-        distinct: Sequence[str] = item_ids  # read, never changed
-        positions = list(map(locate, distinct))  # None: not a model item
-        if len(set(positions)) < len(positions):  # repeated ids (or unknown ones): first of each
-            distinct = list(dict.fromkeys(distinct))
-            positions = list(map(locate, distinct))
-        if None in positions:
-            known_ids = [i for i, p in zip(distinct, positions, strict=True) if p is not None]
-            unknown = [i for i, p in zip(distinct, positions, strict=True) if p is None]
-            positions = [p for p in positions if p is not None]
-        else:
-            known_ids, unknown = distinct, []
-        known_items = np.fromiter(positions, np.int64, len(positions))
         live = self._live_subject(user_id)
         user = self._user_index.get(user_id)
-        if not known_ids:
-            order, scores = np.empty(0, dtype=np.intp), np.empty(0)
-        elif live is not None and _has_vector(live):
-            order, scores = rank_scores(live.vector, model.item_factors, known_items)
-        elif user is None or live is not None:  # cold: by popularity, share among these ids
-            counts = np.asarray(model.popularity, dtype=np.float64)[known_items]
-            order = np.lexsort((model.item_ids[known_items], -counts))  # ties: id ascending
-            scores = counts[order] / counts.sum()
+        if live is not None and _has_vector(live):
+            vector = live.vector
         else:
-            order, scores = rank_scores(model.user_factors[user], model.item_factors, known_items)
+            vector = None if user is None or live is not None else model.user_factors[user]
+        ranked = None
+        if vector is not None:  # the usual call: distinct model items, ranked in one go
+            count = len(item_ids)
+            positions = np.fromiter(
+                map(self._item_index.get, item_ids, itertools.repeat(-1, count)), np.int64, count
+            )
+            ranked = rank_distinct_scores(vector, model.item_factors, positions)
+        if ranked is not None:
+            known_ids: Sequence[str] = item_ids  # read, never changed
+            unknown: list[str] = []
+            order, scores = ranked
+        else:
+            known_ids, unknown, order, scores = self._rank_any(model, live, user, item_ids)
         ranked_ids = list(map(known_ids.__getitem__, order.tolist()))
         scores_list = scores.tolist()
         if filter is not None:  # Personalize drops filtered ids; the others keep their scores
@@ -1058,6 +1054,38 @@ class LocalBackend(Backend):
             ranked_ids += unknown
             scores_list += [0.0] * len(unknown)
         return Recommendations(ranked_ids, scores_list, recommendation_id=self._ids.next())
+
+    def _rank_any(
+        self, model: LocalModel, live: LiveSubject | None, user: int | None, item_ids: Sequence[str]
+    ) -> tuple[Sequence[str], list[str], np.ndarray, np.ndarray]:
+        """`rerank`'s general case: repeated ids (the first of each kept), ids outside the
+        model (returned apart, in input order) or a cold subject (ranked by popularity, ties
+        by id). Returns the known ids, the unknown ones, and the order and scores of the
+        known ones (positions in the known ids, best first)."""
+        locate = self._item_index.get
+        distinct: Sequence[str] = item_ids  # read, never changed
+        positions = list(map(locate, distinct))  # None: not a model item
+        if len(set(positions)) < len(positions):  # repeated ids (or unknown ones): first of each
+            distinct = list(dict.fromkeys(distinct))
+            positions = list(map(locate, distinct))
+        if None in positions:
+            known_ids = [i for i, p in zip(distinct, positions, strict=True) if p is not None]
+            unknown = [i for i, p in zip(distinct, positions, strict=True) if p is None]
+            positions = [p for p in positions if p is not None]
+        else:
+            known_ids, unknown = distinct, []
+        known_items = np.fromiter(positions, np.int64, len(positions))
+        if not known_ids:
+            order, scores = np.empty(0, dtype=np.intp), np.empty(0)
+        elif live is not None and _has_vector(live):
+            order, scores = rank_scores(live.vector, model.item_factors, known_items)
+        elif user is None or live is not None:  # cold: by popularity, share among these ids
+            counts = np.asarray(model.popularity, dtype=np.float64)[known_items]
+            order = np.lexsort((model.item_ids[known_items], -counts))  # ties: id ascending
+            scores = counts[order] / counts.sum()
+        else:
+            order, scores = rank_scores(model.user_factors[user], model.item_factors, known_items)
+        return known_ids, unknown, order, scores
 
     def _answer(self, items: np.ndarray, scores: np.ndarray) -> Recommendations:
         return self._named(items.tolist(), scores.tolist())

@@ -407,22 +407,37 @@ def score_by_norm(
 def rank_items(user_vector, item_factors, items, out_order, out_scores):
     """Order `items` (indices) best first for the user, ties in input order, with the
     softmax over them: out_order[k] is a position in `items`, out_scores[k] its probability.
+    Returns False, having written nothing, when an entry is -1 (an id outside the model) or
+    repeats another: the caller then sorts its ids out and calls again.
 
-    GetPersonalizedRanking scores at most 500 items; compiled, the gather, dot products,
-    stable sort and softmax cost a few microseconds instead of a dozen NumPy calls. Each dot
-    product is summed in vector lanes (fastmath's reassociation), not one sequential chain.
+    GetPersonalizedRanking scores at most 500 items; compiled, the checks, gather, dot
+    products, stable sort and softmax cost a few microseconds instead of a dozen NumPy and
+    Python calls. Each dot product is summed in vector lanes (fastmath's reassociation),
+    not one sequential chain.
     """
     count = items.shape[0]
     dots = np.empty(count, dtype=np.float64)
     for k in range(count):
-        row = item_factors[items[k]]
+        item = items[k]
+        if item < 0:
+            return False
+        row = item_factors[item]
         total = np.float32(0.0)
         for f in range(row.shape[0]):
             total += row[f] * user_vector[f]
         dots[k] = -total  # ascending sort of the negation: best first
     order = np.argsort(dots, kind="mergesort")  # stable: equal scores keep input order
+    # A repeated item has the same score as its first: look within runs of equal scores.
+    start = 0
+    for k in range(1, count + 1):
+        if k == count or dots[order[k]] != dots[order[start]]:
+            if k - start > 1:
+                members = np.sort(items[order[start:k]])
+                if (members[1:] == members[:-1]).any():
+                    return False
+            start = k
     if count == 0:
-        return
+        return True
     peak = -dots[order[0]]
     total = 0.0
     for k in range(count):
@@ -431,6 +446,7 @@ def rank_items(user_vector, item_factors, items, out_order, out_scores):
         total += out_scores[k]
     for k in range(count):
         out_scores[k] /= total
+    return True
 
 
 def readonly(array: np.ndarray) -> np.ndarray:
@@ -506,6 +522,13 @@ def warm_up() -> None:
         readonly(np.zeros(2, dtype=np.float32)),
         readonly(np.zeros((3, 2), dtype=np.float32)),
         readonly(np.zeros(1, dtype=np.int64)),
+        np.empty(1, dtype=np.int64),
+        np.empty(1, dtype=np.float64),
+    )
+    rank_items(
+        readonly(np.zeros(2, dtype=np.float32)),
+        readonly(np.zeros((3, 2), dtype=np.float32)),
+        np.zeros(1, dtype=np.int64),  # the caller's own positions: writable
         np.empty(1, dtype=np.int64),
         np.empty(1, dtype=np.float64),
     )

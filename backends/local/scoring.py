@@ -477,18 +477,34 @@ def log_normalizers(
 def rank_scores(
     user_vector: np.ndarray, item_factors: np.ndarray, items: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Order `items` (item indices) best first for a user, with the softmax over them.
+    """Order `items` (distinct item indices) best first for a user, with the softmax over
+    them.
 
     Returns positions in `items`, best first (equal scores keep their input order), and
     their probabilities.
     """
-    order = np.empty(len(items), dtype=np.int64)
-    scores = np.empty(len(items), dtype=np.float64)
-    rank_items(
+    ranked = rank_distinct_scores(
+        user_vector, item_factors, readonly(np.asarray(items, dtype=np.int64))
+    )
+    if ranked is None:
+        raise ValueError("items to rank must be distinct item indices")
+    return ranked
+
+
+def rank_distinct_scores(
+    user_vector: np.ndarray, item_factors: np.ndarray, positions: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """`rank_scores` of `positions` (int64) when each is a model item (not -1) and none
+    repeats, else None: GetPersonalizedRanking's usual call checked and ranked at once,
+    the caller's ids sorted out only when it declines."""
+    order = np.empty(len(positions), dtype=np.int64)
+    scores = np.empty(len(positions), dtype=np.float64)
+    if rank_items(
         readonly(np.asarray(user_vector, dtype=np.float32)),
         readonly(np.asarray(item_factors, dtype=np.float32)),
-        readonly(np.asarray(items, dtype=np.int64)),
+        positions,
         order,
         scores,
-    )
-    return order, scores
+    ):
+        return order, scores
+    return None

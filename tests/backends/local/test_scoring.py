@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
-from recs.backends.local.scoring import rank_scores, recommend_scores
+from recs.backends.local.scoring import rank_distinct_scores, rank_scores, recommend_scores
 
 
 def test_rank_scores_are_stable_for_large_dot_products() -> None:
@@ -63,3 +63,36 @@ def test_rank_scores_softmax_over_the_given_items() -> None:
     order, scores = rank_scores(user, item_factors, np.array([0, 2]))
     assert order.tolist() == [1, 0]  # positions in the input: item 2 first
     np.testing.assert_allclose(scores, softmax(np.array([2.0, 0.0])))
+
+
+def test_rank_distinct_scores_ranks_distinct_model_items_as_rank_scores_does() -> None:
+    item_factors = np.array([[0.2], [0.5], [0.2], [0.9], [0.5]], dtype=np.float32)
+    user = np.ones(1, dtype=np.float32)
+    positions = np.array([4, 0, 3, 2], dtype=np.int64)
+    ranked = rank_distinct_scores(user, item_factors, positions)
+    assert ranked is not None
+    expected_order, expected_scores = rank_scores(user, item_factors, positions)
+    assert ranked[0].tolist() == expected_order.tolist() == [2, 0, 1, 3]  # ties: input order
+    np.testing.assert_allclose(ranked[1], expected_scores)
+
+
+@pytest.mark.parametrize(
+    "positions", [[4, 0, 4], [1, -1, 2], [-1], [3, 3]], ids=["repeat", "unknown", "only", "pair"]
+)
+def test_rank_distinct_scores_declines_repeated_or_unknown_items(positions: list[int]) -> None:
+    item_factors = np.eye(5, dtype=np.float32)
+    assert (
+        rank_distinct_scores(
+            np.ones(5, dtype=np.float32), item_factors, np.array(positions, dtype=np.int64)
+        )
+        is None
+    )
+
+
+def test_rank_distinct_scores_finds_a_repeat_among_many_equal_scores() -> None:
+    item_factors = np.zeros((600, 2), dtype=np.float32)  # every score equal
+    positions = np.array([*range(499), 7], dtype=np.int64)
+    user = np.ones(2, dtype=np.float32)
+    assert rank_distinct_scores(user, item_factors, positions) is None
+    ranked = rank_distinct_scores(user, item_factors, np.arange(500, dtype=np.int64))
+    assert ranked is not None and ranked[0].tolist() == list(range(500))
