@@ -1038,7 +1038,7 @@ class LocalBackend(Backend):
             unknown: list[str] = []
             order, scores = ranked
         else:
-            known_ids, unknown, order, scores = self._rank_any(model, live, user, item_ids)
+            known_ids, unknown, order, scores = self._rank_any(model, vector, item_ids)
         ranked_ids = list(map(known_ids.__getitem__, order.tolist()))
         scores_list = scores.tolist()
         if filter is not None:  # Personalize drops filtered ids; the others keep their scores
@@ -1056,12 +1056,12 @@ class LocalBackend(Backend):
         return Recommendations(ranked_ids, scores_list, recommendation_id=self._ids.next())
 
     def _rank_any(
-        self, model: LocalModel, live: LiveSubject | None, user: int | None, item_ids: Sequence[str]
+        self, model: LocalModel, vector: np.ndarray | None, item_ids: Sequence[str]
     ) -> tuple[Sequence[str], list[str], np.ndarray, np.ndarray]:
         """`rerank`'s general case: repeated ids (the first of each kept), ids outside the
-        model (returned apart, in input order) or a cold subject (ranked by popularity, ties
-        by id). Returns the known ids, the unknown ones, and the order and scores of the
-        known ones (positions in the known ids, best first)."""
+        model (returned apart, in input order) or a cold subject (`vector` None: ranked by
+        popularity, ties by id). Returns the known ids, the unknown ones, and the order and
+        scores of the known ones (positions in the known ids, best first)."""
         locate = self._item_index.get
         distinct: Sequence[str] = item_ids  # read, never changed
         positions = list(map(locate, distinct))  # None: not a model item
@@ -1077,14 +1077,12 @@ class LocalBackend(Backend):
         known_items = np.fromiter(positions, np.int64, len(positions))
         if not known_ids:
             order, scores = np.empty(0, dtype=np.intp), np.empty(0)
-        elif live is not None and _has_vector(live):
-            order, scores = rank_scores(live.vector, model.item_factors, known_items)
-        elif user is None or live is not None:  # cold: by popularity, share among these ids
+        elif vector is None:  # cold: by popularity, share among these ids
             counts = np.asarray(model.popularity, dtype=np.float64)[known_items]
             order = np.lexsort((model.item_ids[known_items], -counts))  # ties: id ascending
             scores = counts[order] / counts.sum()
         else:
-            order, scores = rank_scores(model.user_factors[user], model.item_factors, known_items)
+            order, scores = rank_scores(vector, model.item_factors, known_items)
         return known_ids, unknown, order, scores
 
     def _answer(self, items: np.ndarray, scores: np.ndarray) -> Recommendations:
